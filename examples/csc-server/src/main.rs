@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("csc-server: being written");
+    std::process::exit(2);
+}

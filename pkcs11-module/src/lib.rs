@@ -1,0 +1,1 @@
+//! cloudtoken: being written.

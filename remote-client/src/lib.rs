@@ -1,0 +1,39 @@
+//! A client for the Cloud Signature Consortium API (v1.0.4 and v2.0), blocking, over verified TLS.
+//!
+//! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
+//! and JSON and nothing of PKCS#11.
+
+mod client;
+mod error;
+mod secret;
+mod types;
+
+pub use client::CscClient;
+pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
+pub use secret::Secret;
+pub use types::*;
+
+/// Dotted OIDs the CSC API uses for hash and signature algorithms.
+pub mod oid {
+    pub const SHA1: &str = "1.3.14.3.2.26";
+    pub const SHA224: &str = "2.16.840.1.101.3.4.2.4";
+    pub const SHA256: &str = "2.16.840.1.101.3.4.2.1";
+    pub const SHA384: &str = "2.16.840.1.101.3.4.2.2";
+    pub const SHA512: &str = "2.16.840.1.101.3.4.2.3";
+    pub const RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
+    pub const RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+    pub const SHA1_WITH_RSA: &str = "1.2.840.113549.1.1.5";
+    pub const SHA224_WITH_RSA: &str = "1.2.840.113549.1.1.14";
+    pub const SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
+    pub const SHA384_WITH_RSA: &str = "1.2.840.113549.1.1.12";
+    pub const SHA512_WITH_RSA: &str = "1.2.840.113549.1.1.13";
+    pub const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+    pub const ECDSA_WITH_SHA1: &str = "1.2.840.10045.4.1";
+    pub const ECDSA_WITH_SHA224: &str = "1.2.840.10045.4.3.1";
+    pub const ECDSA_WITH_SHA256: &str = "1.2.840.10045.4.3.2";
+    pub const ECDSA_WITH_SHA384: &str = "1.2.840.10045.4.3.3";
+    pub const ECDSA_WITH_SHA512: &str = "1.2.840.10045.4.3.4";
+    pub const P256: &str = "1.2.840.10045.3.1.7";
+    pub const P384: &str = "1.3.132.0.34";
+    pub const P521: &str = "1.3.132.0.35";
+}

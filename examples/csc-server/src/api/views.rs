@@ -1,0 +1,178 @@
+//! The JSON a client sees for `info` and for a credential, in v1 and v2 shape.
+
+use super::params::encode_base64;
+use super::Version;
+use crate::algorithms;
+use crate::model::{OtpKind, OTP_LENGTH};
+use crate::service::Credential;
+use serde_json::{json, Map, Value};
+
+pub const SERVICE_NAME: &str = "cloudtoken reference CSC service";
+pub const LANG: &str = "en-US";
+
+/// CSC method names each version offers.
+pub fn methods(v: Version) -> Vec<&'static str> {
+    let mut m = vec![
+        "auth/login",
+        "auth/revoke",
+        "credentials/list",
+        "credentials/info",
+        "credentials/authorize",
+        "credentials/extendTransaction",
+        "credentials/sendOTP",
+        "signatures/signHash",
+    ];
+    if v == Version::V2 {
+        m.push("credentials/getChallenge");
+    }
+    m
+}
+
+pub fn info(v: Version) -> Value {
+    let mut body = json!({
+        "specs": match v { Version::V1 => "1.0.4.0", Version::V2 => "2.0.0.2" },
+        "name": SERVICE_NAME,
+        "region": "DE",
+        "lang": LANG,
+        "description": "Reference Cloud Signature Consortium service for cloudtoken demos and tests",
+        "authType": ["basic"],
+        "methods": methods(v),
+    });
+    if v == Version::V2 {
+        body["signAlgorithms"] = json!({ "algos": algorithms::service_algos() });
+        body["asynchronousOperationMode"] = json!(false);
+    }
+    body
+}
+
+/// `certificates` of `credentials/info` and `credentials/list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificatesMode {
+    None,
+    Single,
+    Chain,
+}
+
+impl CertificatesMode {
+    pub fn parse(s: Option<&str>) -> Option<CertificatesMode> {
+        match s {
+            None | Some("single") => Some(CertificatesMode::Single),
+            Some("none") => Some(CertificatesMode::None),
+            Some("chain") => Some(CertificatesMode::Chain),
+            Some(_) => None,
+        }
+    }
+}
+
+fn otp_texts(otp: OtpKind) -> (&'static str, &'static str) {
+    match otp {
+        OtpKind::Totp => (
+            "Authenticator code",
+            "The 6-digit code of your authenticator app",
+        ),
+        OtpKind::Sms => ("SMS code", "The 6-digit code sent to you by SMS"),
+    }
+}
+
+const PIN_LABEL: &str = "PIN";
+const PIN_DESCRIPTION: &str = "Your 6-digit signing PIN";
+
+/// `credentials/info` (v1 and v2), also a `credentialInfos` item in v2 (with `credential_id`).
+pub fn credential(
+    v: Version,
+    cred: &Credential,
+    certs: CertificatesMode,
+    ca_der: &[u8],
+    with_id: bool,
+) -> Value {
+    let mut key = json!({
+        "status": "enabled",
+        "algo": algorithms::key_algos(cred.key),
+        "len": cred.key.bits(),
+    });
+    if let Some(curve) = algorithms::curve_oid(cred.key) {
+        key["curve"] = json!(curve);
+    }
+    let certificates: Vec<String> = match certs {
+        CertificatesMode::None => vec![],
+        CertificatesMode::Single => vec![encode_base64(&cred.cert_der)],
+        CertificatesMode::Chain => vec![encode_base64(&cred.cert_der), encode_base64(ca_der)],
+    };
+    let mut cert = json!({
+        "status": "valid",
+        "issuerDN": cred.cert.issuer_dn,
+        "serialNumber": cred.cert.serial_hex,
+        "subjectDN": cred.cert.subject_dn,
+        "validFrom": cred.cert.valid_from,
+        "validTo": cred.cert.valid_to,
+    });
+    if certs != CertificatesMode::None {
+        cert["certificates"] = json!(certificates);
+    }
+    let (otp_label, otp_description) = otp_texts(cred.otp);
+    let mut out = Map::new();
+    if with_id {
+        out.insert("credentialID".into(), json!(cred.id));
+    }
+    out.insert("description".into(), json!(cred.label));
+    out.insert("key".into(), key);
+    out.insert("cert".into(), cert);
+    match v {
+        Version::V1 => {
+            out.insert("authMode".into(), json!("explicit"));
+            out.insert(
+                "PIN".into(),
+                json!({
+                    "presence": "true",
+                    "format": "N",
+                    "label": PIN_LABEL,
+                    "description": PIN_DESCRIPTION,
+                }),
+            );
+            out.insert(
+                "OTP".into(),
+                json!({
+                    "presence": "true",
+                    "type": match cred.otp { OtpKind::Totp => "offline", OtpKind::Sms => "online" },
+                    "ID": cred.otp.name(),
+                    "provider": SERVICE_NAME,
+                    "format": "N",
+                    "label": otp_label,
+                    "description": otp_description,
+                    "length": OTP_LENGTH,
+                }),
+            );
+        }
+        Version::V2 => {
+            out.insert(
+                "auth".into(),
+                json!({
+                    "mode": "explicit",
+                    "expression": "PIN AND OTP",
+                    "objects": [
+                        {
+                            "type": "Password",
+                            "id": "PIN",
+                            "format": "N",
+                            "label": PIN_LABEL,
+                            "description": PIN_DESCRIPTION,
+                        },
+                        {
+                            "type": "Password",
+                            "id": "OTP",
+                            "format": "N",
+                            "generator": cred.otp.name(),
+                            "label": otp_label,
+                            "description": otp_description,
+                            "length": OTP_LENGTH,
+                        }
+                    ],
+                }),
+            );
+        }
+    }
+    out.insert("SCAL".into(), json!(cred.scal.to_string()));
+    out.insert("multisign".into(), json!(cred.multisign));
+    out.insert("lang".into(), json!(LANG));
+    Value::Object(out)
+}

@@ -1,0 +1,184 @@
+//! The SQLite state: schema, and the one connection all requests share (serialised by a mutex; every
+//! statement is short, the slow work — Argon2, signing — happens outside it).
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE users (
+    name           TEXT PRIMARY KEY,
+    position       INTEGER NOT NULL,
+    display_name   TEXT NOT NULL,
+    password_hash  TEXT NOT NULL,
+    pin_hash       TEXT NOT NULL,
+    login_failures INTEGER NOT NULL DEFAULT 0,
+    login_locked   INTEGER NOT NULL DEFAULT 0,
+    pin_failures   INTEGER NOT NULL DEFAULT 0,
+    pin_locked     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE credentials (
+    id             TEXT PRIMARY KEY,
+    position       INTEGER NOT NULL,
+    user           TEXT NOT NULL REFERENCES users(name),
+    label          TEXT NOT NULL,
+    key_kind       TEXT NOT NULL,
+    otp_kind       TEXT NOT NULL,
+    scal           INTEGER NOT NULL,
+    multisign      INTEGER NOT NULL,
+    sealed_key     BLOB NOT NULL,
+    certificate    BLOB NOT NULL,
+    sealed_totp    BLOB,
+    totp_period    INTEGER,
+    totp_last_step INTEGER,
+    otp_failures   INTEGER NOT NULL DEFAULT 0,
+    otp_locked     INTEGER NOT NULL DEFAULT 0,
+    sealed_sms     BLOB,
+    sms_expires    INTEGER
+);
+-- Access and refresh tokens, by SHA-256 of the token. `parent`: the refresh token an access token came from.
+CREATE TABLE tokens (
+    hash       BLOB PRIMARY KEY,
+    user       TEXT NOT NULL REFERENCES users(name),
+    kind       TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    parent     BLOB,
+    revoked    INTEGER NOT NULL DEFAULT 0
+);
+-- Signature Activation Data, by SHA-256 of the SAD.
+CREATE TABLE sads (
+    hash       BLOB PRIMARY KEY,
+    user       TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    remaining  INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    hash_algo  TEXT,
+    bound      INTEGER NOT NULL
+);
+-- SCAL 2: the hash values a SAD authorizes, one row per signature.
+CREATE TABLE sad_hashes (
+    sad   BLOB NOT NULL REFERENCES sads(hash) ON DELETE CASCADE ON UPDATE CASCADE,
+    idx   INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    used  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sad, idx)
+);
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY,
+    time       TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    user       TEXT,
+    credential TEXT,
+    hashes     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    detail     TEXT,
+    prev_hash  BLOB NOT NULL,
+    entry_hash BLOB NOT NULL
+);
+-- Append-only for the service itself; the hash chain catches whoever drops these.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+pub struct Db {
+    conn: Mutex<Connection>,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+    )?;
+    Ok(())
+}
+
+impl Db {
+    /// Creates the schema in a new database file.
+    /// The file is made owner-only first; SQLite gives its -wal and -shm files the same mode.
+    pub fn create(path: &Path) -> Result<Db, String> {
+        crate::files::write_new(path, b"", 0o600)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Db::create_schema(path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn create_schema(path: &Path) -> rusqlite::Result<Db> {
+        let conn = Connection::open(path)?;
+        configure(&conn)?;
+        conn.execute_batch(SCHEMA)?;
+        set_meta(
+            &conn,
+            "schema_version",
+            &SCHEMA_VERSION.to_string().into_bytes(),
+        )?;
+        Ok(Db::from_connection(conn))
+    }
+
+    pub fn open(path: &Path) -> Result<Db, String> {
+        if !path.exists() {
+            return Err(format!(
+                "{} does not exist: run `csc-server init` first",
+                path.display()
+            ));
+        }
+        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        configure(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
+        let version = get_meta(&conn, "schema_version")
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .and_then(|v| String::from_utf8(v).ok());
+        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+            return Err(format!("{}: unknown schema version", path.display()));
+        }
+        Ok(Db::from_connection(conn))
+    }
+
+    #[cfg(test)]
+    pub fn in_memory() -> Db {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        Db::from_connection(conn)
+    }
+
+    fn from_connection(conn: Connection) -> Db {
+        Db {
+            conn: Mutex::new(conn),
+        }
+    }
+
+    /// The connection. A panic while it was held leaves SQLite consistent (each change is its own
+    /// statement or transaction), so a poisoned lock is taken over.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub fn set_meta(conn: &Connection, name: &str, value: &[u8]) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        params![name, value],
+    )?;
+    Ok(())
+}
+
+pub fn get_meta(conn: &Connection, name: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// SHA-256, the database key for bearer secrets (tokens, SADs): a stolen database does not yield them.
+pub fn secret_id(secret: &str) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(secret.as_bytes()).to_vec()
+}

@@ -1,0 +1,340 @@
+//! `csc-server init`: a new state folder with the demo CA, TLS certificate, users, credentials, and the
+//! files clients need (CA bundle, module configuration, demo.json, refresh tokens, passwords).
+
+use crate::db::{self, Db};
+use crate::files::{write_new, StateDir};
+use crate::keys::{self, GeneratedKey};
+use crate::model::{CredentialSpec, OtpKind, UserSpec, CREDENTIALS, PIN_LENGTH, USERS};
+use crate::pki::Ca;
+use crate::vault::{purpose, Vault};
+use crate::{audit, passwords, random, tokens};
+use rusqlite::params;
+use serde::Serialize;
+use std::fs;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{0} is not empty; init needs a new or empty folder")]
+    NotEmpty(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("writing {0}: {1}")]
+    Encode(&'static str, String),
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> InitError + '_ {
+    move |source| InitError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+pub struct Options {
+    pub totp_period: u64,
+}
+
+/// Secrets of one user, for the files a client reads.
+struct UserSecrets {
+    password: Zeroizing<String>,
+    pin: Zeroizing<String>,
+    refresh_token: Zeroizing<String>,
+}
+
+pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
+    prepare_dir(dir)?;
+    let dir = fs::canonicalize(dir).map_err(io_err(dir))?;
+    let state = StateDir::new(dir);
+    let now = crate::clock::unix_now();
+    let now_dt =
+        time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+
+    // The expensive parts in parallel: RSA key generation and the Argon2 hashes.
+    let (keys, hashed) = std::thread::scope(|s| {
+        let key_jobs: Vec<_> = CREDENTIALS
+            .iter()
+            .map(|c| s.spawn(move || keys::generate(c.key)))
+            .collect();
+        let user_jobs: Vec<_> = USERS
+            .iter()
+            .map(|_| {
+                s.spawn(|| {
+                    let password = random::password();
+                    let pin = random::digits(PIN_LENGTH);
+                    let password_hash = passwords::hash(password.as_bytes());
+                    let pin_hash = passwords::hash(pin.as_bytes());
+                    (password, pin, password_hash, pin_hash)
+                })
+            })
+            .collect();
+        let keys: Vec<Result<GeneratedKey, _>> = key_jobs
+            .into_iter()
+            .map(|j| j.join().expect("key generation thread"))
+            .collect();
+        let hashed: Vec<_> = user_jobs
+            .into_iter()
+            .map(|j| j.join().expect("hashing thread"))
+            .collect();
+        (keys, hashed)
+    });
+
+    let vault = Vault::create(&state.master_key())?;
+    let ca = Ca::create(now_dt)?;
+    let tls = ca.issue_tls(now_dt)?;
+    let db = Db::create(&state.database()).map_err(InitError::Setup)?;
+    let mut conn = db.lock();
+    let tx = conn.transaction()?;
+    db::set_meta(&tx, "ca_cert", &ca.cert_der)?;
+    db::set_meta(&tx, "ca_key", &vault.seal(purpose::CA_KEY, &ca.key_pkcs8))?;
+    db::set_meta(&tx, "tls_cert", &tls.cert_der)?;
+    db::set_meta(
+        &tx,
+        "tls_key",
+        &vault.seal(purpose::TLS_KEY, &tls.key_pkcs8),
+    )?;
+
+    let mut secrets = Vec::new();
+    for (pos, (user, (password, pin, password_hash, pin_hash))) in
+        USERS.iter().zip(hashed).enumerate()
+    {
+        tx.execute(
+            "INSERT INTO users (name, position, display_name, password_hash, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user.name, pos as i64, user.display_name, password_hash, pin_hash],
+        )?;
+        let refresh_token = tokens::issue(&tx, user.name, tokens::Kind::Refresh, now, None, None)?;
+        secrets.push(UserSecrets {
+            password,
+            pin,
+            refresh_token,
+        });
+    }
+
+    let mut totp_secrets: Vec<Option<String>> = Vec::new();
+    for (pos, (spec, key)) in CREDENTIALS.iter().zip(keys).enumerate() {
+        let key = key?;
+        let user = USERS
+            .iter()
+            .find(|u| u.name == spec.user)
+            .expect("credential of a known user");
+        let cert = ca.issue_signing(user.display_name, spec.key, &key.spki, now_dt)?;
+        let (sealed_totp, period, base32) = match spec.otp {
+            OtpKind::Totp => {
+                // 160 bits, the RFC 4226 recommendation for HMAC-SHA1.
+                let secret = random::bytes::<20>();
+                let base32 = totp_rs::Secret::Raw(secret.to_vec())
+                    .to_encoded()
+                    .to_string();
+                (
+                    Some(vault.seal(&purpose::totp_secret(spec.id), secret.as_ref())),
+                    Some(opts.totp_period as i64),
+                    Some(base32),
+                )
+            }
+            OtpKind::Sms => (None, None, None),
+        };
+        tx.execute(
+            "INSERT INTO credentials (id, position, user, label, key_kind, otp_kind, scal, multisign,
+                                      sealed_key, certificate, sealed_totp, totp_period)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                spec.id,
+                pos as i64,
+                spec.user,
+                spec.label,
+                spec.key.name(),
+                spec.otp.name(),
+                spec.scal,
+                spec.multisign,
+                vault.seal(&purpose::credential_key(spec.id), &key.pkcs8),
+                cert,
+                sealed_totp,
+                period
+            ],
+        )?;
+        totp_secrets.push(base32);
+    }
+    audit::append(
+        &tx,
+        now,
+        &audit::Event {
+            event: "init",
+            user: None,
+            credential: None,
+            hashes: &[],
+            outcome: "ok",
+            detail: Some("state created"),
+        },
+    )?;
+    tx.commit()?;
+    drop(conn);
+
+    // Files for clients.
+    let ca_path = state.ca_pem();
+    write_new(&ca_path, ca.cert_pem.as_bytes(), 0o644).map_err(io_err(&ca_path))?;
+    for (user, s) in USERS.iter().zip(&secrets) {
+        let p = state.refresh_token(user.name);
+        write_new(&p, s.refresh_token.as_bytes(), 0o600).map_err(io_err(&p))?;
+        let p = state.password(user.name);
+        write_new(&p, s.password.as_bytes(), 0o600).map_err(io_err(&p))?;
+    }
+    let config = module_config(&state)?;
+    let p = state.module_config();
+    write_new(&p, config.as_bytes(), 0o600).map_err(io_err(&p))?;
+    let demo = demo_json(&secrets, &totp_secrets, opts.totp_period)?;
+    let p = state.demo_json();
+    write_new(&p, demo.as_bytes(), 0o600).map_err(io_err(&p))?;
+    Ok(())
+}
+
+fn prepare_dir(dir: &Path) -> Result<(), InitError> {
+    match fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(InitError::NotEmpty(dir.display().to_string()));
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err(dir)),
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// The module configuration, in the format of examples/cloudtoken.example.toml.
+#[derive(Serialize)]
+struct ModuleConfig {
+    log: LogSection,
+    token: Vec<TokenSection>,
+}
+
+#[derive(Serialize)]
+struct LogSection {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct TokenSection {
+    label: String,
+    url_file: String,
+    api: &'static str,
+    ca_file: String,
+    connect_timeout_ms: u64,
+    request_timeout_ms: u64,
+    account: String,
+    refresh_token_file: String,
+    otp_channels: Vec<&'static str>,
+    otp_length: usize,
+    batch_size: u32,
+}
+
+fn module_config(state: &StateDir) -> Result<String, InitError> {
+    let path = |p: std::path::PathBuf| p.display().to_string();
+    let config = ModuleConfig {
+        log: LogSection { level: "error" },
+        token: USERS
+            .iter()
+            .map(|u: &UserSpec| TokenSection {
+                label: u.display_name.to_owned(),
+                url_file: path(state.server_url()),
+                api: "v2",
+                ca_file: path(state.ca_pem()),
+                connect_timeout_ms: 10_000,
+                request_timeout_ms: 60_000,
+                account: u.name.to_owned(),
+                refresh_token_file: path(state.refresh_token(u.name)),
+                otp_channels: vec!["passcode", "context"],
+                otp_length: crate::model::OTP_LENGTH,
+                batch_size: 30,
+            })
+            .collect(),
+    };
+    let body = toml::to_string(&config)
+        .map_err(|e| InitError::Encode("cloudtoken.toml", e.to_string()))?;
+    Ok(format!(
+        "# cloudtoken module configuration for the demo service in {}\n\
+         # (written by `csc-server init`; start the service with `csc-server serve --state ...`).\n\n{body}",
+        state.path().display()
+    ))
+}
+
+#[derive(Serialize)]
+struct Demo<'a> {
+    tokens: Vec<DemoToken<'a>>,
+}
+
+#[derive(Serialize)]
+struct DemoToken<'a> {
+    label: &'a str,
+    user: &'a str,
+    password: &'a str,
+    pin: &'a str,
+    credentials: Vec<DemoCredential<'a>>,
+}
+
+#[derive(Serialize)]
+struct DemoCredential<'a> {
+    id: &'a str,
+    label: &'a str,
+    key: &'a str,
+    otp: &'a str,
+    totp_secret: Option<&'a str>,
+    totp_period: u64,
+    scal: u8,
+    multisign: u32,
+}
+
+fn demo_json(
+    secrets: &[UserSecrets],
+    totp: &[Option<String>],
+    period: u64,
+) -> Result<String, InitError> {
+    let creds: Vec<(&CredentialSpec, &Option<String>)> = CREDENTIALS.iter().zip(totp).collect();
+    let demo = Demo {
+        tokens: USERS
+            .iter()
+            .zip(secrets)
+            .map(|(u, s)| DemoToken {
+                label: u.display_name,
+                user: u.name,
+                password: &s.password,
+                pin: &s.pin,
+                credentials: creds
+                    .iter()
+                    .filter(|(c, _)| c.user == u.name)
+                    .map(|(c, secret)| DemoCredential {
+                        id: c.id,
+                        label: c.label,
+                        key: c.key.name(),
+                        otp: c.otp.name(),
+                        totp_secret: secret.as_deref(),
+                        totp_period: period,
+                        scal: c.scal,
+                        multisign: c.multisign,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let mut s = serde_json::to_string_pretty(&demo)
+        .map_err(|e| InitError::Encode("demo.json", e.to_string()))?;
+    s.push('\n');
+    Ok(s)
+}

@@ -1,0 +1,224 @@
+//! The demo population `init` creates: users and their credentials. Credential IDs are stable names so that
+//! tests, demos and configurations can refer to them; keys, certificates and secrets are fresh per state.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa2048,
+    Rsa3072,
+    P256,
+    P384,
+}
+
+impl KeyKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Rsa2048 => "rsa-2048",
+            KeyKind::Rsa3072 => "rsa-3072",
+            KeyKind::P256 => "ec-p256",
+            KeyKind::P384 => "ec-p384",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<KeyKind> {
+        [
+            KeyKind::Rsa2048,
+            KeyKind::Rsa3072,
+            KeyKind::P256,
+            KeyKind::P384,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+
+    pub fn bits(self) -> u32 {
+        match self {
+            KeyKind::Rsa2048 => 2048,
+            KeyKind::Rsa3072 => 3072,
+            KeyKind::P256 => 256,
+            KeyKind::P384 => 384,
+        }
+    }
+
+    pub fn is_rsa(self) -> bool {
+        matches!(self, KeyKind::Rsa2048 | KeyKind::Rsa3072)
+    }
+}
+
+impl fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the second factor comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpKind {
+    /// RFC 6238 codes from the user's authenticator app (CSC "offline").
+    Totp,
+    /// Codes the service sends on request (CSC "online"); here written to the SMS outbox file.
+    Sms,
+}
+
+impl OtpKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OtpKind::Totp => "totp",
+            OtpKind::Sms => "sms",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<OtpKind> {
+        match name {
+            "totp" => Some(OtpKind::Totp),
+            "sms" => Some(OtpKind::Sms),
+            _ => None,
+        }
+    }
+}
+
+pub struct UserSpec {
+    pub name: &'static str,
+    /// Person's name: certificate CN and token label.
+    pub display_name: &'static str,
+}
+
+pub struct CredentialSpec {
+    pub id: &'static str,
+    pub user: &'static str,
+    pub key: KeyKind,
+    pub otp: OtpKind,
+    pub scal: u8,
+    pub multisign: u32,
+    /// `credentials/info` description; the module uses it as CKA_LABEL.
+    pub label: &'static str,
+}
+
+pub const USERS: &[UserSpec] = &[
+    UserSpec {
+        name: "alice",
+        display_name: "Alice Example",
+    },
+    UserSpec {
+        name: "bob",
+        display_name: "Bob Example",
+    },
+    // Exists for destructive tests (lockouts) so that alice and bob stay usable.
+    UserSpec {
+        name: "carol",
+        display_name: "Carol Example",
+    },
+];
+
+const fn cred(
+    id: &'static str,
+    user: &'static str,
+    key: KeyKind,
+    otp: OtpKind,
+    scal: u8,
+    multisign: u32,
+    label: &'static str,
+) -> CredentialSpec {
+    CredentialSpec {
+        id,
+        user,
+        key,
+        otp,
+        scal,
+        multisign,
+        label,
+    }
+}
+
+/// In `credentials/list` order.
+pub const CREDENTIALS: &[CredentialSpec] = &[
+    cred(
+        "alice-rsa2048",
+        "alice",
+        KeyKind::Rsa2048,
+        OtpKind::Totp,
+        1,
+        100,
+        "Alice Example (RSA-2048)",
+    ),
+    cred(
+        "alice-p256",
+        "alice",
+        KeyKind::P256,
+        OtpKind::Totp,
+        1,
+        100,
+        "Alice Example (P-256)",
+    ),
+    cred(
+        "alice-rsa3072",
+        "alice",
+        KeyKind::Rsa3072,
+        OtpKind::Sms,
+        1,
+        100,
+        "Alice Example (RSA-3072)",
+    ),
+    cred(
+        "alice-p384",
+        "alice",
+        KeyKind::P384,
+        OtpKind::Sms,
+        1,
+        100,
+        "Alice Example (P-384)",
+    ),
+    cred(
+        "bob-rsa2048-scal2",
+        "bob",
+        KeyKind::Rsa2048,
+        OtpKind::Sms,
+        2,
+        10,
+        "Bob Example (RSA-2048, SCAL2)",
+    ),
+    cred(
+        "bob-p256-scal2",
+        "bob",
+        KeyKind::P256,
+        OtpKind::Totp,
+        2,
+        10,
+        "Bob Example (P-256, SCAL2)",
+    ),
+    cred(
+        "bob-p256-single",
+        "bob",
+        KeyKind::P256,
+        OtpKind::Totp,
+        1,
+        1,
+        "Bob Example (P-256, single)",
+    ),
+    cred(
+        "carol-p256",
+        "carol",
+        KeyKind::P256,
+        OtpKind::Totp,
+        1,
+        10,
+        "Carol Example (P-256)",
+    ),
+    cred(
+        "carol-p256-sms",
+        "carol",
+        KeyKind::P256,
+        OtpKind::Sms,
+        1,
+        10,
+        "Carol Example (P-256, SMS)",
+    ),
+];
+
+/// Organisation and country of every demo certificate subject.
+pub const ORGANIZATION: &str = "cloudtoken demo";
+pub const COUNTRY: &str = "DE";
+/// Length of PINs and OTPs (digits).
+pub const PIN_LENGTH: usize = 6;
+pub const OTP_LENGTH: usize = 6;

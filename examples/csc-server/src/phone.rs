@@ -1,0 +1,52 @@
+//! The demo user's phone, for scripts and demos: the authenticator app (the current TOTP code of a
+//! credential, from the secret `init` wrote to demo.json) and the SMS inbox (the newest code the service
+//! "sent" for a credential). A real deployment has neither: the codes are on the user's device.
+
+use crate::files::StateDir;
+use serde_json::Value;
+use totp_rs::{Algorithm, Secret, TOTP};
+
+pub fn current_code(state: &StateDir, credential: &str) -> Result<String, String> {
+    let demo: Value = read_json(&state.demo_json())?;
+    let cred = demo["tokens"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["credentials"].as_array().into_iter().flatten())
+        .find(|c| c["id"].as_str() == Some(credential))
+        .ok_or_else(|| format!("no credential {credential:?} in demo.json"))?;
+    match cred["otp"].as_str() {
+        Some("totp") => {
+            let secret = cred["totp_secret"]
+                .as_str()
+                .ok_or("demo.json has no TOTP secret for this credential")?;
+            let period = cred["totp_period"].as_u64().unwrap_or(30);
+            let bytes = Secret::Encoded(secret.to_owned())
+                .to_bytes()
+                .map_err(|e| format!("TOTP secret in demo.json: {e:?}"))?;
+            let totp =
+                TOTP::new_unchecked(Algorithm::SHA1, crate::model::OTP_LENGTH, 1, period, bytes);
+            totp.generate_current()
+                .map_err(|e| format!("system clock: {e}"))
+        }
+        Some("sms") => newest_sms(state, credential),
+        other => Err(format!(
+            "credential {credential:?} has no known OTP type ({other:?})"
+        )),
+    }
+}
+
+fn newest_sms(state: &StateDir, credential: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(state.sms_outbox()).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["credential"].as_str() == Some(credential))
+        .filter_map(|m| m["code"].as_str().map(str::to_owned))
+        .last()
+        .ok_or_else(|| format!("no SMS has been sent for {credential:?} yet"))
+}
+
+fn read_json(path: &std::path::Path) -> Result<Value, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}

@@ -1,0 +1,240 @@
+//! The demo PKI: a CA, the TLS server certificate, and one end-entity certificate per credential, all
+//! made with rcgen; and the certificate facts `credentials/info` reports, read back with x509-cert.
+
+use crate::model::{KeyKind, COUNTRY, ORGANIZATION};
+use der::{Decode, Encode};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm,
+};
+use std::net::{IpAddr, Ipv4Addr};
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("certificate decoding: {0}")]
+    Der(#[from] der::Error),
+    #[error("the issued certificate does not carry the credential's public key")]
+    KeyMismatch,
+}
+
+pub struct Ca {
+    pub cert_der: Vec<u8>,
+    pub cert_pem: String,
+    /// PKCS#8 of the CA's P-256 key.
+    pub key_pkcs8: Zeroizing<Vec<u8>>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+pub struct IssuedKey {
+    pub cert_der: Vec<u8>,
+    pub key_pkcs8: Zeroizing<Vec<u8>>,
+}
+
+fn random_serial() -> SerialNumber {
+    let mut b = *crate::random::bytes::<16>();
+    // Positive and non-zero as RFC 5280 §4.1.2.2 asks.
+    b[0] = (b[0] & 0x7f) | 0x01;
+    SerialNumber::from_slice(&b)
+}
+
+fn name(common_name: &str) -> DistinguishedName {
+    // DER order C, O, CN, which RFC 4514 shows as "CN=...,O=...,C=...".
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, COUNTRY);
+    dn.push(DnType::OrganizationName, ORGANIZATION);
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn params(common_name: &str, now: OffsetDateTime, valid_days: i64) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = name(common_name);
+    // An hour of slack for clocks a little behind ours.
+    p.not_before = now - Duration::hours(1);
+    p.not_after = now + Duration::days(valid_days);
+    p.serial_number = Some(random_serial());
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
+impl Ca {
+    pub fn create(now: OffsetDateTime) -> Result<Ca, PkiError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut p = params("cloudtoken demo CA", now, 3650);
+        p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        p.use_authority_key_identifier_extension = false;
+        let cert = p.self_signed(&key)?;
+        Ok(Ca {
+            cert_der: cert.der().to_vec(),
+            cert_pem: cert.pem(),
+            key_pkcs8: Zeroizing::new(key.serialize_der()),
+            issuer: Issuer::new(p, key),
+        })
+    }
+
+    /// The HTTPS server certificate for 127.0.0.1 and localhost, with a fresh P-256 key.
+    pub fn issue_tls(&self, now: OffsetDateTime) -> Result<IssuedKey, PkiError> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let mut p = params("cloudtoken demo CSC service", now, 730);
+        p.subject_alt_names = vec![
+            SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            SanType::DnsName("localhost".try_into()?),
+        ];
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = p.signed_by(&key, &self.issuer)?;
+        Ok(IssuedKey {
+            cert_der: cert.der().to_vec(),
+            key_pkcs8: Zeroizing::new(key.serialize_der()),
+        })
+    }
+
+    /// A signing certificate for a credential key (given as SubjectPublicKeyInfo DER): key usage
+    /// digitalSignature + nonRepudiation, as for document signatures.
+    pub fn issue_signing(
+        &self,
+        common_name: &str,
+        kind: KeyKind,
+        spki_der: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>, PkiError> {
+        let subject_key = SubjectKey::from_spki(kind, spki_der)?;
+        let mut p = params(common_name, now, 3 * 365);
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        let der = p.signed_by(&subject_key, &self.issuer)?.der().to_vec();
+        // rcgen re-encodes the key; make sure the certificate names exactly the key we hold.
+        let cert = x509_cert::Certificate::from_der(&der)?;
+        if cert.tbs_certificate().subject_public_key_info().to_der()? != spki_der {
+            return Err(PkiError::KeyMismatch);
+        }
+        Ok(der)
+    }
+}
+
+/// A public key rcgen can put into a certificate without holding the private key.
+struct SubjectKey {
+    alg: &'static SignatureAlgorithm,
+    bits: Vec<u8>,
+}
+
+impl SubjectKey {
+    fn from_spki(kind: KeyKind, spki_der: &[u8]) -> Result<SubjectKey, PkiError> {
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)?;
+        // rcgen writes the key's AlgorithmIdentifier from these (rsaEncryption / ecPublicKey + curve).
+        let alg = match kind {
+            KeyKind::Rsa2048 | KeyKind::Rsa3072 => &rcgen::PKCS_RSA_SHA256,
+            KeyKind::P256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            KeyKind::P384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+        };
+        Ok(SubjectKey {
+            alg,
+            bits: spki.subject_public_key.raw_bytes().to_vec(),
+        })
+    }
+}
+
+impl PublicKeyData for SubjectKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.bits
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.alg
+    }
+}
+
+/// What `credentials/info` says about a certificate.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    /// RFC 4514.
+    pub subject_dn: String,
+    pub issuer_dn: String,
+    /// Upper-case hex.
+    pub serial_hex: String,
+    /// GeneralizedTime form, "YYYYMMDDHHMMSSZ".
+    pub valid_from: String,
+    pub valid_to: String,
+}
+
+impl CertInfo {
+    pub fn parse(der: &[u8]) -> Result<CertInfo, PkiError> {
+        let cert = x509_cert::Certificate::from_der(der)?;
+        let tbs = cert.tbs_certificate();
+        let serial = tbs.serial_number().as_bytes();
+        let trimmed = match serial.iter().position(|&b| b != 0) {
+            Some(i) => &serial[i..],
+            None => &serial[serial.len().saturating_sub(1)..],
+        };
+        let serial_hex = trimmed.iter().map(|b| format!("{b:02X}")).collect();
+        Ok(CertInfo {
+            subject_dn: tbs.subject().to_string(),
+            issuer_dn: tbs.issuer().to_string(),
+            serial_hex,
+            valid_from: generalized_time(tbs.validity().not_before.to_unix_duration()),
+            valid_to: generalized_time(tbs.validity().not_after.to_unix_duration()),
+        })
+    }
+}
+
+fn generalized_time(since_epoch: std::time::Duration) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(since_epoch.as_secs() as i64)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    t.format(&format).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_issues_signing_and_tls_certificates() {
+        let now = OffsetDateTime::now_utc();
+        let ca = Ca::create(now).unwrap();
+        let ca_info = CertInfo::parse(&ca.cert_der).unwrap();
+        assert_eq!(
+            ca_info.subject_dn,
+            "CN=cloudtoken demo CA,O=cloudtoken demo,C=DE"
+        );
+        assert_eq!(ca_info.subject_dn, ca_info.issuer_dn);
+
+        for kind in [KeyKind::Rsa2048, KeyKind::P256, KeyKind::P384] {
+            let key = crate::keys::generate(kind).unwrap();
+            let der = ca
+                .issue_signing("Alice Example", kind, &key.spki, now)
+                .unwrap();
+            let info = CertInfo::parse(&der).unwrap();
+            assert_eq!(info.subject_dn, "CN=Alice Example,O=cloudtoken demo,C=DE");
+            assert_eq!(info.issuer_dn, ca_info.subject_dn);
+            assert_eq!(info.valid_from.len(), 15);
+            assert!(info.valid_from < info.valid_to);
+            assert!(!info.serial_hex.is_empty() && info.serial_hex.len() <= 32);
+            let cert = x509_cert::Certificate::from_der(&der).unwrap();
+            let ku = cert
+                .tbs_certificate()
+                .get_extension::<x509_cert::ext::pkix::KeyUsage>()
+                .unwrap()
+                .expect("key usage present")
+                .1;
+            assert!(ku.digital_signature() && ku.non_repudiation());
+            assert!(!ku.key_cert_sign());
+        }
+        let tls = ca.issue_tls(now).unwrap();
+        assert!(CertInfo::parse(&tls.cert_der).is_ok());
+        assert!(ca.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+}

@@ -1,0 +1,139 @@
+//! `csc-server serve`: HTTPS on one address, the bound URL written to `STATE/server.url` once the
+//! listener accepts connections, clean stop on SIGTERM/SIGINT.
+
+use crate::db::{self, Db};
+use crate::files::{self, StateDir};
+use crate::service::{Service, Settings};
+use crate::vault::{purpose, Vault};
+use axum_server::tls_rustls::RustlsConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Options {
+    pub listen: SocketAddr,
+    pub settings: Settings,
+}
+
+pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
+    let tls = tls_config(&state)?;
+    let service = Arc::new(Service::load(&state, opts.settings)?);
+    let listener =
+        TcpListener::bind(opts.listen).map_err(|e| format!("listening on {}: {e}", opts.listen))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("listening on {}: {e}", opts.listen))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(serve(state, listener, tls, service))
+}
+
+fn tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
+    let vault = Vault::load(&state.master_key()).map_err(|e| e.to_string())?;
+    let db = Db::open(&state.database())?;
+    let conn = db.lock();
+    let get = |name: &str| {
+        db::get_meta(&conn, name)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("state.db has no {name}"))
+    };
+    let cert = get("tls_cert")?;
+    let ca = get("ca_cert")?;
+    let key = vault
+        .open(purpose::TLS_KEY, &get("tls_key")?)
+        .map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert), CertificateDer::from(ca)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
+        )
+        .map_err(|e| format!("TLS: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+async fn serve(
+    state: StateDir,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    service: Arc<Service>,
+) -> Result<(), String> {
+    let app = crate::api::router(service);
+    let handle = axum_server::Handle::new();
+    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+        .map_err(|e| format!("server: {e}"))?
+        .handle(handle.clone());
+    let server_task = tokio::spawn(server.serve(app.into_make_service()));
+
+    let Some(addr) = handle.listening().await else {
+        return Err(match server_task.await {
+            Ok(Err(e)) => format!("server: {e}"),
+            _ => "server did not start".into(),
+        });
+    };
+    let url = service_url(addr);
+    let url_file = state.server_url();
+    files::replace(&url_file, url.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", url_file.display()))?;
+    log::warn!("serving {url} (state {})", state.path().display());
+
+    let stop = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    };
+    let mut server_task = server_task;
+    let result = tokio::select! {
+        _ = stop => {
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+            server_task.await
+        }
+        r = &mut server_task => r,
+    };
+    // A stale URL would send clients to whatever takes the port next.
+    if std::fs::read_to_string(&url_file).is_ok_and(|u| u == url) {
+        let _ = std::fs::remove_file(&url_file);
+    }
+    match result {
+        Ok(Ok(())) => {
+            log::warn!("stopped");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("server: {e}")),
+        Err(e) => Err(format!("server task: {e}")),
+    }
+}
+
+/// `https://HOST:PORT` for the bound address; a wildcard address is reached via loopback.
+fn service_url(addr: SocketAddr) -> String {
+    let ip = addr.ip();
+    let host = if ip.is_unspecified() {
+        if ip.is_ipv4() {
+            "127.0.0.1".to_owned()
+        } else {
+            "[::1]".to_owned()
+        }
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("https://{host}:{}", addr.port())
+}

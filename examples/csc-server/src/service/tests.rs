@@ -1,0 +1,1042 @@
+//! The security logic end to end, on a real initialized state folder with a settable clock.
+
+use super::*;
+use crate::algorithms::oid;
+use crate::files::StateDir;
+use serde::Deserialize;
+use sha2::Digest;
+use std::path::Path;
+
+const T0: i64 = 1_800_000_000;
+
+#[derive(Deserialize)]
+struct Demo {
+    tokens: Vec<DemoToken>,
+}
+
+#[derive(Deserialize)]
+struct DemoToken {
+    label: String,
+    user: String,
+    password: String,
+    pin: String,
+    credentials: Vec<DemoCredential>,
+}
+
+#[derive(Deserialize)]
+struct DemoCredential {
+    id: String,
+    label: String,
+    key: String,
+    otp: String,
+    totp_secret: Option<String>,
+    totp_period: u64,
+    scal: u8,
+    multisign: u32,
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    state: StateDir,
+    service: Service,
+    clock: Clock,
+    demo: Demo,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state");
+        crate::init::run(&path, &crate::init::Options { totp_period: 30 }).unwrap();
+        let state = StateDir::new(path);
+        let clock = Clock::fixed(T0);
+        let service = Service::new(
+            Db::open(&state.database()).unwrap(),
+            Vault::load(&state.master_key()).unwrap(),
+            Settings {
+                sad_lifetime: 300,
+                access_token_lifetime: 3600,
+                max_attempts: 5,
+            },
+            clock.clone(),
+            Outbox::new(state.sms_outbox()),
+        )
+        .unwrap();
+        let demo = serde_json::from_slice(&std::fs::read(state.demo_json()).unwrap()).unwrap();
+        Fixture {
+            _dir: dir,
+            state,
+            service,
+            clock,
+            demo,
+        }
+    }
+
+    fn user(&self, name: &str) -> &DemoToken {
+        self.demo.tokens.iter().find(|t| t.user == name).unwrap()
+    }
+
+    fn cred(&self, id: &str) -> &DemoCredential {
+        self.demo
+            .tokens
+            .iter()
+            .flat_map(|t| &t.credentials)
+            .find(|c| c.id == id)
+            .unwrap()
+    }
+
+    fn caller(&self, user: &str) -> Caller {
+        let t = self.user(user);
+        let tokens = self
+            .service
+            .login_password(&t.user, t.password.as_bytes(), false)
+            .unwrap();
+        self.service
+            .authenticate(Some(&tokens.access_token))
+            .unwrap()
+    }
+
+    /// The TOTP code of `id` at the clock's time plus `steps` steps.
+    fn totp(&self, id: &str, steps: i64) -> Zeroizing<String> {
+        let c = self.cred(id);
+        let secret = totp_rs::Secret::Encoded(c.totp_secret.clone().unwrap())
+            .to_bytes()
+            .unwrap();
+        let totp =
+            totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, c.totp_period, secret);
+        Zeroizing::new(totp.generate((self.clock.now() + steps * c.totp_period as i64) as u64))
+    }
+
+    fn sms(&self, caller: &Caller, id: &str) -> Zeroizing<String> {
+        self.service.send_otp(caller, id, Some("test")).unwrap();
+        let text = std::fs::read_to_string(self.state.sms_outbox()).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["credential"], id);
+        Zeroizing::new(last["code"].as_str().unwrap().to_owned())
+    }
+
+    fn authorize(
+        &self,
+        caller: &Caller,
+        id: &str,
+        n: u64,
+        hashes: Option<Vec<Vec<u8>>>,
+        pin: &str,
+        otp: &str,
+    ) -> CscResult<sad::Issued> {
+        self.service.authorize(
+            caller,
+            AuthorizeRequest {
+                credential_id: id,
+                num_signatures: n,
+                hashes,
+                hash_algo: None,
+                pin: Some(Zeroizing::new(pin.to_owned())),
+                otp: Some(Zeroizing::new(otp.to_owned())),
+                description: None,
+            },
+        )
+    }
+
+    fn sign(
+        &self,
+        caller: &Caller,
+        id: &str,
+        sad: &str,
+        hashes: Vec<Vec<u8>>,
+        sign_algo: &str,
+    ) -> CscResult<Vec<Vec<u8>>> {
+        self.service.sign_hash(
+            caller,
+            SignRequest {
+                credential_id: id,
+                sad: Zeroizing::new(sad.to_owned()),
+                hashes,
+                algorithm: AlgorithmRequest {
+                    sign_algo,
+                    hash_algo: None,
+                    hash_field: "hashAlgo",
+                    params: None,
+                },
+            },
+        )
+    }
+
+    fn audit_ok(&self) -> u64 {
+        match audit::verify(&self.service.db.lock()).unwrap() {
+            audit::Verification::Ok { entries } => entries,
+            broken => panic!("{broken:?}"),
+        }
+    }
+}
+
+fn digest(msg: &[u8]) -> Vec<u8> {
+    sha2::Sha256::digest(msg).to_vec()
+}
+
+fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+    use der::{Decode, Encode};
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::pkcs8::DecodePublicKey;
+    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap();
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+    let Ok(sig) = p256::ecdsa::DerSignature::try_from(der_sig) else {
+        return false;
+    };
+    key.verify_prehash(hash, &sig).is_ok()
+}
+
+fn rsa_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
+    use der::{Decode, Encode};
+    use rsa::pkcs8::DecodePublicKey;
+    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
+    let spki = cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .unwrap();
+    let key = rsa::PublicKey::from_public_key_der(&spki).unwrap();
+    key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), hash, sig)
+        .is_ok()
+}
+
+fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            all.extend(std::fs::read(e.path()).unwrap());
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn init_writes_the_demo_population_and_client_files() {
+    let f = Fixture::new();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(f.state.master_key()), 0o600);
+    assert_eq!(mode(f.state.demo_json()), 0o600);
+    assert_eq!(mode(f.state.module_config()), 0o600);
+    for u in ["alice", "bob", "carol"] {
+        assert_eq!(mode(f.state.refresh_token(u)), 0o600);
+        assert_eq!(mode(f.state.password(u)), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(f.state.password(u)).unwrap(),
+            f.user(u).password
+        );
+    }
+    assert_eq!(f.demo.tokens.len(), 3);
+    assert_eq!(f.user("alice").label, "Alice Example");
+    assert_eq!(f.user("bob").pin.len(), 6);
+    for spec in crate::model::CREDENTIALS {
+        let c = f.cred(spec.id);
+        assert_eq!(c.label, spec.label);
+        assert_eq!(c.key, spec.key.name());
+        assert_eq!(c.otp, spec.otp.name());
+        assert_eq!((c.scal, c.multisign), (spec.scal, spec.multisign));
+        assert_eq!(c.totp_secret.is_some(), spec.otp == OtpKind::Totp);
+        let tok = f
+            .demo
+            .tokens
+            .iter()
+            .find(|t| t.credentials.iter().any(|x| x.id == c.id))
+            .unwrap();
+        assert_eq!(tok.user, spec.user);
+    }
+    // Credential order and certificate subjects.
+    let alice = f.caller("alice");
+    let ids: Vec<&str> = f
+        .service
+        .credentials_of(&alice)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["alice-rsa2048", "alice-p256", "alice-rsa3072", "alice-p384"]
+    );
+    let cred = f.service.credential(&alice, "alice-rsa3072").unwrap();
+    assert_eq!(
+        cred.cert.subject_dn,
+        "CN=Alice Example,O=cloudtoken demo,C=DE"
+    );
+    assert_eq!(
+        cred.cert.issuer_dn,
+        "CN=cloudtoken demo CA,O=cloudtoken demo,C=DE"
+    );
+
+    // The module configuration parses and points at the state files.
+    let cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(f.state.module_config()).unwrap()).unwrap();
+    let tokens = cfg["token"].as_array().unwrap();
+    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens[1]["label"].as_str(), Some("Bob Example"));
+    assert_eq!(tokens[1]["account"].as_str(), Some("bob"));
+    assert_eq!(tokens[1]["api"].as_str(), Some("v2"));
+    assert_eq!(
+        tokens[1]["url_file"].as_str().map(Path::new),
+        Some(f.state.server_url().as_path())
+    );
+    assert!(Path::new(tokens[1]["ca_file"].as_str().unwrap()).is_absolute());
+    assert_eq!(tokens[1]["otp_length"].as_integer(), Some(6));
+    let refresh =
+        std::fs::read_to_string(tokens[1]["refresh_token_file"].as_str().unwrap()).unwrap();
+    assert!(f.service.login_refresh(&refresh).is_ok());
+
+    // A second init into the same folder is refused.
+    assert!(matches!(
+        crate::init::run(f.state.path(), &crate::init::Options { totp_period: 30 }),
+        Err(crate::init::InitError::NotEmpty(_))
+    ));
+}
+
+#[test]
+fn the_database_holds_no_plaintext_secret() {
+    let f = Fixture::new();
+    // Exercise the pending-SMS path too.
+    let alice = f.caller("alice");
+    let sms = f.sms(&alice, "alice-p384");
+    drop(f.service.db.lock());
+    let db_bytes = files_with_prefix(f.state.path(), "state.db");
+    let vault = Vault::load(&f.state.master_key()).unwrap();
+    let conn = f.service.db.lock();
+    let mut stmt = conn
+        .prepare("SELECT id, sealed_key, sealed_totp, certificate FROM credentials")
+        .unwrap();
+    type Row = (String, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+    let rows: Vec<Row> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), crate::model::CREDENTIALS.len());
+    for (id, sealed_key, sealed_totp, cert) in rows {
+        let pkcs8 = vault
+            .open(&purpose::credential_key(&id), &sealed_key)
+            .unwrap();
+        assert!(
+            !contains(&db_bytes, &pkcs8),
+            "{id}: plaintext key in the database"
+        );
+        // Nor any 24-byte piece of its private part (the public modulus is in the certificate, of course).
+        for piece in pkcs8
+            .chunks(24)
+            .filter(|c| c.len() == 24 && !contains(&cert, c))
+        {
+            assert!(
+                !contains(&db_bytes, piece),
+                "{id}: key material in the database"
+            );
+        }
+        if let Some(t) = sealed_totp {
+            let secret = vault.open(&purpose::totp_secret(&id), &t).unwrap();
+            assert!(!contains(&db_bytes, &secret));
+            let b32 = f.cred(&id).totp_secret.clone().unwrap();
+            assert!(!contains(&db_bytes, b32.as_bytes()));
+        }
+    }
+    for name in ["ca_key", "tls_key"] {
+        let sealed = db::get_meta(&conn, name).unwrap().unwrap();
+        let purpose = if name == "ca_key" {
+            purpose::CA_KEY
+        } else {
+            purpose::TLS_KEY
+        };
+        let der = vault.open(purpose, &sealed).unwrap();
+        assert!(!contains(&db_bytes, &der), "{name} in the clear");
+    }
+    // Six digits can occur by chance in the certificates' validity dates, which are public anyway.
+    let mut public: Vec<u8> = conn
+        .prepare("SELECT certificate FROM credentials")
+        .unwrap()
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .flatten()
+        .flatten()
+        .collect();
+    public.extend(db::get_meta(&conn, "ca_cert").unwrap().unwrap());
+    public.extend(db::get_meta(&conn, "tls_cert").unwrap().unwrap());
+    let absent = |secret: &[u8]| contains(&public, secret) || !contains(&db_bytes, secret);
+    for t in &f.demo.tokens {
+        assert!(absent(t.pin.as_bytes()), "{}'s PIN in the database", t.user);
+        assert!(!contains(&db_bytes, t.password.as_bytes()));
+        let refresh = std::fs::read(f.state.refresh_token(&t.user)).unwrap();
+        assert!(!contains(&db_bytes, &refresh));
+    }
+    assert!(absent(sms.as_bytes()), "pending SMS code in the clear");
+}
+
+#[test]
+fn totp_authorize_sign_and_replay() {
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    let code = f.totp("alice-p256", 0);
+    let sad = f
+        .authorize(&alice, "alice-p256", 2, None, &pin, &code)
+        .unwrap();
+    assert_eq!(sad.expires_in, 300);
+    let h = [digest(b"one"), digest(b"two")];
+    let sigs = f
+        .sign(
+            &alice,
+            "alice-p256",
+            &sad.sad,
+            h.to_vec(),
+            oid::ECDSA_WITH_SHA256,
+        )
+        .unwrap();
+    let cert = &f.service.credential(&alice, "alice-p256").unwrap().cert_der;
+    assert!(p256_verifies(cert, &h[0], &sigs[0]));
+    assert!(p256_verifies(cert, &h[1], &sigs[1]));
+    assert!(
+        !p256_verifies(cert, &h[1], &sigs[0]),
+        "signatures come back in input order"
+    );
+    // Used up.
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-p256",
+            &sad.sad,
+            vec![digest(b"3")],
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::sad_expired()
+    );
+    // The same code again, and the previous step's code, are replays.
+    assert_eq!(
+        f.authorize(&alice, "alice-p256", 1, None, &pin, &code)
+            .unwrap_err(),
+        CscError::invalid_otp()
+    );
+    assert_eq!(
+        f.authorize(
+            &alice,
+            "alice-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("alice-p256", -1)
+        )
+        .unwrap_err(),
+        CscError::invalid_otp()
+    );
+    // The next step's code works (one step of drift) and then the clock catches up.
+    assert!(f
+        .authorize(
+            &alice,
+            "alice-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("alice-p256", 1)
+        )
+        .is_ok());
+    f.clock.advance(30);
+    assert_eq!(
+        f.authorize(
+            &alice,
+            "alice-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0)
+        )
+        .unwrap_err(),
+        CscError::invalid_otp()
+    );
+    f.clock.advance(30);
+    assert!(f
+        .authorize(
+            &alice,
+            "alice-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0)
+        )
+        .is_ok());
+    // Replay protection is per credential: alice-rsa2048 has its own secret and steps.
+    let sad = f
+        .authorize(
+            &alice,
+            "alice-rsa2048",
+            1,
+            None,
+            &pin,
+            &f.totp("alice-rsa2048", 0),
+        )
+        .unwrap();
+    let h = digest(b"rsa");
+    let sig = f
+        .sign(
+            &alice,
+            "alice-rsa2048",
+            &sad.sad,
+            vec![h.clone()],
+            oid::SHA256_WITH_RSA,
+        )
+        .unwrap();
+    let cert = &f
+        .service
+        .credential(&alice, "alice-rsa2048")
+        .unwrap()
+        .cert_der;
+    assert!(rsa_verifies(cert, &h, &sig[0]));
+    assert!(f.audit_ok() > 8);
+}
+
+#[test]
+fn authorization_checks_and_their_order() {
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    let wrong_pin = if pin == "000000" { "111111" } else { "000000" };
+    // numSignatures within 1..=multisign.
+    for n in [0, 101] {
+        assert_eq!(
+            f.authorize(
+                &alice,
+                "alice-p256",
+                n,
+                None,
+                &pin,
+                &f.totp("alice-p256", 0)
+            )
+            .unwrap_err(),
+            CscError::invalid_param("numSignatures")
+        );
+    }
+    // Another user's credential reads like an unknown one.
+    assert_eq!(
+        f.authorize(&alice, "bob-p256-single", 1, None, &pin, "123456")
+            .unwrap_err(),
+        CscError::invalid_credential()
+    );
+    assert_eq!(
+        f.authorize(&alice, "no-such-credential", 1, None, &pin, "123456")
+            .unwrap_err(),
+        CscError::invalid_credential()
+    );
+    // A wrong PIN does not spend the OTP.
+    let code = f.totp("alice-p256", 0);
+    assert_eq!(
+        f.authorize(&alice, "alice-p256", 1, None, wrong_pin, &code)
+            .unwrap_err(),
+        CscError::invalid_pin()
+    );
+    assert!(f
+        .authorize(&alice, "alice-p256", 1, None, &pin, &code)
+        .is_ok());
+    // Missing factors.
+    let missing = f.service.authorize(
+        &alice,
+        AuthorizeRequest {
+            credential_id: "alice-p256",
+            num_signatures: 1,
+            hashes: None,
+            hash_algo: None,
+            pin: Some(Zeroizing::new(pin.clone())),
+            otp: None,
+            description: None,
+        },
+    );
+    assert_eq!(missing.unwrap_err(), CscError::missing("string", "OTP"));
+    // Users never see others' credentials.
+    let bob = f.caller("bob");
+    let ids: Vec<&str> = f
+        .service
+        .credentials_of(&bob)
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["bob-rsa2048-scal2", "bob-p256-scal2", "bob-p256-single"]
+    );
+    assert_eq!(
+        f.service.credential(&bob, "alice-p256").err(),
+        Some(CscError::invalid_credential())
+    );
+    // A SAD is the caller's: bob cannot spend alice's SAD even on... his own credential.
+    f.clock.advance(30);
+    let sad = f
+        .authorize(
+            &alice,
+            "alice-p256",
+            5,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0),
+        )
+        .unwrap();
+    assert_eq!(
+        f.sign(
+            &bob,
+            "bob-p256-single",
+            &sad.sad,
+            vec![digest(b"x")],
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::sad_expired()
+    );
+    // ... nor with another credential of alice's.
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-rsa2048",
+            &sad.sad,
+            vec![digest(b"x")],
+            oid::SHA256_WITH_RSA
+        )
+        .unwrap_err(),
+        CscError::sad_expired()
+    );
+    // A request refused for its algorithm spends nothing; an overdraw is refused whole.
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-p256",
+            &sad.sad,
+            vec![digest(b"x")],
+            oid::SHA256_WITH_RSA
+        )
+        .unwrap_err(),
+        CscError::invalid_param("signAlgo")
+    );
+    let six: Vec<Vec<u8>> = (0..6u8).map(|i| digest(&[i])).collect();
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-p256",
+            &sad.sad,
+            six.clone(),
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::sad_too_few()
+    );
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-p256",
+            &sad.sad,
+            six[..5].to_vec(),
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap()
+        .len(),
+        5
+    );
+    // Expiry.
+    f.clock.advance(30);
+    let sad = f
+        .authorize(
+            &alice,
+            "alice-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0),
+        )
+        .unwrap();
+    f.clock.advance(300);
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-p256",
+            &sad.sad,
+            vec![digest(b"late")],
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::sad_expired()
+    );
+    f.audit_ok();
+}
+
+#[test]
+fn pin_lockout_is_per_user_and_reset_by_success() {
+    let f = Fixture::new();
+    let carol = f.caller("carol");
+    let pin = f.user("carol").pin.clone();
+    let wrong = if pin == "000000" { "111111" } else { "000000" };
+    // Four failures, a success, four failures: still not locked (the counter counts consecutive ones).
+    for _ in 0..4 {
+        assert_eq!(
+            f.authorize(&carol, "carol-p256", 1, None, wrong, "000000")
+                .unwrap_err(),
+            CscError::invalid_pin()
+        );
+    }
+    assert!(f
+        .authorize(
+            &carol,
+            "carol-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("carol-p256", 0)
+        )
+        .is_ok());
+    for _ in 0..4 {
+        assert_eq!(
+            f.authorize(&carol, "carol-p256", 1, None, wrong, "000000")
+                .unwrap_err(),
+            CscError::invalid_pin()
+        );
+    }
+    // The fifth consecutive failure locks; from then on even the right PIN is refused, on every
+    // credential of the user.
+    assert_eq!(
+        f.authorize(&carol, "carol-p256", 1, None, wrong, "000000")
+            .unwrap_err(),
+        CscError::invalid_pin()
+    );
+    f.clock.advance(30);
+    assert_eq!(
+        f.authorize(
+            &carol,
+            "carol-p256",
+            1,
+            None,
+            &pin,
+            &f.totp("carol-p256", 0)
+        )
+        .unwrap_err(),
+        CscError::pin_locked()
+    );
+    let sms_code = f.sms(&carol, "carol-p256-sms");
+    assert_eq!(
+        f.authorize(&carol, "carol-p256-sms", 1, None, &pin, &sms_code)
+            .unwrap_err(),
+        CscError::pin_locked()
+    );
+    // Other users are unaffected.
+    let alice = f.caller("alice");
+    let alice_pin = f.user("alice").pin.clone();
+    assert!(f
+        .authorize(
+            &alice,
+            "alice-p256",
+            1,
+            None,
+            &alice_pin,
+            &f.totp("alice-p256", 0)
+        )
+        .is_ok());
+    f.audit_ok();
+}
+
+#[test]
+fn otp_lockout_is_per_credential() {
+    let f = Fixture::new();
+    let carol = f.caller("carol");
+    let pin = f.user("carol").pin.clone();
+    let good = f.totp("carol-p256", 0);
+    let wrong = if *good == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            f.authorize(&carol, "carol-p256", 1, None, &pin, wrong)
+                .unwrap_err(),
+            CscError::invalid_otp()
+        );
+    }
+    assert_eq!(
+        f.authorize(&carol, "carol-p256", 1, None, &pin, &good)
+            .unwrap_err(),
+        CscError::otp_locked()
+    );
+    // Locked stays locked, whatever the time; the lock state is checked before the PIN.
+    f.clock.advance(3600);
+    assert_eq!(
+        f.authorize(
+            &carol,
+            "carol-p256",
+            1,
+            None,
+            "999999",
+            &f.totp("carol-p256", 0)
+        )
+        .unwrap_err(),
+        CscError::otp_locked()
+    );
+    // The PIN counter was reset by the right PIN all along; the SMS credential still works.
+    let code = f.sms(&carol, "carol-p256-sms");
+    assert!(f
+        .authorize(&carol, "carol-p256-sms", 1, None, &pin, &code)
+        .is_ok());
+}
+
+#[test]
+fn sms_codes_are_single_use_replaced_and_expire() {
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    // No code requested yet.
+    assert_eq!(
+        f.authorize(&alice, "alice-p384", 1, None, &pin, "123456")
+            .unwrap_err(),
+        CscError::invalid_otp()
+    );
+    let first = f.sms(&alice, "alice-p384");
+    let second = f.sms(&alice, "alice-p384");
+    if *first != *second {
+        assert_eq!(
+            f.authorize(&alice, "alice-p384", 1, None, &pin, &first)
+                .unwrap_err(),
+            CscError::invalid_otp()
+        );
+    }
+    let sad = f
+        .authorize(&alice, "alice-p384", 1, None, &pin, &second)
+        .unwrap();
+    assert_eq!(
+        f.authorize(&alice, "alice-p384", 1, None, &pin, &second)
+            .unwrap_err(),
+        CscError::invalid_otp()
+    );
+    let h = sha2::Sha384::digest(b"p384").to_vec();
+    assert_eq!(
+        f.sign(
+            &alice,
+            "alice-p384",
+            &sad.sad,
+            vec![h],
+            oid::ECDSA_WITH_SHA384
+        )
+        .unwrap()[0][0],
+        0x30,
+        "DER Ecdsa-Sig-Value"
+    );
+    let third = f.sms(&alice, "alice-p384");
+    f.clock.advance(otp::SMS_LIFETIME);
+    assert_eq!(
+        f.authorize(&alice, "alice-p384", 1, None, &pin, &third)
+            .unwrap_err(),
+        CscError::invalid_otp()
+    );
+    // A TOTP credential has nothing to send; another user's credential is unknown.
+    assert!(f.service.send_otp(&alice, "alice-p256", None).is_err());
+    assert_eq!(
+        f.service
+            .send_otp(&alice, "bob-rsa2048-scal2", None)
+            .unwrap_err(),
+        CscError::invalid_credential()
+    );
+    let outbox = std::fs::read_to_string(f.state.sms_outbox()).unwrap();
+    assert!(!outbox.contains("bob-rsa2048-scal2"));
+}
+
+#[test]
+fn scal2_binds_the_sad_to_the_hashes() {
+    let f = Fixture::new();
+    let bob = f.caller("bob");
+    let pin = f.user("bob").pin.clone();
+    let h1 = digest(b"contract");
+    let h2 = digest(b"annex");
+    // The hashes must come with the authorization, one per signature.
+    assert_eq!(
+        f.authorize(
+            &bob,
+            "bob-p256-scal2",
+            1,
+            None,
+            &pin,
+            &f.totp("bob-p256-scal2", 0)
+        )
+        .unwrap_err(),
+        CscError::invalid_param("hashes")
+    );
+    assert_eq!(
+        f.authorize(
+            &bob,
+            "bob-p256-scal2",
+            2,
+            Some(vec![h1.clone()]),
+            &pin,
+            &f.totp("bob-p256-scal2", 0)
+        )
+        .unwrap_err(),
+        CscError::invalid_param("hashes")
+    );
+    let sad = f
+        .authorize(
+            &bob,
+            "bob-p256-scal2",
+            2,
+            Some(vec![h1.clone(), h2.clone()]),
+            &pin,
+            &f.totp("bob-p256-scal2", 0),
+        )
+        .unwrap();
+    let other = digest(b"something else");
+    assert_eq!(
+        f.sign(
+            &bob,
+            "bob-p256-scal2",
+            &sad.sad,
+            vec![other],
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::hash_not_authorized()
+    );
+    let sig = f
+        .sign(
+            &bob,
+            "bob-p256-scal2",
+            &sad.sad,
+            vec![h2.clone()],
+            oid::ECDSA_WITH_SHA256,
+        )
+        .unwrap();
+    let cert = &f
+        .service
+        .credential(&bob, "bob-p256-scal2")
+        .unwrap()
+        .cert_der;
+    assert!(p256_verifies(cert, &h2, &sig[0]));
+    // Each authorized hash signs once.
+    assert_eq!(
+        f.sign(
+            &bob,
+            "bob-p256-scal2",
+            &sad.sad,
+            vec![h2],
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::hash_not_authorized()
+    );
+    assert!(f
+        .sign(
+            &bob,
+            "bob-p256-scal2",
+            &sad.sad,
+            vec![h1.clone()],
+            oid::ECDSA_WITH_SHA256
+        )
+        .is_ok());
+    assert_eq!(
+        f.sign(
+            &bob,
+            "bob-p256-scal2",
+            &sad.sad,
+            vec![h1],
+            oid::ECDSA_WITH_SHA256
+        )
+        .unwrap_err(),
+        CscError::sad_expired()
+    );
+    // multisign 1 on bob-p256-single.
+    assert_eq!(
+        f.authorize(
+            &bob,
+            "bob-p256-single",
+            2,
+            None,
+            &pin,
+            &f.totp("bob-p256-single", 0)
+        )
+        .unwrap_err(),
+        CscError::invalid_param("numSignatures")
+    );
+}
+
+#[test]
+fn login_lockout_and_tokens() {
+    let f = Fixture::new();
+    let carol = f.user("carol");
+    assert!(f.service.login_password("nobody", b"x", false).is_err());
+    for _ in 0..5 {
+        assert_eq!(
+            f.service
+                .login_password("carol", b"wrong", false)
+                .err()
+                .unwrap(),
+            CscError::bad_credentials()
+        );
+    }
+    let locked = f
+        .service
+        .login_password("carol", carol.password.as_bytes(), false)
+        .err()
+        .unwrap();
+    assert_eq!(locked, CscError::login_locked());
+    assert!(locked.description.contains("locked"));
+    // The enrollment refresh token still works.
+    let refresh = std::fs::read_to_string(f.state.refresh_token("carol")).unwrap();
+    let t = f.service.login_refresh(&refresh).unwrap();
+    assert!(t.refresh_token.is_none());
+    assert_eq!(
+        f.service.authenticate(Some(&t.access_token)).unwrap().user,
+        "carol"
+    );
+    // Access tokens expire; rememberMe yields a refresh token; revoking it ends its access tokens.
+    let alice = f.user("alice");
+    let t = f
+        .service
+        .login_password("alice", alice.password.as_bytes(), false)
+        .unwrap();
+    let remembered = f
+        .service
+        .login_password("alice", alice.password.as_bytes(), true)
+        .unwrap();
+    assert!(t.refresh_token.is_none());
+    let r = remembered.refresh_token.unwrap();
+    let via_refresh = f.service.login_refresh(&r).unwrap();
+    let caller = f
+        .service
+        .authenticate(Some(&via_refresh.access_token))
+        .unwrap();
+    f.service.revoke(&caller, &r).unwrap();
+    assert_eq!(
+        f.service.login_refresh(&r).err(),
+        Some(CscError::bad_refresh_token())
+    );
+    assert_eq!(
+        f.service
+            .authenticate(Some(&via_refresh.access_token))
+            .err(),
+        Some(CscError::invalid_token())
+    );
+    f.clock.advance(3600);
+    assert_eq!(
+        f.service.authenticate(Some(&t.access_token)).err(),
+        Some(CscError::expired_token())
+    );
+    assert_eq!(
+        f.service.authenticate(None).err(),
+        Some(CscError::missing_token())
+    );
+    // Audit: the chain holds, and no secret went into it.
+    let entries = f.audit_ok();
+    assert!(entries >= 10);
+    let conn = f.service.db.lock();
+    let text: String = conn
+        .query_row(
+            "SELECT group_concat(event || user || outcome || ifnull(detail, ''), '|') FROM audit",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!text.contains(&carol.password) && !text.contains("wrong"));
+    assert!(text.contains("account locked"));
+}

@@ -98,7 +98,10 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
     #[error("transport ({kind:?}): {message}")]
-    Transport { kind: TransportKind, message: String },
+    Transport {
+        kind: TransportKind,
+        message: String,
+    },
     /// An HTTP error without a CSC error body.
     #[error("HTTP {status}: {message}")]
     Http { status: u16, message: String },
@@ -134,28 +137,44 @@ impl Error {
                 ..
             } => {
                 let d = description.to_ascii_lowercase();
-                if d.contains("locked") || d.contains("disabled") {
+                // Whole words, so that e.g. "unblocked" or "crusade" cannot change the outcome.
+                let word = |w: &str| {
+                    d.split(|c: char| !c.is_ascii_alphanumeric())
+                        .any(|x| x == w)
+                };
+                if word("locked") || word("disabled") {
                     return Reason::Locked;
+                }
+                // An unknown method (a service without getChallenge, authorizeCheck, ...), as opposed
+                // to an unknown credential, which some services also answer with 404.
+                if matches!(status, 404 | 405 | 501) && !word("credential") && !word("credentialid")
+                {
+                    return Reason::NotSupported;
                 }
                 match code {
                     CscErrorCode::InvalidPin => Reason::PinIncorrect,
                     CscErrorCode::InvalidOtp => Reason::OtpIncorrect,
-                    CscErrorCode::InvalidToken | CscErrorCode::ExpiredToken => {
-                        Reason::TokenExpired
-                    }
+                    CscErrorCode::InvalidToken | CscErrorCode::ExpiredToken => Reason::TokenExpired,
                     CscErrorCode::AccessDenied if *status == 401 => Reason::WrongPassword,
                     CscErrorCode::AccessDenied => Reason::AccessDenied,
                     CscErrorCode::TemporarilyUnavailable => Reason::ServiceUnavailable,
                     CscErrorCode::ServerError => Reason::ServiceUnavailable,
-                    CscErrorCode::InvalidRequest if d.contains("sad") => {
-                        if d.contains("hash") {
+                    // The refresh token the account logs in with was refused (unknown, revoked,
+                    // expired): like a wrong password, only new enrolment helps.
+                    CscErrorCode::InvalidRequest
+                        if d.contains("refresh_token") || d.contains("refresh token") =>
+                    {
+                        Reason::WrongPassword
+                    }
+                    CscErrorCode::InvalidRequest if d.contains("hash is not authorized") => {
+                        Reason::HashNotAuthorized
+                    }
+                    CscErrorCode::InvalidRequest if word("sad") => {
+                        if word("hash") || word("hashes") {
                             Reason::HashNotAuthorized
                         } else {
                             Reason::SadExpired
                         }
-                    }
-                    CscErrorCode::InvalidRequest if d.contains("hash is not authorized") => {
-                        Reason::HashNotAuthorized
                     }
                     CscErrorCode::InvalidRequest => Reason::InvalidRequest,
                     CscErrorCode::Other(_) => Reason::Other,
@@ -180,3 +199,160 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csc(status: u16, code: &str, description: &str) -> Error {
+        Error::Csc {
+            method: "m".into(),
+            status,
+            code: CscErrorCode::parse(code),
+            description: description.into(),
+        }
+    }
+
+    /// The reference service's phrases (examples/csc-server/src/error.rs).
+    #[test]
+    fn reference_service_phrases() {
+        let cases = [
+            (400, "invalid_pin", "Invalid PIN", Reason::PinIncorrect),
+            (400, "invalid_otp", "Invalid OTP", Reason::OtpIncorrect),
+            (400, "invalid_request", "PIN locked", Reason::Locked),
+            (400, "invalid_request", "OTP locked", Reason::Locked),
+            (400, "invalid_request", "SAD expired", Reason::SadExpired),
+            (
+                400,
+                "invalid_request",
+                "SAD expired: fewer signatures left than requested",
+                Reason::SadExpired,
+            ),
+            (
+                400,
+                "invalid_request",
+                "Invalid parameter SAD",
+                Reason::SadExpired,
+            ),
+            (
+                400,
+                "invalid_request",
+                "Hash is not authorized by the SAD",
+                Reason::HashNotAuthorized,
+            ),
+            (
+                400,
+                "invalid_request",
+                "Invalid parameter credentialID",
+                Reason::InvalidRequest,
+            ),
+            (
+                400,
+                "invalid_request",
+                "Missing (or invalid type) string parameter hashAlgorithmOID",
+                Reason::InvalidRequest,
+            ),
+            (
+                401,
+                "access_denied",
+                "Invalid username or password",
+                Reason::WrongPassword,
+            ),
+            (
+                401,
+                "access_denied",
+                "Invalid username or password: account locked after too many failed logins",
+                Reason::Locked,
+            ),
+            (
+                401,
+                "invalid_token",
+                "Invalid access token",
+                Reason::TokenExpired,
+            ),
+            (
+                401,
+                "invalid_token",
+                "Missing access token",
+                Reason::TokenExpired,
+            ),
+            (
+                401,
+                "expired_token",
+                "Access token expired",
+                Reason::TokenExpired,
+            ),
+            (
+                404,
+                "invalid_request",
+                "Unknown method /csc/v2/credentials/getChallenge",
+                Reason::NotSupported,
+            ),
+            (
+                404,
+                "invalid_request",
+                "Unknown credential",
+                Reason::InvalidRequest,
+            ),
+            (405, "invalid_request", "Use POST", Reason::NotSupported),
+            (
+                403,
+                "access_denied",
+                "Not your credential",
+                Reason::AccessDenied,
+            ),
+            (
+                500,
+                "server_error",
+                "The service encountered an internal error",
+                Reason::ServiceUnavailable,
+            ),
+            (
+                503,
+                "temporarily_unavailable",
+                "busy",
+                Reason::ServiceUnavailable,
+            ),
+            (400, "unsupported_thing", "no", Reason::Other),
+        ];
+        for (status, code, description, want) in cases {
+            assert_eq!(
+                csc(status, code, description).reason(),
+                want,
+                "{status} {code} {description:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn words_not_substrings() {
+        assert_eq!(
+            csc(400, "invalid_request", "Crusade unblocked").reason(),
+            Reason::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn other_errors() {
+        let t = |kind| Error::Transport {
+            kind,
+            message: String::new(),
+        };
+        assert_eq!(t(TransportKind::Unreachable).reason(), Reason::Transport);
+        assert!(t(TransportKind::Unreachable).is_retryable());
+        assert!(t(TransportKind::Timeout).is_retryable());
+        assert!(!t(TransportKind::Tls).is_retryable());
+        assert_eq!(Error::Config(String::new()).reason(), Reason::Other);
+        assert!(!Error::Config(String::new()).is_retryable());
+        let http = |status| Error::Http {
+            status,
+            message: String::new(),
+        };
+        assert_eq!(http(401).reason(), Reason::TokenExpired);
+        assert_eq!(http(403).reason(), Reason::AccessDenied);
+        assert_eq!(http(404).reason(), Reason::NotSupported);
+        assert_eq!(http(429).reason(), Reason::ServiceUnavailable);
+        assert_eq!(http(400).reason(), Reason::Other);
+        assert_eq!(Error::Protocol(String::new()).reason(), Reason::Transport);
+    }
+}

@@ -4,9 +4,14 @@
 //! and JSON and nothing of PKCS#11.
 
 mod client;
+mod endpoint;
 mod error;
+mod failure;
 mod secret;
+mod tls;
+mod transport;
 mod types;
+mod wire;
 
 pub use client::CscClient;
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};

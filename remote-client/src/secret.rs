@@ -46,8 +46,37 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Lets wire types take a token or SAD straight from a response into zeroizing storage.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_are_redacted() {
+        let s = Secret::new("0000-very-secret");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+        assert_eq!(format!("{s}"), "<redacted>");
+        assert_eq!(format!("{:?}", Some(s.clone())), "Some(<redacted>)");
+        assert_eq!(s.expose(), "0000-very-secret");
+        assert_eq!(s.len(), 16);
+    }
+
+    #[test]
+    fn deserializes_from_a_json_string() {
+        let s: Secret = serde_json::from_str("\"abc\\\"def\"").unwrap();
+        assert_eq!(s.expose(), "abc\"def");
+        assert!(serde_json::from_str::<Secret>("42").is_err());
     }
 }

@@ -186,7 +186,9 @@ pub struct Sad {
 pub enum Authorization {
     Granted(Sad),
     /// v2 asynchronous mode (HTTP 202): poll `authorize_check` with this handle.
-    Pending { handle: Secret },
+    Pending {
+        handle: Secret,
+    },
 }
 
 /// `signatures/signHash`.

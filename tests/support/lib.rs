@@ -112,11 +112,33 @@ impl Service {
     /// One service shared by every test of this test binary.
     pub fn shared() -> &'static Service {
         static SHARED: OnceCell<Service> = OnceCell::new();
-        SHARED.get_or_init(Service::start_fresh)
+        // PR_SET_PDEATHSIG fires when the *thread* that spawned the server ends, and each test runs on a
+        // thread of its own: start the shared server from a thread that lives as long as the process.
+        SHARED.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(Service::start_fresh());
+                loop {
+                    std::thread::park();
+                }
+            });
+            rx.recv().expect("start the shared csc-server")
+        })
     }
 
     /// A service of its own, for tests that change server-wide state (lockouts).
     pub fn start_fresh() -> Service {
+        Service::start_fresh_with(&[])
+    }
+
+    /// A service of its own started with extra `serve` arguments, e.g. `["--sad-lifetime", "2"]`.
+    pub fn start_fresh_with(serve_args: &[&str]) -> Service {
+        Service::start_fresh_init_serve(&[], serve_args)
+    }
+
+    /// A service of its own with extra `init` arguments (e.g. `["--totp-period", "3"]`) and extra `serve`
+    /// arguments.
+    pub fn start_fresh_init_serve(init_args: &[&str], serve_args: &[&str]) -> Service {
         let dir = tempfile::Builder::new()
             .prefix("csc-state-")
             .tempdir()
@@ -126,17 +148,23 @@ impl Service {
             .arg("init")
             .arg("--state")
             .arg(&state)
+            .args(init_args)
             .stdin(Stdio::null())
             .status()
             .expect("run csc-server init");
         assert!(status.success(), "csc-server init failed: {status}");
-        let mut svc = Service::serve(&state);
+        let mut svc = Service::serve_with(&state, serve_args);
         svc._dir = Some(dir);
         svc
     }
 
     /// Starts `csc-server serve` on an initialized state folder and waits for `server.url`.
     pub fn serve(state: &Path) -> Service {
+        Service::serve_with(state, &[])
+    }
+
+    /// `serve` with extra arguments after `--listen`.
+    pub fn serve_with(state: &Path, serve_args: &[&str]) -> Service {
         let url_file = state.join("server.url");
         let _ = std::fs::remove_file(&url_file);
         let mut cmd = Command::new(csc_server_bin());
@@ -145,6 +173,7 @@ impl Service {
             .arg(state)
             .arg("--listen")
             .arg("127.0.0.1:0")
+            .args(serve_args)
             .stdin(Stdio::null());
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
@@ -165,7 +194,10 @@ impl Service {
             if let Ok(Some(st)) = child.try_wait() {
                 panic!("csc-server serve exited early: {st}");
             }
-            assert!(Instant::now() < deadline, "csc-server did not write server.url");
+            assert!(
+                Instant::now() < deadline,
+                "csc-server did not write server.url"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         let demo: Demo = serde_json::from_slice(
@@ -189,6 +221,14 @@ impl Service {
         self.state.join("cloudtoken.toml")
     }
 
+    /// The refresh token `init` issued for `user` (`STATE/<user>.refresh`).
+    pub fn refresh_token(&self, user: &str) -> String {
+        std::fs::read_to_string(self.state.join(format!("{user}.refresh")))
+            .unwrap_or_else(|e| panic!("read {user}.refresh: {e}"))
+            .trim()
+            .to_owned()
+    }
+
     /// SMS lines in the outbox for `credential` (all users), oldest first.
     pub fn sms_messages(&self, credential_id: &str) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.state.join("sms-outbox.jsonl")).unwrap_or_default();
@@ -210,7 +250,10 @@ impl Service {
                     .expect("sms line has a code")
                     .to_owned();
             }
-            assert!(Instant::now() < deadline, "no SMS arrived for {credential_id}");
+            assert!(
+                Instant::now() < deadline,
+                "no SMS arrived for {credential_id}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -241,10 +284,17 @@ pub fn totp_code(cred: &DemoCredential) -> String {
     let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
     let map = LAST.get_or_init(|| Mutex::new(HashMap::new()));
     loop {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let step_now = now / period;
         let mut last = map.lock();
-        let next = last.get(&cred.id).map(|s| s + 1).unwrap_or(step_now).max(step_now);
+        let next = last
+            .get(&cred.id)
+            .map(|s| s + 1)
+            .unwrap_or(step_now)
+            .max(step_now);
         // The service accepts one step of drift; stay within it.
         if next <= step_now + 1 {
             last.insert(cred.id.clone(), next);
@@ -270,7 +320,13 @@ pub enum Scheme {
 
 /// Verifies `signature` over the *hash* `digest` with the certificate's public key, using the `openssl`
 /// command line, independently of the code that made it. `hash` is "sha1", "sha256", ...
-pub fn openssl_verify(cert_der: &[u8], hash: &str, digest: &[u8], signature: &[u8], scheme: Scheme) -> bool {
+pub fn openssl_verify(
+    cert_der: &[u8],
+    hash: &str,
+    digest: &[u8],
+    signature: &[u8],
+    scheme: Scheme,
+) -> bool {
     let dir = tempfile::tempdir().expect("tempdir");
     let cert = dir.path().join("cert.der");
     std::fs::write(&cert, cert_der).unwrap();
@@ -282,7 +338,11 @@ pub fn openssl_verify(cert_der: &[u8], hash: &str, digest: &[u8], signature: &[u
         .arg(&pubkey)
         .output()
         .expect("run openssl x509");
-    assert!(out.status.success(), "openssl x509: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl x509: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sig = match scheme {
         Scheme::EcdsaRaw => ecdsa_raw_to_der(signature),
         _ => signature.to_vec(),
@@ -291,7 +351,9 @@ pub fn openssl_verify(cert_der: &[u8], hash: &str, digest: &[u8], signature: &[u
     std::fs::write(dir.path().join("digest"), digest).unwrap();
     let mut cmd = Command::new("openssl");
     cmd.current_dir(dir.path())
-        .args(["pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-in", "digest", "-sigfile", "sig"])
+        .args([
+            "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-in", "digest", "-sigfile", "sig",
+        ])
         .args(["-pkeyopt", &format!("digest:{hash}")]);
     if let Scheme::RsaPss { salt_len } = scheme {
         cmd.args(["-pkeyopt", "rsa_padding_mode:pss"])
@@ -310,7 +372,10 @@ pub fn ecdsa_raw_to_der(raw: &[u8]) -> Vec<u8> {
         r: der::asn1::UintRef<'a>,
         s: der::asn1::UintRef<'a>,
     }
-    assert!(raw.len() % 2 == 0 && !raw.is_empty(), "r||s has an even length");
+    assert!(
+        raw.len().is_multiple_of(2) && !raw.is_empty(),
+        "r||s has an even length"
+    );
     let (r, s) = raw.split_at(raw.len() / 2);
     EcdsaSigValue {
         r: der::asn1::UintRef::new(r).expect("r"),

@@ -39,10 +39,10 @@ pub fn current_code(state: &StateDir, credential: &str) -> Result<String, String
 fn newest_sms(state: &StateDir, credential: &str) -> Result<String, String> {
     let text = std::fs::read_to_string(state.sms_outbox()).unwrap_or_default();
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|m| m["credential"].as_str() == Some(credential))
-        .filter_map(|m| m["code"].as_str().map(str::to_owned))
-        .last()
+        .find_map(|m| m["code"].as_str().map(str::to_owned))
         .ok_or_else(|| format!("no SMS has been sent for {credential:?} yet"))
 }
 

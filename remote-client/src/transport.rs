@@ -1,0 +1,304 @@
+//! One HTTP client per service and the single place where requests are sent.
+//!
+//! Bodies and `Authorization` headers are built in zeroizing buffers that reqwest borrows through
+//! `Bytes::from_owner`, so the copies this crate controls are wiped once the request is gone. Response
+//! bodies are read into zeroizing buffers too (they carry tokens and SADs). Copies made inside hyper
+//! and rustls are out of reach.
+
+use crate::endpoint::{Endpoint, Wire};
+use crate::error::{Error, Result};
+use crate::failure;
+use crate::secret::Secret;
+use crate::tls;
+use crate::types::ClientConfig;
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::io::Read;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// No CSC answer comes near this (a `credentials/list` with infos and chains is tens of KiB).
+const MAX_RESPONSE: usize = 8 << 20;
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+pub(crate) enum Auth<'a> {
+    None,
+    Bearer(&'a Secret),
+    Basic { user: &'a str, password: &'a Secret },
+}
+
+impl Auth<'_> {
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Auth::None => None,
+            Auth::Bearer(s) => Some(s.expose()),
+            Auth::Basic { password, .. } => Some(password.expose()),
+        }
+    }
+
+    fn header(&self) -> Result<Option<HeaderValue>> {
+        let value: Zeroizing<Vec<u8>> = match self {
+            Auth::None => return Ok(None),
+            Auth::Bearer(token) => {
+                let mut v = Zeroizing::new(Vec::with_capacity(7 + token.len()));
+                v.extend_from_slice(b"Bearer ");
+                v.extend_from_slice(token.expose().as_bytes());
+                v
+            }
+            Auth::Basic { user, password } => {
+                use base64::Engine;
+                // RFC 7617: the user-id cannot contain a colon.
+                if user.contains(':') {
+                    return Err(Error::Config("account name must not contain ':'".into()));
+                }
+                let mut pair = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.len()));
+                pair.extend_from_slice(user.as_bytes());
+                pair.push(b':');
+                pair.extend_from_slice(password.expose().as_bytes());
+                let engine = &base64::engine::general_purpose::STANDARD;
+                let mut v = Zeroizing::new(vec![
+                    0u8;
+                    6 + base64::encoded_len(pair.len(), true)
+                        .unwrap_or(0)
+                ]);
+                v[..6].copy_from_slice(b"Basic ");
+                let n = engine
+                    .encode_slice(&pair[..], &mut v[6..])
+                    .map_err(|_| Error::Config("account name or password too long".into()))?;
+                v.truncate(6 + n);
+                v
+            }
+        };
+        let mut hv = HeaderValue::from_maybe_shared(Bytes::from_owner(value)).map_err(|_| {
+            Error::Config("access token or account name has characters not allowed in HTTP".into())
+        })?;
+        hv.set_sensitive(true);
+        Ok(Some(hv))
+    }
+}
+
+/// A successful (2xx) answer.
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: Zeroizing<Vec<u8>>,
+}
+
+impl Reply {
+    pub(crate) fn json<T: DeserializeOwned>(&self, method: &str) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| failure::bad_json(method, &e))
+    }
+}
+
+pub(crate) struct Transport {
+    http: reqwest::blocking::Client,
+    endpoint: Endpoint,
+}
+
+impl Transport {
+    pub(crate) fn new(config: &ClientConfig) -> Result<Transport> {
+        let endpoint = Endpoint::parse(&config.base_url, config.allow_loopback_http)?;
+        if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
+            return Err(Error::Config("timeouts must be greater than zero".into()));
+        }
+        let mut builder = reqwest::blocking::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .pool_idle_timeout(POOL_IDLE)
+            // A redirect would replay the PIN to wherever the service points; CSC has none.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(!endpoint.is_plain_http())
+            .user_agent(concat!(
+                "cloudtoken-remote-client/",
+                env!("CARGO_PKG_VERSION")
+            ));
+        if endpoint.is_loopback() {
+            builder = builder.no_proxy();
+        }
+        // Always hand reqwest a TLS configuration: without one it looks for a process-wide rustls
+        // provider and panics on its runtime thread when there is none.
+        let tls = if endpoint.is_plain_http() && config.ca_file.is_none() {
+            tls::unused_client_config()?
+        } else {
+            tls::client_config(config.ca_file.as_deref(), config.client_identity.as_ref())?
+        };
+        builder = builder.tls_backend_preconfigured(tls);
+        let http = builder
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Transport { http, endpoint })
+    }
+
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// POSTs `body` as JSON to `/csc/{wire}/{method}`. `secrets` are the secret values inside `body`
+    /// (the credentials in `auth` are added here); they are scrubbed from any error text.
+    pub(crate) fn call<B: Serialize>(
+        &self,
+        wire: Wire,
+        method: &str,
+        auth: Auth<'_>,
+        body: &B,
+        secrets: &[&str],
+    ) -> Result<Reply> {
+        let mut all_secrets: Vec<&str> = secrets.to_vec();
+        all_secrets.extend(auth.secret());
+        let url = self.endpoint.method_url(wire, method);
+        let payload = json_body(body).map_err(|e| failure::protocol(method, e))?;
+        let mut request = self
+            .http
+            .post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(ACCEPT, "application/json")
+            .body(reqwest::blocking::Body::from(Bytes::from_owner(payload)));
+        if let Some(h) = auth.header()? {
+            request = request.header(AUTHORIZATION, h);
+        }
+        let started = Instant::now();
+        let response = match request.send() {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!(
+                    "POST {url} failed after {} ms",
+                    started.elapsed().as_millis()
+                );
+                return Err(failure::transport(method, &e, &all_secrets));
+            }
+        };
+        let status = response.status().as_u16();
+        let hint = response.content_length();
+        let body = read_body(response, hint).map_err(|e| match e {
+            ReadError::TooLarge => failure::protocol(method, "response too large"),
+            ReadError::Io(e) => failure::transport(method, &e, &all_secrets),
+        })?;
+        log::debug!(
+            "POST {url} -> {status} in {} ms",
+            started.elapsed().as_millis()
+        );
+        if (200..300).contains(&status) {
+            Ok(Reply { status, body })
+        } else {
+            Err(failure::status(method, status, &body, &all_secrets))
+        }
+    }
+}
+
+/// Serialises into a buffer of exactly the right size, so no reallocation leaves a copy behind.
+fn json_body<B: Serialize>(body: &B) -> std::result::Result<Zeroizing<Vec<u8>>, String> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, body).map_err(|_| "cannot encode request".to_owned())?;
+    let mut out = Zeroizing::new(Vec::with_capacity(count.0));
+    serde_json::to_writer(&mut *out, body).map_err(|_| "cannot encode request".to_owned())?;
+    Ok(out)
+}
+
+#[derive(Debug)]
+enum ReadError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// Reads into zeroizing storage; growing copies into a fresh zeroizing buffer instead of letting `Vec`
+/// reallocate (which would free the old bytes unwiped).
+fn read_body(
+    mut r: impl Read,
+    hint: Option<u64>,
+) -> std::result::Result<Zeroizing<Vec<u8>>, ReadError> {
+    let initial = hint
+        .map(|h| h.min(MAX_RESPONSE as u64) as usize)
+        .unwrap_or(4096);
+    let mut buf = Zeroizing::new(Vec::with_capacity(initial));
+    let mut chunk = Zeroizing::new([0u8; 8192]);
+    loop {
+        let n = match r.read(&mut chunk[..]) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+        if buf.len() + n > MAX_RESPONSE {
+            return Err(ReadError::TooLarge);
+        }
+        if buf.capacity() - buf.len() < n {
+            let cap = (buf.len() + n).max(buf.capacity() * 2).min(MAX_RESPONSE);
+            let mut bigger = Zeroizing::new(Vec::with_capacity(cap));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_body_has_exact_capacity() {
+        let b = json_body(&serde_json::json!({"PIN": "1234", "n": [1, 2, 3]})).unwrap();
+        assert_eq!(b.len(), b.capacity());
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["PIN"], "1234");
+    }
+
+    #[test]
+    fn read_body_grows_and_caps() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+        let got = read_body(&data[..], None).unwrap();
+        assert_eq!(&got[..], &data[..]);
+        let got = read_body(&data[..], Some(10)).unwrap();
+        assert_eq!(&got[..], &data[..]);
+        let huge = std::io::repeat(b'x').take(MAX_RESPONSE as u64 + 1);
+        assert!(matches!(read_body(huge, None), Err(ReadError::TooLarge)));
+    }
+
+    #[test]
+    fn authorization_headers() {
+        let pw = Secret::new("p@ss word");
+        let h = Auth::Basic {
+            user: "alice",
+            password: &pw,
+        }
+        .header()
+        .unwrap()
+        .unwrap();
+        assert!(h.is_sensitive());
+        use base64::Engine;
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:p@ss word")
+        );
+        assert_eq!(h.to_str().unwrap(), expected);
+        assert!(!format!("{h:?}").contains("Basic"));
+
+        let tok = Secret::new("tok-123");
+        let h = Auth::Bearer(&tok).header().unwrap().unwrap();
+        assert_eq!(h.to_str().unwrap(), "Bearer tok-123");
+        assert!(h.is_sensitive());
+        assert!(Auth::None.header().unwrap().is_none());
+
+        let e = Auth::Basic {
+            user: "a:b",
+            password: &pw,
+        }
+        .header()
+        .unwrap_err();
+        assert!(matches!(e, Error::Config(_)));
+        let bad = Secret::new("line\nbreak");
+        let e = Auth::Bearer(&bad).header().unwrap_err();
+        assert!(!e.to_string().contains("break"), "{e}");
+    }
+}

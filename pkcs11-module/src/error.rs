@@ -1,0 +1,96 @@
+//! The one mapping from service errors to CK_RV, with the log line that names the cause.
+//!
+//! Inner functions return `CkResult`; the FFI layer hands the CK_RV to the application. Error strings
+//! from remote-client carry status codes and the service's description, never a secret.
+
+use cryptoki_sys::*;
+use remote_client::{Error, Reason};
+
+pub type CkResult<T> = Result<T, CK_RV>;
+
+/// What the module was doing when the service failed, for the log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Connect,
+    Login,
+    ListCredentials,
+    CredentialInfo,
+    SendOtp,
+    Authorize,
+    Sign,
+}
+
+impl Step {
+    fn what(self) -> &'static str {
+        match self {
+            Step::Connect => "setting up the service client",
+            Step::Login => "logging in to the service account",
+            Step::ListCredentials => "listing credentials",
+            Step::CredentialInfo => "reading credential information",
+            Step::SendOtp => "asking the service to send an OTP",
+            Step::Authorize => "authorizing the signature",
+            Step::Sign => "signing",
+        }
+    }
+}
+
+/// Maps a service error to the CK_RV the application sees and logs why. `slot` names the token.
+pub fn from_remote(slot: CK_SLOT_ID, step: Step, e: &Error) -> CK_RV {
+    let reason = e.reason();
+    let rv = match (step, reason) {
+        (_, Reason::PinIncorrect) | (_, Reason::OtpIncorrect) => CKR_PIN_INCORRECT,
+        (_, Reason::Locked) => CKR_PIN_LOCKED,
+        // The account login itself failed: the configured secret is wrong, not the user's PIN.
+        (Step::Login, Reason::WrongPassword) | (Step::Login, Reason::TokenExpired) => {
+            CKR_DEVICE_ERROR
+        }
+        (_, Reason::SadExpired) | (_, Reason::TokenExpired) | (_, Reason::WrongPassword) => {
+            CKR_USER_NOT_LOGGED_IN
+        }
+        (_, Reason::Transport) | (_, Reason::ServiceUnavailable) => CKR_DEVICE_ERROR,
+        (_, Reason::AccessDenied) => CKR_FUNCTION_REJECTED,
+        (_, Reason::HashNotAuthorized) => CKR_FUNCTION_FAILED,
+        (_, Reason::InvalidRequest) => CKR_FUNCTION_FAILED,
+        (_, Reason::NotSupported) => CKR_FUNCTION_FAILED,
+        (_, Reason::Other) => CKR_FUNCTION_FAILED,
+    };
+    log::error!(
+        "slot {slot}: {} failed ({reason:?} → {}): {e}",
+        step.what(),
+        rv_name(rv)
+    );
+    rv
+}
+
+/// A module-side failure with a cause worth a log line (configuration, unusable service data).
+pub fn logged(rv: CK_RV, msg: impl std::fmt::Display) -> CK_RV {
+    log::error!("{msg} → {}", rv_name(rv));
+    rv
+}
+
+/// Names for the codes this module returns, for log lines.
+pub fn rv_name(rv: CK_RV) -> String {
+    let name = match rv {
+        CKR_OK => "CKR_OK",
+        CKR_ARGUMENTS_BAD => "CKR_ARGUMENTS_BAD",
+        CKR_GENERAL_ERROR => "CKR_GENERAL_ERROR",
+        CKR_FUNCTION_FAILED => "CKR_FUNCTION_FAILED",
+        CKR_DEVICE_ERROR => "CKR_DEVICE_ERROR",
+        CKR_FUNCTION_REJECTED => "CKR_FUNCTION_REJECTED",
+        CKR_PIN_INCORRECT => "CKR_PIN_INCORRECT",
+        CKR_PIN_LOCKED => "CKR_PIN_LOCKED",
+        CKR_PIN_LEN_RANGE => "CKR_PIN_LEN_RANGE",
+        CKR_USER_NOT_LOGGED_IN => "CKR_USER_NOT_LOGGED_IN",
+        CKR_DATA_INVALID => "CKR_DATA_INVALID",
+        CKR_DATA_LEN_RANGE => "CKR_DATA_LEN_RANGE",
+        CKR_MECHANISM_INVALID => "CKR_MECHANISM_INVALID",
+        CKR_MECHANISM_PARAM_INVALID => "CKR_MECHANISM_PARAM_INVALID",
+        CKR_KEY_TYPE_INCONSISTENT => "CKR_KEY_TYPE_INCONSISTENT",
+        CKR_KEY_FUNCTION_NOT_PERMITTED => "CKR_KEY_FUNCTION_NOT_PERMITTED",
+        CKR_CRYPTOKI_NOT_INITIALIZED => "CKR_CRYPTOKI_NOT_INITIALIZED",
+        CKR_NEED_TO_CREATE_THREADS => "CKR_NEED_TO_CREATE_THREADS",
+        CKR_CANT_LOCK => "CKR_CANT_LOCK",
+        _ => return format!("CKR 0x{rv:x}"),
+    };
+    name.to_owned()
+}

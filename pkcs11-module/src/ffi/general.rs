@@ -1,0 +1,164 @@
+//! General-purpose functions (PKCS#11 §5.4) and the legacy parallel-function stubs (§5.16).
+
+use super::{guard, padded, write, CRYPTOKI_VERSION};
+use crate::config::{self, RESERVED_PREFIX};
+use crate::error::{self, CkResult};
+use crate::state::{self, Module};
+use cryptoki_sys::*;
+use std::ffi::{c_char, c_void};
+use std::path::PathBuf;
+
+/// Longest pReserved string read (`cloudtoken_conf=` plus a path).
+const RESERVED_MAX: usize = 4096 + RESERVED_PREFIX.len();
+
+/// # Safety
+/// `pInitArgs` is NULL or points to a readable CK_C_INITIALIZE_ARGS whose pReserved is NULL or a
+/// NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn C_Initialize(pInitArgs: *mut c_void) -> CK_RV {
+    // SAFETY: forwarded caller contract.
+    guard("C_Initialize", || unsafe { initialize(pInitArgs) })
+}
+
+/// The parts of CK_C_INITIALIZE_ARGS the module acts on.
+struct InitArgs {
+    config_path: Option<PathBuf>,
+    cant_create_threads: bool,
+}
+
+/// # Safety
+/// As for C_Initialize.
+unsafe fn parse_args(p: *mut c_void) -> CkResult<InitArgs> {
+    if p.is_null() {
+        return Ok(InitArgs {
+            config_path: None,
+            cant_create_threads: false,
+        });
+    }
+    // SAFETY: non-NULL and readable by the caller's contract; read unaligned in case the caller's
+    // struct is not aligned.
+    let args = unsafe { (p as *const CK_C_INITIALIZE_ARGS).read_unaligned() };
+    let callbacks = [
+        args.CreateMutex.is_some(),
+        args.DestroyMutex.is_some(),
+        args.LockMutex.is_some(),
+        args.UnlockMutex.is_some(),
+    ];
+    let given = callbacks.iter().filter(|c| **c).count();
+    if given != 0 && given != 4 {
+        return Err(CKR_ARGUMENTS_BAD);
+    }
+    // The module locks with the OS primitives; it can honour application callbacks only when it may use
+    // those instead.
+    if given == 4 && args.flags & CKF_OS_LOCKING_OK == 0 {
+        return Err(CKR_CANT_LOCK);
+    }
+    let config_path = if args.pReserved.is_null() {
+        None
+    } else {
+        let p = args.pReserved as *const c_char;
+        // SAFETY: a NUL-terminated string by the caller's contract; strnlen bounds the read.
+        let len = unsafe { libc::strnlen(p, RESERVED_MAX + 1) };
+        if len > RESERVED_MAX {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        // SAFETY: `len` readable bytes were just measured.
+        let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
+        let path = bytes
+            .strip_prefix(RESERVED_PREFIX.as_bytes())
+            .filter(|rest| !rest.is_empty())
+            .ok_or(CKR_ARGUMENTS_BAD)?;
+        use std::os::unix::ffi::OsStrExt;
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(path)))
+    };
+    Ok(InitArgs {
+        config_path,
+        cant_create_threads: args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0,
+    })
+}
+
+/// # Safety
+/// As for C_Initialize.
+unsafe fn initialize(p: *mut c_void) -> CkResult<()> {
+    // SAFETY: forwarded caller contract.
+    let args = unsafe { parse_args(p) }?;
+    state::initialize(|| {
+        crate::log::configure(None, None);
+        let config = config::load(args.config_path)
+            .map_err(|e| error::logged(CKR_GENERAL_ERROR, format!("C_Initialize: {e}")))?;
+        crate::log::configure(
+            config
+                .log
+                .level
+                .as_deref()
+                .and_then(crate::log::parse_level),
+            config.log.file.as_deref(),
+        );
+        match &config.source {
+            Some(p) => log::info!(
+                "C_Initialize: {} token(s) from {}",
+                config.tokens.len(),
+                p.display()
+            ),
+            None => log::warn!(
+                "C_Initialize: no configuration found (pReserved, ${}, ~/.config/cloudtoken/cloudtoken.toml, \
+                 /etc/cloudtoken/cloudtoken.toml): no slots",
+                config::CONFIG_ENV
+            ),
+        }
+        // Each service client runs its HTTP runtime on a thread of its own.
+        if args.cant_create_threads && !config.tokens.is_empty() {
+            return Err(error::logged(
+                CKR_NEED_TO_CREATE_THREADS,
+                "C_Initialize: the application forbids threads, which the HTTP client needs",
+            ));
+        }
+        Ok(Module::new(&config))
+    })
+}
+
+/// # Safety
+/// `pReserved` must be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn C_Finalize(pReserved: *mut c_void) -> CK_RV {
+    guard("C_Finalize", || {
+        if !pReserved.is_null() {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        state::finalize()
+    })
+}
+
+/// # Safety
+/// `pInfo` is NULL or points to a writable CK_INFO.
+#[no_mangle]
+pub unsafe extern "C" fn C_GetInfo(pInfo: *mut CK_INFO) -> CK_RV {
+    guard("C_GetInfo", || {
+        state::module()?;
+        let info = CK_INFO {
+            cryptokiVersion: CRYPTOKI_VERSION,
+            manufacturerID: padded("cloudtoken"),
+            flags: 0,
+            libraryDescription: padded("CSC remote signing token"),
+            libraryVersion: super::library_version(),
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { write(pInfo, info) }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_GetFunctionStatus(_hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_GetFunctionStatus", || {
+        state::module()?;
+        Err(CKR_FUNCTION_NOT_PARALLEL)
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_CancelFunction(_hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_CancelFunction", || {
+        state::module()?;
+        Err(CKR_FUNCTION_NOT_PARALLEL)
+    })
+}

@@ -1,0 +1,170 @@
+//! Session management and login (PKCS#11 §5.6).
+
+use super::slot_token::{MAX_PIN_LEN, MIN_PIN_LEN};
+use super::{guard, input, write};
+use crate::error::CkResult;
+use crate::state;
+use cryptoki_sys::*;
+use remote_client::Secret;
+use std::ffi::c_void;
+use zeroize::Zeroize;
+
+/// # Safety
+/// `phSession` is NULL or points to a writable handle.
+#[no_mangle]
+pub unsafe extern "C" fn C_OpenSession(
+    slotID: CK_SLOT_ID,
+    flags: CK_FLAGS,
+    _pApplication: *mut c_void,
+    _Notify: CK_NOTIFY,
+    phSession: *mut CK_SESSION_HANDLE,
+) -> CK_RV {
+    guard("C_OpenSession", || {
+        let m = state::module()?;
+        let token = m.token(slotID)?;
+        if flags & CKF_SERIAL_SESSION == 0 {
+            return Err(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+        }
+        if phSession.is_null() {
+            return Err(CKR_ARGUMENTS_BAD);
+        }
+        // The first session fetches the credentials, so that finding objects never waits for the service.
+        token.loaded()?;
+        let handle = m.open_session(token, flags & CKF_RW_SESSION != 0);
+        // SAFETY: non-NULL, writable by the caller's contract.
+        unsafe { write(phSession, handle) }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_CloseSession(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_CloseSession", || {
+        state::module()?.close_session(hSession)
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_CloseAllSessions(slotID: CK_SLOT_ID) -> CK_RV {
+    guard("C_CloseAllSessions", || {
+        let m = state::module()?;
+        let token = m.token(slotID)?.clone();
+        m.close_all_sessions(&token);
+        Ok(())
+    })
+}
+
+/// # Safety
+/// `pInfo` is NULL or points to a writable CK_SESSION_INFO.
+#[no_mangle]
+pub unsafe extern "C" fn C_GetSessionInfo(
+    hSession: CK_SESSION_HANDLE,
+    pInfo: *mut CK_SESSION_INFO,
+) -> CK_RV {
+    guard("C_GetSessionInfo", || {
+        let s = state::module()?.session(hSession)?;
+        let info = CK_SESSION_INFO {
+            slotID: s.token.slot_id,
+            state: s.state(),
+            flags: CKF_SERIAL_SESSION | if s.rw { CKF_RW_SESSION } else { 0 },
+            ulDeviceError: 0,
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { write(pInfo, info) }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_GetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    _pOperationState: *mut CK_BYTE,
+    _pulOperationStateLen: *mut CK_ULONG,
+) -> CK_RV {
+    guard("C_GetOperationState", || {
+        state::module()?.session(hSession)?;
+        Err(CKR_FUNCTION_NOT_SUPPORTED)
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_SetOperationState(
+    hSession: CK_SESSION_HANDLE,
+    _pOperationState: *mut CK_BYTE,
+    _ulOperationStateLen: CK_ULONG,
+    _hEncryptionKey: CK_OBJECT_HANDLE,
+    _hAuthenticationKey: CK_OBJECT_HANDLE,
+) -> CK_RV {
+    guard("C_SetOperationState", || {
+        state::module()?.session(hSession)?;
+        Err(CKR_FUNCTION_NOT_SUPPORTED)
+    })
+}
+
+/// Copies a PIN out of C memory into a zeroizing secret.
+///
+/// # Safety
+/// `p` is NULL or points to `len` readable bytes.
+unsafe fn read_pin(p: *const CK_UTF8CHAR, len: CK_ULONG, min: usize) -> CkResult<Secret> {
+    if p.is_null() {
+        // No protected authentication path: the value must come from the application.
+        return Err(CKR_ARGUMENTS_BAD);
+    }
+    // SAFETY: forwarded caller contract.
+    let bytes = unsafe { input(p, len) }?;
+    if bytes.len() < min || bytes.len() > MAX_PIN_LEN {
+        return Err(CKR_PIN_LEN_RANGE);
+    }
+    match String::from_utf8(bytes.to_vec()) {
+        Ok(s) => Ok(Secret::new(s)),
+        Err(e) => {
+            e.into_bytes().zeroize();
+            Err(CKR_PIN_INCORRECT)
+        }
+    }
+}
+
+/// # Safety
+/// `pPin` is NULL or points to `ulPinLen` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn C_Login(
+    hSession: CK_SESSION_HANDLE,
+    userType: CK_USER_TYPE,
+    pPin: *mut CK_UTF8CHAR,
+    ulPinLen: CK_ULONG,
+) -> CK_RV {
+    guard("C_Login", || {
+        let s = state::module()?.session(hSession)?;
+        match userType {
+            CKU_USER => {
+                if s.token.is_logged_in() {
+                    return Err(CKR_USER_ALREADY_LOGGED_IN);
+                }
+                // SAFETY: forwarded caller contract.
+                let pin = unsafe { read_pin(pPin, ulPinLen, MIN_PIN_LEN) }?;
+                // Nothing is sent now: the service checks the PIN at the first authorization.
+                s.token.login_user(pin)
+            }
+            CKU_CONTEXT_SPECIFIC => {
+                if !s.token.is_logged_in() {
+                    return Err(CKR_USER_NOT_LOGGED_IN);
+                }
+                // SAFETY: forwarded caller contract.
+                let value = unsafe { read_pin(pPin, ulPinLen, 1) }?;
+                crate::sign::context_login(&s, value)
+            }
+            // The token has no security officer: its administration is the service's.
+            _ => Err(CKR_USER_TYPE_INVALID),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn C_Logout(hSession: CK_SESSION_HANDLE) -> CK_RV {
+    guard("C_Logout", || {
+        let s = state::module()?.session(hSession)?;
+        if !s.token.is_logged_in() {
+            return Err(CKR_USER_NOT_LOGGED_IN);
+        }
+        s.token.logout();
+        Ok(())
+    })
+}

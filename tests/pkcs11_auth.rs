@@ -1,0 +1,370 @@
+//! Authorization through the built module against a real csc-server: the passcode (PIN+OTP at
+//! C_Login) and the context login (C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit), TOTP and SMS codes,
+//! SCAL 1 batches and their exhaustion, SCAL 2 hash-by-hash authorization and wrong factors (lockout:
+//! pkcs11_lifecycle.rs, on a service of its own).
+
+#[path = "pkcs11_common.rs"]
+mod common;
+
+use common::*;
+use cryptoki_sys::*;
+use support::{openssl_verify, totp_code};
+
+fn sign_verified(p: P11, h: CK_SESSION_HANDLE, key: &Key, message: &[u8]) {
+    let case = cases_for(key.mechanisms[0], message).remove(0);
+    let sig = ok(p.sign(h, &case.mech, key.private, &case.input), "sign");
+    assert!(
+        openssl_verify(&key.cert_der, case.hash, &case.digest, &sig, case.scheme),
+        "openssl rejects the signature"
+    );
+}
+
+/// A valid-looking OTP that is not the current one.
+fn wrong_otp(right: &str) -> String {
+    let mut w: Vec<u8> = right.bytes().collect();
+    let last = w.len() - 1;
+    w[last] = if w[last] == b'9' { b'0' } else { w[last] + 1 };
+    String::from_utf8(w).unwrap()
+}
+
+fn bool_attr(p: P11, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> bool {
+    ok(p.attr(h, obj, ty), "boolean attribute") == [CK_TRUE]
+}
+
+#[test]
+fn scal2_totp_needs_a_context_login_per_signature() {
+    let (svc, p) = setup();
+    let (token, cred) = demo_cred(svc, "bob-p256-scal2");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    let key = key_of(p, h, &cred.label);
+    assert!(
+        bool_attr(p, h, key.private, CKA_ALWAYS_AUTHENTICATE),
+        "SCAL 2 keys need a context login"
+    );
+    let case = cases_for(CKM_ECDSA_SHA256, b"scal2 document").remove(0);
+
+    // Without the context login there is nothing to authorize with; the failed C_Sign ends the operation.
+    assert_rv(
+        p.sign_init(h, &case.mech, key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    assert_eq!(p.sign_only(h, &case.input), Err(CKR_USER_NOT_LOGGED_IN));
+    assert_eq!(
+        p.sign_only(h, &case.input),
+        Err(CKR_OPERATION_NOT_INITIALIZED)
+    );
+
+    for round in 0..2 {
+        assert_rv(
+            p.sign_init(h, &case.mech, key.private),
+            CKR_OK,
+            "C_SignInit",
+        );
+        assert_rv(
+            p.login(h, CKU_CONTEXT_SPECIFIC, &totp_code(cred)),
+            CKR_OK,
+            "context login",
+        );
+        let sig = ok(
+            p.sign_only(h, &case.input),
+            &format!("SCAL 2 signature {round}"),
+        );
+        assert!(openssl_verify(
+            &key.cert_der,
+            case.hash,
+            &case.digest,
+            &sig,
+            case.scheme
+        ));
+    }
+    // The PIN+OTP form of the context value works too (clients that reuse the PIN send it).
+    assert_rv(
+        p.sign_init(h, &case.mech, key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    let value = format!("{}{}", token.pin, totp_code(cred));
+    assert_rv(
+        p.login(h, CKU_CONTEXT_SPECIFIC, &value),
+        CKR_OK,
+        "context login PIN+OTP",
+    );
+    let sig = ok(
+        p.sign_only(h, &case.input),
+        "SCAL 2 with PIN+OTP context value",
+    );
+    assert!(openssl_verify(
+        &key.cert_der,
+        case.hash,
+        &case.digest,
+        &sig,
+        case.scheme
+    ));
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn scal2_sms_sends_one_code_per_signature() {
+    let (svc, p) = setup();
+    let (token, cred) = demo_cred(svc, "bob-rsa2048-scal2");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    let key = key_of(p, h, &cred.label);
+    let before = svc.sms_messages(&cred.id).len();
+    for (i, hash) in ["sha256", "sha384"].iter().enumerate() {
+        let mech = if *hash == "sha256" {
+            CKM_SHA256_RSA_PKCS
+        } else {
+            CKM_SHA384_RSA_PKCS
+        };
+        let case = cases_for(mech, format!("scal2 sms {hash}").as_bytes()).remove(0);
+        assert_rv(
+            p.sign_init(h, &case.mech, key.private),
+            CKR_OK,
+            "C_SignInit sends the SMS",
+        );
+        let code = svc.wait_sms_code(&cred.id, before + i);
+        assert_rv(
+            p.login(h, CKU_CONTEXT_SPECIFIC, &code),
+            CKR_OK,
+            "context login with the SMS code",
+        );
+        let sig = ok(p.sign_only(h, &case.input), "SCAL 2 SMS signature");
+        assert!(openssl_verify(
+            &key.cert_der,
+            case.hash,
+            &case.digest,
+            &sig,
+            case.scheme
+        ));
+    }
+    let msgs = svc.sms_messages(&cred.id);
+    assert_eq!(msgs.len(), before + 2, "one SMS per SCAL 2 signature");
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn multisign_one_is_used_up_by_one_signature() {
+    let (svc, p) = setup();
+    let (token, cred) = demo_cred(svc, "bob-p256-single");
+    assert_eq!(cred.multisign, 1);
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(
+        p.login(h, CKU_USER, &format!("{}{}", token.pin, totp_code(cred))),
+        CKR_OK,
+        "C_Login",
+    );
+    let key = key_of(p, h, &cred.label);
+    assert!(
+        !bool_attr(p, h, key.private, CKA_ALWAYS_AUTHENTICATE),
+        "SCAL 1 keys need no context login"
+    );
+    sign_verified(p, h, &key, b"the one signature");
+    // The authorization covered one signature and the passcode's OTP is spent.
+    let case = cases_for(CKM_ECDSA_SHA256, b"a second one").remove(0);
+    assert_eq!(
+        p.sign(h, &case.mech, key.private, &case.input),
+        Err(CKR_USER_NOT_LOGGED_IN)
+    );
+    // A fresh OTP through the context login authorizes the next one.
+    assert_rv(
+        p.sign_init(h, &case.mech, key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    assert_rv(
+        p.login(h, CKU_CONTEXT_SPECIFIC, &totp_code(cred)),
+        CKR_OK,
+        "context login",
+    );
+    let sig = ok(p.sign_only(h, &case.input), "after the context login");
+    assert!(openssl_verify(
+        &key.cert_der,
+        case.hash,
+        &case.digest,
+        &sig,
+        case.scheme
+    ));
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn batch_covers_many_signatures_with_one_sms() {
+    let (svc, p) = setup();
+    let (token, cred) = demo_cred(svc, "carol-p256-sms");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    let key = key_of(p, h, &cred.label);
+    let before = svc.sms_messages(&cred.id).len();
+    let case = cases_for(CKM_ECDSA_SHA256, b"batch 0").remove(0);
+    assert_rv(
+        p.sign_init(h, &case.mech, key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    let code = svc.wait_sms_code(&cred.id, before);
+    assert_rv(
+        p.login(h, CKU_CONTEXT_SPECIFIC, &code),
+        CKR_OK,
+        "context login",
+    );
+    ok(p.sign_only(h, &case.input), "first signature");
+    // Further signatures, also from a second session, reuse the authorization: no C_SignInit asks for
+    // another SMS while the batch lasts.
+    let other = p.open(p.slot_of(&token.label));
+    let n = (cred.multisign as usize).min(6) - 1;
+    for i in 1..=n {
+        let s = if i % 2 == 0 { h } else { other };
+        sign_verified(p, s, &key, format!("batch {i}").as_bytes());
+    }
+    assert_eq!(
+        svc.sms_messages(&cred.id).len(),
+        before + 1,
+        "{} signatures, one SMS",
+        n + 1
+    );
+    // Logging out forgets the batch.
+    assert_rv(p.logout(h), CKR_OK, "C_Logout");
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    assert_rv(
+        p.sign_init(h, &case.mech, key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    svc.wait_sms_code(&cred.id, before + 1);
+    assert_eq!(
+        p.sign_only(h, &case.input),
+        Err(CKR_USER_NOT_LOGGED_IN),
+        "no SAD after logout"
+    );
+    p.close(other);
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn wrong_pin_and_wrong_otp_are_pin_incorrect() {
+    let (svc, p) = setup();
+    let (token, cred) = demo_cred(svc, "carol-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+
+    // Wrong PIN in the passcode: refused at the first authorization; the module logs the user out so it
+    // does not send the wrong PIN again.
+    let wrong_pin = wrong_otp(&token.pin);
+    assert_rv(
+        p.login(h, CKU_USER, &format!("{wrong_pin}{}", totp_code(cred))),
+        CKR_OK,
+        "C_Login (not checked yet)",
+    );
+    let key = key_of(p, h, &cred.label);
+    let case = cases_for(CKM_ECDSA_SHA256, b"wrong pin").remove(0);
+    assert_eq!(
+        p.sign(h, &case.mech, key.private, &case.input),
+        Err(CKR_PIN_INCORRECT)
+    );
+    assert_rv(
+        p.logout(h),
+        CKR_USER_NOT_LOGGED_IN,
+        "logged out after the wrong PIN",
+    );
+
+    // Wrong OTP in the passcode: refused, the PIN stays, the OTP is spent.
+    let right = totp_code(cred);
+    assert_rv(
+        p.login(h, CKU_USER, &format!("{}{}", token.pin, wrong_otp(&right))),
+        CKR_OK,
+        "C_Login",
+    );
+    assert_eq!(
+        p.sign(h, &case.mech, key.private, &case.input),
+        Err(CKR_PIN_INCORRECT)
+    );
+    assert_eq!(
+        p.sign(h, &case.mech, key.private, &case.input),
+        Err(CKR_USER_NOT_LOGGED_IN),
+        "the OTP was used once"
+    );
+
+    // Wrong OTP at the context login of a SCAL 1 key: refused at C_Login itself; the operation stays.
+    assert_rv(
+        p.sign_init(h, &case.mech, key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    let right = totp_code(cred);
+    assert_rv(
+        p.login(h, CKU_CONTEXT_SPECIFIC, &wrong_otp(&right)),
+        CKR_PIN_INCORRECT,
+        "wrong context OTP",
+    );
+    assert_rv(
+        p.login(h, CKU_CONTEXT_SPECIFIC, &totp_code(cred)),
+        CKR_OK,
+        "right context OTP",
+    );
+    let sig = ok(p.sign_only(h, &case.input), "sign after the right OTP");
+    assert!(openssl_verify(
+        &key.cert_der,
+        case.hash,
+        &case.digest,
+        &sig,
+        case.scheme
+    ));
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn sms_code_after_the_pin_at_the_next_login() {
+    let (svc, p) = setup();
+    let (token, sms) = demo_cred(svc, "alice-p384");
+    let (_, totp) = demo_cred(svc, "alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    // A passcode whose OTP is for the TOTP credential.
+    assert_rv(
+        p.login(h, CKU_USER, &format!("{}{}", token.pin, totp_code(totp))),
+        CKR_OK,
+        "C_Login",
+    );
+    let sms_key = key_of(p, h, &sms.label);
+    let totp_key = key_of(p, h, &totp.label);
+    let before = svc.sms_messages(&sms.id).len();
+    let case = cases_for(CKM_ECDSA_SHA384, b"sms after pin").remove(0);
+    // The passcode's OTP cannot be the SMS code (none was sent before this login): C_SignInit has the
+    // service send one, and C_Sign without it has nothing to authorize with...
+    assert_rv(
+        p.sign_init(h, &case.mech, sms_key.private),
+        CKR_OK,
+        "C_SignInit",
+    );
+    let code = svc.wait_sms_code(&sms.id, before);
+    assert_eq!(p.sign_only(h, &case.input), Err(CKR_USER_NOT_LOGGED_IN));
+    // ... and the passcode's OTP is still there for the TOTP credential.
+    sign_verified(p, h, &totp_key, b"totp after the sms attempt");
+    // The user logs in again with the SMS code after the PIN: no second SMS, and the signature is made.
+    assert_rv(p.logout(h), CKR_OK, "C_Logout");
+    assert_rv(
+        p.login(h, CKU_USER, &format!("{}{code}", token.pin)),
+        CKR_OK,
+        "C_Login with PIN+SMS code",
+    );
+    let sig = ok(
+        p.sign(h, &case.mech, sms_key.private, &case.input),
+        "sign with the SMS passcode",
+    );
+    assert!(openssl_verify(
+        &sms_key.cert_der,
+        case.hash,
+        &case.digest,
+        &sig,
+        case.scheme
+    ));
+    assert_eq!(svc.sms_messages(&sms.id).len(), before + 1, "one SMS");
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}

@@ -59,6 +59,17 @@ impl HashAlg {
         }
     }
 
+    /// The name people know it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlg::Sha1 => "SHA-1",
+            HashAlg::Sha224 => "SHA-224",
+            HashAlg::Sha256 => "SHA-256",
+            HashAlg::Sha384 => "SHA-384",
+            HashAlg::Sha512 => "SHA-512",
+        }
+    }
+
     pub fn from_oid(s: &str) -> Option<HashAlg> {
         HashAlg::ALL.into_iter().find(|h| h.oid() == s)
     }

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -21,7 +21,13 @@ CREATE TABLE users (
     login_failures INTEGER NOT NULL DEFAULT 0,
     login_locked   INTEGER NOT NULL DEFAULT 0,
     pin_failures   INTEGER NOT NULL DEFAULT 0,
-    pin_locked     INTEGER NOT NULL DEFAULT 0
+    pin_locked     INTEGER NOT NULL DEFAULT 0,
+    -- The second factor of the approval page login: a TOTP secret of the account (sealed).
+    sealed_account_totp    BLOB,
+    account_totp_period    INTEGER,
+    account_totp_last_step INTEGER,
+    account_otp_failures   INTEGER NOT NULL DEFAULT 0,
+    account_otp_locked     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE credentials (
     id             TEXT PRIMARY KEY,
@@ -69,6 +75,31 @@ CREATE TABLE sad_hashes (
     value BLOB NOT NULL,
     used  INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sad, idx)
+);
+-- Authorization requests waiting for the user's approval (v2 asynchronous credentials/authorize).
+-- `id` names a request on the approval page; the client polls with the handle, stored as SHA-256.
+-- `expires_at` is the deadline of the current state: the decision while pending, the collection of the
+-- SAD once approved.
+CREATE TABLE approvals (
+    id             TEXT PRIMARY KEY,
+    handle         BLOB NOT NULL UNIQUE,
+    user           TEXT NOT NULL,
+    credential     TEXT NOT NULL,
+    num_signatures INTEGER NOT NULL,
+    bound          INTEGER NOT NULL,
+    hash_algo      TEXT,
+    description    TEXT,
+    client         TEXT,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    state          TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'declined')),
+    decided_at     INTEGER
+);
+CREATE TABLE approval_hashes (
+    approval TEXT NOT NULL REFERENCES approvals(id) ON DELETE CASCADE,
+    idx      INTEGER NOT NULL,
+    value    BLOB NOT NULL,
+    PRIMARY KEY (approval, idx)
 );
 CREATE TABLE audit (
     seq        INTEGER PRIMARY KEY,
@@ -135,7 +166,12 @@ impl Db {
             .map_err(|e| format!("{}: {e}", path.display()))?
             .and_then(|v| String::from_utf8(v).ok());
         if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
-            return Err(format!("{}: unknown schema version", path.display()));
+            return Err(format!(
+                "{}: schema version {} is not this csc-server's ({SCHEMA_VERSION}); create a new state \
+                 folder with `csc-server init`",
+                path.display(),
+                version.as_deref().unwrap_or("unknown")
+            ));
         }
         Ok(Db::from_connection(conn))
     }

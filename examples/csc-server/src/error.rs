@@ -96,6 +96,17 @@ impl CscError {
         CscError::invalid_request("Hash is not authorized by the SAD")
     }
 
+    /// `authorizeCheck` after the user declined the request on the approval page.
+    pub fn approval_declined() -> CscError {
+        CscError::new(403, "access_denied", "The user declined the request")
+    }
+
+    /// `authorizeCheck` after the user's deadline passed, or after an approved request's SAD was not
+    /// collected in time.
+    pub fn approval_expired() -> CscError {
+        CscError::invalid_request("Request expired")
+    }
+
     pub fn not_found(path: &str) -> CscError {
         CscError::new(404, "invalid_request", format!("Unknown method {path}"))
     }

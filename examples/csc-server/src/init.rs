@@ -54,6 +54,20 @@ struct UserSecrets {
     password: Zeroizing<String>,
     pin: Zeroizing<String>,
     refresh_token: Zeroizing<String>,
+    /// Base32 TOTP secret of the account: the second factor of the approval page login.
+    account_totp: Zeroizing<String>,
+}
+
+/// A fresh TOTP secret: 160 bits, the RFC 4226 recommendation for HMAC-SHA1. Returns it sealed for
+/// `purpose` and in base32 for the user's authenticator app.
+fn totp_secret(vault: &Vault, purpose: &str) -> (Vec<u8>, Zeroizing<String>) {
+    let secret = random::bytes::<20>();
+    let base32 = Zeroizing::new(
+        totp_rs::Secret::Raw(secret.to_vec())
+            .to_encoded()
+            .to_string(),
+    );
+    (vault.seal(purpose, secret.as_ref()), base32)
 }
 
 pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
@@ -112,19 +126,32 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
     for (pos, (user, (password, pin, password_hash, pin_hash))) in
         USERS.iter().zip(hashed).enumerate()
     {
+        let (sealed_account_totp, account_totp) =
+            totp_secret(&vault, &purpose::account_totp(user.name));
         tx.execute(
-            "INSERT INTO users (name, position, display_name, password_hash, pin_hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![user.name, pos as i64, user.display_name, password_hash, pin_hash],
+            "INSERT INTO users (name, position, display_name, password_hash, pin_hash,
+                                sealed_account_totp, account_totp_period)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                user.name,
+                pos as i64,
+                user.display_name,
+                password_hash,
+                pin_hash,
+                sealed_account_totp,
+                opts.totp_period as i64
+            ],
         )?;
         let refresh_token = tokens::issue(&tx, user.name, tokens::Kind::Refresh, now, None, None)?;
         secrets.push(UserSecrets {
             password,
             pin,
             refresh_token,
+            account_totp,
         });
     }
 
-    let mut totp_secrets: Vec<Option<String>> = Vec::new();
+    let mut totp_secrets: Vec<Option<Zeroizing<String>>> = Vec::new();
     for (pos, (spec, key)) in CREDENTIALS.iter().zip(keys).enumerate() {
         let key = key?;
         let user = USERS
@@ -134,18 +161,10 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
         let cert = ca.issue_signing(user.display_name, spec.key, &key.spki, now_dt)?;
         let (sealed_totp, period, base32) = match spec.otp {
             OtpKind::Totp => {
-                // 160 bits, the RFC 4226 recommendation for HMAC-SHA1.
-                let secret = random::bytes::<20>();
-                let base32 = totp_rs::Secret::Raw(secret.to_vec())
-                    .to_encoded()
-                    .to_string();
-                (
-                    Some(vault.seal(&purpose::totp_secret(spec.id), secret.as_ref())),
-                    Some(opts.totp_period as i64),
-                    Some(base32),
-                )
+                let (sealed, base32) = totp_secret(&vault, &purpose::totp_secret(spec.id));
+                (Some(sealed), Some(opts.totp_period as i64), Some(base32))
             }
-            OtpKind::Sms => (None, None, None),
+            OtpKind::Sms | OtpKind::Approval => (None, None, None),
         };
         tx.execute(
             "INSERT INTO credentials (id, position, user, label, key_kind, otp_kind, scal, multisign,
@@ -195,7 +214,7 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
     let config = module_config(&state)?;
     let p = state.module_config();
     write_new(&p, config.as_bytes(), 0o600).map_err(io_err(&p))?;
-    let demo = demo_json(&secrets, &totp_secrets, opts.totp_period)?;
+    let demo = Zeroizing::new(demo_json(&secrets, &totp_secrets, opts.totp_period)?);
     let p = state.demo_json();
     write_new(&p, demo.as_bytes(), 0o600).map_err(io_err(&p))?;
     Ok(())
@@ -286,6 +305,9 @@ struct DemoToken<'a> {
     user: &'a str,
     password: &'a str,
     pin: &'a str,
+    /// The account's TOTP secret (base32) for the approval page login (`GET /approve`).
+    approval_totp_secret: &'a str,
+    approval_totp_period: u64,
     credentials: Vec<DemoCredential<'a>>,
 }
 
@@ -303,10 +325,11 @@ struct DemoCredential<'a> {
 
 fn demo_json(
     secrets: &[UserSecrets],
-    totp: &[Option<String>],
+    totp: &[Option<Zeroizing<String>>],
     period: u64,
 ) -> Result<String, InitError> {
-    let creds: Vec<(&CredentialSpec, &Option<String>)> = CREDENTIALS.iter().zip(totp).collect();
+    let creds: Vec<(&CredentialSpec, &Option<Zeroizing<String>>)> =
+        CREDENTIALS.iter().zip(totp).collect();
     let demo = Demo {
         tokens: USERS
             .iter()
@@ -316,6 +339,8 @@ fn demo_json(
                 user: u.name,
                 password: &s.password,
                 pin: &s.pin,
+                approval_totp_secret: &s.account_totp,
+                approval_totp_period: period,
                 credentials: creds
                     .iter()
                     .filter(|(c, _)| c.user == u.name)
@@ -324,7 +349,7 @@ fn demo_json(
                         label: c.label,
                         key: c.key.name(),
                         otp: c.otp.name(),
-                        totp_secret: secret.as_deref(),
+                        totp_secret: secret.as_ref().map(|s| s.as_str()),
                         totp_period: period,
                         scal: c.scal,
                         multisign: c.multisign,

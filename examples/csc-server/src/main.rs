@@ -4,6 +4,7 @@
 
 mod algorithms;
 mod api;
+mod approval;
 mod audit;
 mod clock;
 mod db;
@@ -20,6 +21,7 @@ mod random;
 mod sad;
 mod server;
 mod service;
+mod sessions;
 mod tokens;
 mod vault;
 
@@ -66,6 +68,10 @@ enum Command {
         /// Consecutive failures of a password, PIN or OTP that lock it.
         #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
         max_attempts: u32,
+        /// Seconds the user has to approve a request of an approval credential on the approval page
+        /// (and the client, to collect the SAD of an approved one).
+        #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(1..=86_400))]
+        approval_timeout: i64,
     },
     /// Check the hash chain of the audit trail.
     AuditVerify {
@@ -73,12 +79,16 @@ enum Command {
         state: PathBuf,
     },
     /// Demo only: print what the user's phone shows for a credential — its current TOTP code, or the
-    /// newest SMS code the service sent for it.
+    /// newest SMS code the service sent for it — or, with --account, the current code of the user's
+    /// account for the approval page login.
     DemoOtp {
         #[arg(long)]
         state: PathBuf,
+        #[arg(long, required_unless_present = "account", conflicts_with = "account")]
+        credential: Option<String>,
+        /// A user name (alice, bob, carol).
         #[arg(long)]
-        credential: String,
+        account: Option<String>,
     },
 }
 
@@ -95,6 +105,7 @@ fn main() -> ExitCode {
             sad_lifetime,
             access_token_lifetime,
             max_attempts,
+            approval_timeout,
         } => server::run(
             StateDir::new(state),
             server::Options {
@@ -103,12 +114,23 @@ fn main() -> ExitCode {
                     sad_lifetime,
                     access_token_lifetime,
                     max_attempts,
+                    approval_timeout,
                 },
             },
         ),
         Command::AuditVerify { state } => audit_verify(&StateDir::new(state)),
-        Command::DemoOtp { state, credential } => {
-            phone::current_code(&StateDir::new(state), &credential).map(|code| println!("{code}"))
+        Command::DemoOtp {
+            state,
+            credential,
+            account,
+        } => {
+            let state = StateDir::new(state);
+            match (credential, account) {
+                (_, Some(user)) => phone::account_code(&state, &user),
+                (Some(credential), None) => phone::current_code(&state, &credential),
+                (None, None) => Err("give --credential or --account".to_owned()),
+            }
+            .map(|code| println!("{code}"))
         }
     };
     match result {

@@ -59,6 +59,9 @@ pub enum OtpKind {
     Totp,
     /// Codes the service sends on request (CSC "online"); here written to the SMS outbox file.
     Sms,
+    /// No code: `credentials/authorize` (v2) queues the request, and the user approves or declines it
+    /// on the approval page (`GET /approve`), out of band like a push to a phone.
+    Approval,
 }
 
 impl OtpKind {
@@ -66,6 +69,7 @@ impl OtpKind {
         match self {
             OtpKind::Totp => "totp",
             OtpKind::Sms => "sms",
+            OtpKind::Approval => "approval",
         }
     }
 
@@ -73,6 +77,7 @@ impl OtpKind {
         match name {
             "totp" => Some(OtpKind::Totp),
             "sms" => Some(OtpKind::Sms),
+            "approval" => Some(OtpKind::Approval),
             _ => None,
         }
     }
@@ -168,6 +173,26 @@ pub const CREDENTIALS: &[CredentialSpec] = &[
         1,
         100,
         "Alice Example (P-384)",
+    ),
+    // Approved out of band on the approval page: one SCAL 2 key for single signatures, one SCAL 1 key
+    // for batches.
+    cred(
+        "alice-p256-approve",
+        "alice",
+        KeyKind::P256,
+        OtpKind::Approval,
+        2,
+        10,
+        "Alice Example (P-256, approval)",
+    ),
+    cred(
+        "alice-rsa2048-approve",
+        "alice",
+        KeyKind::Rsa2048,
+        OtpKind::Approval,
+        1,
+        100,
+        "Alice Example (RSA-2048, approval)",
     ),
     cred(
         "bob-rsa2048-scal2",

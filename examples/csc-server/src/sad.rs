@@ -6,10 +6,18 @@ use crate::db::secret_id;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use zeroize::Zeroizing;
 
-#[derive(Debug)]
 pub struct Issued {
     pub sad: Zeroizing<String>,
     pub expires_in: i64,
+}
+
+/// Leaves the SAD out: it is a bearer secret.
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +42,17 @@ pub struct Grant<'a> {
 }
 
 pub fn issue(conn: &mut Connection, grant: &Grant<'_>, now: i64) -> rusqlite::Result<Issued> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let issued = issue_in(&tx, grant, now)?;
+    tx.commit()?;
+    Ok(issued)
+}
+
+/// `issue` inside the caller's transaction, so that the SAD and the change that grants it (an approved
+/// request being collected) land together or not at all.
+pub fn issue_in(tx: &Connection, grant: &Grant<'_>, now: i64) -> rusqlite::Result<Issued> {
     let sad = crate::random::token();
     let id = secret_id(&sad);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Spent and expired SADs are of no use to anyone; drop them as new ones come.
     tx.execute(
         "DELETE FROM sads WHERE expires_at <= ?1 OR remaining <= 0",
@@ -63,7 +79,6 @@ pub fn issue(conn: &mut Connection, grant: &Grant<'_>, now: i64) -> rusqlite::Re
             )?;
         }
     }
-    tx.commit()?;
     Ok(Issued {
         sad,
         expires_in: grant.lifetime,

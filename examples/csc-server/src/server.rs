@@ -70,7 +70,9 @@ async fn serve(
     let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
         .map_err(|e| format!("server: {e}"))?
         .handle(handle.clone());
-    let server_task = tokio::spawn(server.serve(app.into_make_service()));
+    // The peer address names the requesting client on the approval page.
+    let server_task =
+        tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
 
     let Some(addr) = handle.listening().await else {
         return Err(match server_task.await {

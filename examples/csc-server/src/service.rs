@@ -15,6 +15,7 @@ use crate::otp::{self, Outbox};
 use crate::passwords;
 use crate::pki::CertInfo;
 use crate::sad::{self, SadError};
+use crate::sessions::Sessions;
 use crate::tokens::{self, Lookup};
 use crate::vault::{purpose, Vault};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -27,6 +28,9 @@ pub struct Settings {
     pub access_token_lifetime: i64,
     /// Consecutive failures (password, PIN, OTP) that lock.
     pub max_attempts: u32,
+    /// Seconds the user has to approve a request of an approval credential; an approved request's SAD
+    /// can be collected for as long again.
+    pub approval_timeout: i64,
 }
 
 /// A credential as `credentials/info` shows it. Immutable while the service runs; the mutable state
@@ -62,6 +66,35 @@ pub struct AuthorizeRequest<'a> {
     pub pin: Option<Zeroizing<String>>,
     pub otp: Option<Zeroizing<String>>,
     pub description: Option<&'a str>,
+    /// Who asks (client address and software), shown on the approval page.
+    pub client: Option<&'a str>,
+    /// The client's API version can poll `credentials/authorizeCheck` (v2); approval credentials
+    /// need it.
+    pub can_poll: bool,
+}
+
+/// The outcome of `credentials/authorize` and `credentials/authorizeCheck`.
+pub enum Authorization {
+    Granted(sad::Issued),
+    /// Waiting for the user's approval: the client polls with `handle`.
+    Pending {
+        handle: Zeroizing<String>,
+        /// The request's name on the approval page and in the audit trail.
+        id: String,
+    },
+}
+
+/// Shows neither the SAD nor the handle: both are bearer secrets.
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Authorization::Granted(issued) => f.debug_tuple("Granted").field(issued).finish(),
+            Authorization::Pending { id, .. } => f
+                .debug_struct("Pending")
+                .field("id", id)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 pub struct SignRequest<'a> {
@@ -82,6 +115,8 @@ pub struct Service {
     /// lockout. One per user: the PIN is per user, and OTP state belongs to the user's credentials.
     user_locks: HashMap<String, Mutex<()>>,
     outbox: Outbox,
+    /// Approval page logins.
+    sessions: Sessions,
 }
 
 pub const MAX_DESCRIPTION: usize = 500;
@@ -131,6 +166,7 @@ impl Service {
             ca_der,
             user_locks: users.into_iter().map(|u| (u, Mutex::new(()))).collect(),
             outbox,
+            sessions: Sessions::default(),
         })
     }
 
@@ -147,8 +183,18 @@ impl Service {
     /// Appends the audit entry for an operation's outcome. The operation's answer is released only
     /// once it is recorded.
     fn audited<T>(&self, ev: Event<'_>, result: CscResult<T>) -> CscResult<T> {
+        self.audited_as(ev, result, |_| "ok".to_owned())
+    }
+
+    /// `audited`, with the outcome of a success described by `ok`.
+    fn audited_as<T>(
+        &self,
+        ev: Event<'_>,
+        result: CscResult<T>,
+        ok: impl FnOnce(&T) -> String,
+    ) -> CscResult<T> {
         let outcome = match &result {
-            Ok(_) => "ok".to_owned(),
+            Ok(v) => ok(v),
             Err(e) => e.outcome(),
         };
         let conn = self.db.lock();
@@ -218,12 +264,7 @@ impl Service {
             return Err(CscError::login_locked());
         }
         if !passwords::verify(password, &hash) {
-            self.db.lock().execute(
-                "UPDATE users SET login_failures = login_failures + 1,
-                                  login_locked = (login_failures + 1 >= ?2)
-                 WHERE name = ?1",
-                params![user, self.settings.max_attempts],
-            )?;
+            self.count_password_failure(user)?;
             return Err(CscError::bad_credentials());
         }
         let now = self.now();
@@ -258,6 +299,18 @@ impl Service {
             refresh_token,
             expires_in: self.settings.access_token_lifetime,
         })
+    }
+
+    /// One more consecutive wrong password (`auth/login` and the approval page alike); the one that
+    /// reaches `max_attempts` locks password logins.
+    fn count_password_failure(&self, user: &str) -> CscResult<()> {
+        self.db.lock().execute(
+            "UPDATE users SET login_failures = login_failures + 1,
+                              login_locked = (login_failures + 1 >= ?2)
+             WHERE name = ?1",
+            params![user, self.settings.max_attempts],
+        )?;
+        Ok(())
     }
 
     /// A new access token for a refresh token. Refresh tokens are long-lived and not rotated (the
@@ -374,10 +427,16 @@ impl Service {
     ) -> CscResult<()> {
         let cred = self.credential(caller, credential_id)?;
         check_description(description)?;
-        if cred.otp != OtpKind::Sms {
-            return Err(CscError::invalid_request(
-                "The credential's OTP comes from an authenticator app; nothing to send",
-            ));
+        match cred.otp {
+            OtpKind::Sms => {}
+            OtpKind::Totp => {
+                return Err(CscError::invalid_request(
+                    "The credential's OTP comes from an authenticator app; nothing to send",
+                ))
+            }
+            OtpKind::Approval => return Err(CscError::invalid_request(
+                "The credential takes no OTP: the user approves each request on the approval page",
+            )),
         }
         let _guard = self.user_lock(&cred.user);
         let now = self.now();
@@ -409,7 +468,11 @@ impl Service {
 
     // ---- authorization ----
 
-    pub fn authorize(&self, caller: &Caller, req: AuthorizeRequest<'_>) -> CscResult<sad::Issued> {
+    pub fn authorize(
+        &self,
+        caller: &Caller,
+        req: AuthorizeRequest<'_>,
+    ) -> CscResult<Authorization> {
         let hashes = req.hashes.clone().unwrap_or_default();
         let credential = self.own_credential_id(caller, req.credential_id);
         let detail = format!(
@@ -428,15 +491,24 @@ impl Service {
             outcome: "",
             detail: Some(&detail),
         };
-        self.audited(ev, result)
+        self.audited_as(ev, result, |a| match a {
+            Authorization::Granted(_) => "ok".to_owned(),
+            Authorization::Pending { id, .. } => format!("pending approval: request {id}"),
+        })
     }
 
     fn authorize_inner(
         &self,
         caller: &Caller,
         req: AuthorizeRequest<'_>,
-    ) -> CscResult<sad::Issued> {
+    ) -> CscResult<Authorization> {
         let cred = self.credential(caller, req.credential_id)?;
+        if cred.otp == OtpKind::Approval && !req.can_poll {
+            return Err(CscError::invalid_request(
+                "The credential is authorized by approval on the user's device, which needs CSC API \
+                 v2 (credentials/authorizeCheck)",
+            ));
+        }
         if req.num_signatures < 1 || req.num_signatures > u64::from(cred.multisign) {
             return Err(CscError::invalid_param("numSignatures"));
         }
@@ -469,13 +541,27 @@ impl Service {
             .pin
             .as_ref()
             .ok_or_else(|| CscError::missing("string", "PIN"))?;
+        if cred.otp == OtpKind::Approval {
+            if req.otp.is_some() {
+                return Err(CscError::invalid_request(
+                    "The credential takes no OTP: the user approves each request on the approval page",
+                ));
+            }
+            let _guard = self.user_lock(&cred.user);
+            self.check_factors(cred, pin, None)?;
+            let queued = self.queue_approval(cred, &req, bound.is_some(), hash_algo)?;
+            return Ok(Authorization::Pending {
+                handle: queued.handle,
+                id: queued.id,
+            });
+        }
         let otp = req
             .otp
             .as_ref()
             .ok_or_else(|| CscError::missing("string", "OTP"))?;
 
         let _guard = self.user_lock(&cred.user);
-        self.check_factors(cred, pin, otp)?;
+        self.check_factors(cred, pin, Some(otp))?;
         let grant = sad::Grant {
             user: &cred.user,
             credential: &cred.id,
@@ -484,12 +570,22 @@ impl Service {
             hash_algo: hash_algo.map(HashAlg::oid),
             lifetime: self.settings.sad_lifetime,
         };
-        Ok(sad::issue(&mut self.db.lock(), &grant, self.now())?)
+        Ok(Authorization::Granted(sad::issue(
+            &mut self.db.lock(),
+            &grant,
+            self.now(),
+        )?))
     }
 
-    /// Lock states, then the PIN, then the OTP. A wrong PIN leaves the OTP unspent. Each factor's
-    /// failure counter is reset by its success. Runs under the user's lock.
-    fn check_factors(&self, cred: &Credential, pin: &str, otp_value: &str) -> CscResult<()> {
+    /// Lock states, then the PIN, then the OTP (`None` for approval credentials, which have none). A
+    /// wrong PIN leaves the OTP unspent. Each factor's failure counter is reset by its success. Runs
+    /// under the user's lock.
+    fn check_factors(
+        &self,
+        cred: &Credential,
+        pin: &str,
+        otp_value: Option<&str>,
+    ) -> CscResult<()> {
         let max = self.settings.max_attempts;
         let (pin_hash, pin_locked, otp_locked): (String, bool, bool) = self.db.lock().query_row(
             "SELECT u.pin_hash, u.pin_locked, c.otp_locked FROM users u JOIN credentials c ON c.user = u.name
@@ -500,7 +596,7 @@ impl Service {
         if pin_locked {
             return Err(CscError::pin_locked());
         }
-        if otp_locked {
+        if otp_locked && otp_value.is_some() {
             return Err(CscError::otp_locked());
         }
         if !passwords::verify(pin.as_bytes(), &pin_hash) {
@@ -516,6 +612,9 @@ impl Service {
             "UPDATE users SET pin_failures = 0 WHERE name = ?1",
             [&cred.user],
         )?;
+        let Some(otp_value) = otp_value else {
+            return Ok(());
+        };
         if self.otp_matches(&conn, cred, otp_value)? {
             conn.execute(
                 "UPDATE credentials SET otp_failures = 0 WHERE id = ?1",
@@ -583,6 +682,8 @@ impl Service {
                 }
                 Ok(ok)
             }
+            // Approval credentials have no code to match.
+            OtpKind::Approval => Ok(false),
         }
     }
 
@@ -737,5 +838,6 @@ fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
     Ok(out)
 }
 
+pub mod approvals;
 #[cfg(test)]
 mod tests;

@@ -133,6 +133,10 @@ pub mod purpose {
     pub fn sms_code(id: &str) -> String {
         format!("sms-code:{id}")
     }
+    /// The TOTP secret of a user account (the approval page login).
+    pub fn account_totp(user: &str) -> String {
+        format!("account-totp:{user}")
+    }
     pub const CA_KEY: &str = "ca-key";
     pub const TLS_KEY: &str = "tls-key";
 }

@@ -5,20 +5,30 @@ use super::views::{self, CertificatesMode};
 use super::{LogContext, Method, Reply, Version};
 use crate::algorithms::AlgorithmRequest;
 use crate::error::{CscError, CscResult};
-use crate::service::{AuthorizeRequest, Caller, Service, SignRequest, MAX_DESCRIPTION};
+use crate::service::{
+    Authorization, AuthorizeRequest, Caller, Service, SignRequest, MAX_DESCRIPTION,
+};
 use axum::http::{header, HeaderMap};
 use base64::Engine;
 use serde_json::{json, Value};
+use std::net::SocketAddr;
 use zeroize::Zeroizing;
+
+/// The request as the HTTP layer received it.
+pub struct Incoming<'a> {
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    pub peer: SocketAddr,
+}
 
 pub fn handle(
     service: &Service,
     v: Version,
     m: Method,
-    headers: &HeaderMap,
-    body: &[u8],
+    incoming: &Incoming<'_>,
     log: &mut LogContext,
 ) -> CscResult<Reply> {
+    let (headers, body) = (incoming.headers, incoming.body);
     match m {
         Method::Info => {
             Params::parse(body)?;
@@ -39,7 +49,8 @@ pub fn handle(
         Method::Revoke => revoke(service, &caller, &mut p),
         Method::List => list(service, &caller, v, &p),
         Method::CredentialInfo => credential_info(service, &caller, v, &p),
-        Method::Authorize => authorize(service, &caller, v, &mut p),
+        Method::Authorize => authorize(service, &caller, v, &mut p, &client(incoming)),
+        Method::AuthorizeCheck => authorize_check(service, &caller, &mut p),
         Method::ExtendTransaction => extend_transaction(service, &caller, v, &mut p),
         Method::SendOtp | Method::GetChallenge => send_otp(service, &caller, &p),
         Method::SignHash => sign_hash(service, &caller, v, &mut p),
@@ -207,7 +218,39 @@ fn hash_algo_field(v: Version) -> &'static str {
     }
 }
 
-fn authorize(service: &Service, caller: &Caller, v: Version, p: &mut Params) -> CscResult<Reply> {
+/// Who is asking, for the approval page: the client's address and the software it names.
+fn client(incoming: &Incoming<'_>) -> String {
+    let agent: String = incoming
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unnamed client")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
+    format!("{}, {agent}", incoming.peer.ip())
+}
+
+/// The answer to authorize and authorizeCheck: 200 with the SAD, or 202 with the handle to poll.
+fn authorization_reply(a: Authorization) -> Reply {
+    match a {
+        Authorization::Granted(issued) => {
+            Reply::Json(json!({ "SAD": issued.sad.as_str(), "expiresIn": issued.expires_in }))
+        }
+        Authorization::Pending { handle, .. } => {
+            Reply::Accepted(json!({ "handle": handle.as_str() }))
+        }
+    }
+}
+
+fn authorize(
+    service: &Service,
+    caller: &Caller,
+    v: Version,
+    p: &mut Params,
+    client: &str,
+) -> CscResult<Reply> {
     let (pin, otp) = match v {
         Version::V1 => (p.take_secret("PIN")?, p.take_secret("OTP")?),
         Version::V2 => p.take_auth_data()?,
@@ -223,10 +266,18 @@ fn authorize(service: &Service, caller: &Caller, v: Version, p: &mut Params) -> 
         pin,
         otp,
         description: description(p)?,
+        client: Some(client),
+        can_poll: v == Version::V2,
     };
-    let issued = service.authorize(caller, req)?;
-    Ok(Reply::Json(
-        json!({ "SAD": issued.sad.as_str(), "expiresIn": issued.expires_in }),
+    Ok(authorization_reply(service.authorize(caller, req)?))
+}
+
+fn authorize_check(service: &Service, caller: &Caller, p: &mut Params) -> CscResult<Reply> {
+    let handle = p
+        .take_secret("handle")?
+        .ok_or_else(|| CscError::missing("string", "handle"))?;
+    Ok(authorization_reply(
+        service.authorize_check(caller, &handle)?,
     ))
 }
 

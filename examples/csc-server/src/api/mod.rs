@@ -2,19 +2,22 @@
 //! body; the work runs on the blocking pool. Errors are CSC JSON errors, including 404 for unknown
 //! methods and 405 for other HTTP methods.
 
+mod approval_page;
 mod handlers;
+mod html;
 pub mod params;
 mod views;
 
 use crate::error::CscError;
 use crate::service::Service;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::Value;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,7 @@ pub enum Method {
     List,
     CredentialInfo,
     Authorize,
+    AuthorizeCheck,
     ExtendTransaction,
     SendOtp,
     GetChallenge,
@@ -55,6 +59,7 @@ impl Method {
             Method::List => "credentials/list",
             Method::CredentialInfo => "credentials/info",
             Method::Authorize => "credentials/authorize",
+            Method::AuthorizeCheck => "credentials/authorizeCheck",
             Method::ExtendTransaction => "credentials/extendTransaction",
             Method::SendOtp => "credentials/sendOTP",
             Method::GetChallenge => "credentials/getChallenge",
@@ -76,6 +81,7 @@ impl Method {
         ];
         if v == Version::V2 {
             m.push(Method::GetChallenge);
+            m.push(Method::AuthorizeCheck);
         }
         m
     }
@@ -84,6 +90,8 @@ impl Method {
 /// A successful answer.
 pub enum Reply {
     Json(Value),
+    /// 202: an authorization waits for the user's approval.
+    Accepted(Value),
     NoContent,
 }
 
@@ -102,14 +110,17 @@ pub fn router(service: Arc<Service>) -> Router {
             router = router.route(
                 &path,
                 post(
-                    move |State(s): State<Arc<Service>>, headers: HeaderMap, body: Bytes| {
-                        dispatch(s, v, m, headers, body)
+                    move |State(s): State<Arc<Service>>,
+                          ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                          headers: HeaderMap,
+                          body: Bytes| {
+                        dispatch(s, v, m, peer, headers, body)
                     },
                 ),
             );
         }
     }
-    router
+    approval_page::routes(router)
         .fallback(|uri: Uri| async move { error_response(&CscError::not_found(uri.path())) })
         .method_not_allowed_fallback(|| async { error_response(&CscError::method_not_allowed()) })
         .layer(DefaultBodyLimit::max(1 << 20))
@@ -120,12 +131,18 @@ async fn dispatch(
     service: Arc<Service>,
     v: Version,
     m: Method,
+    peer: SocketAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let outcome = tokio::task::spawn_blocking(move || {
         let mut log = LogContext::default();
-        let result = handlers::handle(&service, v, m, &headers, &body, &mut log);
+        let incoming = handlers::Incoming {
+            headers: &headers,
+            body: &body,
+            peer,
+        };
+        let result = handlers::handle(&service, v, m, &incoming, &mut log);
         (result, log)
     })
     .await;
@@ -137,6 +154,7 @@ async fn dispatch(
         ),
     };
     let shown = match &result {
+        Ok(Reply::Accepted(_)) => "pending".to_owned(),
         Ok(_) => "ok".to_owned(),
         Err(e) => format!("{} {}", e.status, e.outcome()),
     };
@@ -150,6 +168,7 @@ async fn dispatch(
     );
     match result {
         Ok(Reply::Json(body)) => (StatusCode::OK, Json(body)).into_response(),
+        Ok(Reply::Accepted(body)) => (StatusCode::ACCEPTED, Json(body)).into_response(),
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(&e),
     }

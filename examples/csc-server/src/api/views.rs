@@ -24,6 +24,7 @@ pub fn methods(v: Version) -> Vec<&'static str> {
     ];
     if v == Version::V2 {
         m.push("credentials/getChallenge");
+        m.push("credentials/authorizeCheck");
     }
     m
 }
@@ -64,18 +65,25 @@ impl CertificatesMode {
     }
 }
 
-fn otp_texts(otp: OtpKind) -> (&'static str, &'static str) {
+/// Label and description of the OTP object; approval credentials have none.
+fn otp_texts(otp: OtpKind) -> Option<(&'static str, &'static str)> {
     match otp {
-        OtpKind::Totp => (
+        OtpKind::Totp => Some((
             "Authenticator code",
             "The 6-digit code of your authenticator app",
-        ),
-        OtpKind::Sms => ("SMS code", "The 6-digit code sent to you by SMS"),
+        )),
+        OtpKind::Sms => Some(("SMS code", "The 6-digit code sent to you by SMS")),
+        OtpKind::Approval => None,
     }
 }
 
 const PIN_LABEL: &str = "PIN";
 const PIN_DESCRIPTION: &str = "Your 6-digit signing PIN";
+/// Approval credentials take the PIN in band; the second factor is the user's approval of each
+/// request on the approval page, out of band, which CSC v2 expresses by answering 202 with a handle.
+const PIN_DESCRIPTION_APPROVAL: &str =
+    "Your 6-digit signing PIN; you then approve each request on \
+                                        your approval page (out of band)";
 
 /// `credentials/info` (v1 and v2), also a `credentialInfos` item in v2 (with `credential_id`).
 pub fn credential(
@@ -109,7 +117,11 @@ pub fn credential(
     if certs != CertificatesMode::None {
         cert["certificates"] = json!(certificates);
     }
-    let (otp_label, otp_description) = otp_texts(cred.otp);
+    let otp_texts = otp_texts(cred.otp);
+    let pin_description = match otp_texts {
+        Some(_) => PIN_DESCRIPTION,
+        None => PIN_DESCRIPTION_APPROVAL,
+    };
     let mut out = Map::new();
     if with_id {
         out.insert("credentialID".into(), json!(cred.id));
@@ -126,47 +138,50 @@ pub fn credential(
                     "presence": "true",
                     "format": "N",
                     "label": PIN_LABEL,
-                    "description": PIN_DESCRIPTION,
+                    "description": pin_description,
                 }),
             );
-            out.insert(
-                "OTP".into(),
-                json!({
-                    "presence": "true",
-                    "type": match cred.otp { OtpKind::Totp => "offline", OtpKind::Sms => "online" },
-                    "ID": cred.otp.name(),
-                    "provider": SERVICE_NAME,
+            if let Some((otp_label, otp_description)) = otp_texts {
+                out.insert(
+                    "OTP".into(),
+                    json!({
+                        "presence": "true",
+                        "type": if cred.otp == OtpKind::Sms { "online" } else { "offline" },
+                        "ID": cred.otp.name(),
+                        "provider": SERVICE_NAME,
+                        "format": "N",
+                        "label": otp_label,
+                        "description": otp_description,
+                        "length": OTP_LENGTH,
+                    }),
+                );
+            }
+        }
+        Version::V2 => {
+            let mut objects = vec![json!({
+                "type": "Password",
+                "id": "PIN",
+                "format": "N",
+                "label": PIN_LABEL,
+                "description": pin_description,
+            })];
+            if let Some((otp_label, otp_description)) = otp_texts {
+                objects.push(json!({
+                    "type": "Password",
+                    "id": "OTP",
                     "format": "N",
+                    "generator": cred.otp.name(),
                     "label": otp_label,
                     "description": otp_description,
                     "length": OTP_LENGTH,
-                }),
-            );
-        }
-        Version::V2 => {
+                }));
+            }
             out.insert(
                 "auth".into(),
                 json!({
                     "mode": "explicit",
-                    "expression": "PIN AND OTP",
-                    "objects": [
-                        {
-                            "type": "Password",
-                            "id": "PIN",
-                            "format": "N",
-                            "label": PIN_LABEL,
-                            "description": PIN_DESCRIPTION,
-                        },
-                        {
-                            "type": "Password",
-                            "id": "OTP",
-                            "format": "N",
-                            "generator": cred.otp.name(),
-                            "label": otp_label,
-                            "description": otp_description,
-                            "length": OTP_LENGTH,
-                        }
-                    ],
+                    "expression": if otp_texts.is_some() { "PIN AND OTP" } else { "PIN" },
+                    "objects": objects,
                 }),
             );
         }

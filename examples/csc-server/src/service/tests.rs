@@ -20,6 +20,8 @@ struct DemoToken {
     user: String,
     password: String,
     pin: String,
+    approval_totp_secret: String,
+    approval_totp_period: u64,
     credentials: Vec<DemoCredential>,
 }
 
@@ -57,6 +59,7 @@ impl Fixture {
                 sad_lifetime: 300,
                 access_token_lifetime: 3600,
                 max_attempts: 5,
+                approval_timeout: 120,
             },
             clock.clone(),
             Outbox::new(state.sms_outbox()),
@@ -107,6 +110,18 @@ impl Fixture {
         Zeroizing::new(totp.generate((self.clock.now() + steps * c.totp_period as i64) as u64))
     }
 
+    /// The code of `user`'s account authenticator (approval page login) at the clock's time plus
+    /// `steps` steps.
+    fn account_code(&self, user: &str, steps: i64) -> Zeroizing<String> {
+        let t = self.user(user);
+        let secret = totp_rs::Secret::Encoded(t.approval_totp_secret.clone())
+            .to_bytes()
+            .unwrap();
+        let period = t.approval_totp_period;
+        let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, secret);
+        Zeroizing::new(totp.generate((self.clock.now() + steps * period as i64) as u64))
+    }
+
     fn sms(&self, caller: &Caller, id: &str) -> Zeroizing<String> {
         self.service.send_otp(caller, id, Some("test")).unwrap();
         let text = std::fs::read_to_string(self.state.sms_outbox()).unwrap();
@@ -124,7 +139,7 @@ impl Fixture {
         pin: &str,
         otp: &str,
     ) -> CscResult<sad::Issued> {
-        self.service.authorize(
+        let a = self.service.authorize(
             caller,
             AuthorizeRequest {
                 credential_id: id,
@@ -134,8 +149,14 @@ impl Fixture {
                 pin: Some(Zeroizing::new(pin.to_owned())),
                 otp: Some(Zeroizing::new(otp.to_owned())),
                 description: None,
+                client: None,
+                can_poll: true,
             },
-        )
+        )?;
+        match a {
+            Authorization::Granted(issued) => Ok(issued),
+            pending => panic!("{id} answered {pending:?}"),
+        }
     }
 
     fn sign(
@@ -220,6 +241,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+mod approval;
+
 #[test]
 fn init_writes_the_demo_population_and_client_files() {
     let f = Fixture::new();
@@ -263,8 +286,23 @@ fn init_writes_the_demo_population_and_client_files() {
         .collect();
     assert_eq!(
         ids,
-        ["alice-rsa2048", "alice-p256", "alice-rsa3072", "alice-p384"]
+        [
+            "alice-rsa2048",
+            "alice-p256",
+            "alice-rsa3072",
+            "alice-p384",
+            "alice-p256-approve",
+            "alice-rsa2048-approve"
+        ]
     );
+    // Every user has an authenticator secret for the approval page, distinct from the others.
+    let account_secrets: std::collections::HashSet<&str> = f
+        .demo
+        .tokens
+        .iter()
+        .map(|t| t.approval_totp_secret.as_str())
+        .collect();
+    assert_eq!(account_secrets.len(), 3);
     let cred = f.service.credential(&alice, "alice-rsa3072").unwrap();
     assert_eq!(
         cred.cert.subject_dn,
@@ -372,6 +410,22 @@ fn the_database_holds_no_plaintext_secret() {
         assert!(!contains(&db_bytes, t.password.as_bytes()));
         let refresh = std::fs::read(f.state.refresh_token(&t.user)).unwrap();
         assert!(!contains(&db_bytes, &refresh));
+        assert!(!contains(&db_bytes, t.approval_totp_secret.as_bytes()));
+        let sealed: Vec<u8> = conn
+            .query_row(
+                "SELECT sealed_account_totp FROM users WHERE name = ?1",
+                [&t.user],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let secret = vault
+            .open(&purpose::account_totp(&t.user), &sealed)
+            .unwrap();
+        assert!(
+            !contains(&db_bytes, &secret),
+            "{}'s account TOTP secret",
+            t.user
+        );
     }
     assert!(absent(sms.as_bytes()), "pending SMS code in the clear");
 }
@@ -551,6 +605,8 @@ fn authorization_checks_and_their_order() {
             pin: Some(Zeroizing::new(pin.clone())),
             otp: None,
             description: None,
+            client: None,
+            can_poll: true,
         },
     );
     assert_eq!(missing.unwrap_err(), CscError::missing("string", "OTP"));

@@ -1,0 +1,268 @@
+//! Shared by the tests of the `cloudtoken` tool, batches and LibreOffice: running the tool, enrolling a
+//! token the way a person does, the shipped test prompt, NSS databases, and checking a signed PDF with
+//! pdfsig and `openssl cms`.
+
+#![allow(dead_code)]
+
+#[path = "interop/pdf.rs"]
+pub mod pdf;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use support::{cloudtoken_bin, module_path, Service};
+
+/// The repository root (tests/..).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+/// The shipped test prompt, examples/prompt/test-prompt.sh.
+pub fn test_prompt() -> PathBuf {
+    repo_root().join("examples/prompt/test-prompt.sh")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Runs a command with `stdin` as its standard input; returns its output.
+pub fn run_with_input(cmd: &mut Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().expect("wait")
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"))
+}
+
+/// `cloudtoken ARGS`, without any CLOUDTOKEN_* setting of the test process leaking in.
+pub fn cloudtoken(args: &[&str]) -> Command {
+    let mut c = Command::new(cloudtoken_bin());
+    c.args(args)
+        .env_remove("CLOUDTOKEN_CONFIG")
+        .env_remove("CLOUDTOKEN_AGENT_SOCK");
+    c
+}
+
+/// Panics with both streams unless the command succeeded.
+pub fn expect_ok(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// A token enrolled with `cloudtoken enroll` in a folder of its own.
+pub struct Enrolled {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    /// The test prompt's folder: `pin`, `state`, `csc-server`, and what it records in `questions`.
+    pub prompt: PathBuf,
+    pub label: String,
+}
+
+impl Enrolled {
+    /// The questions the test prompt was asked, one map of fields per question.
+    pub fn questions(&self) -> Vec<std::collections::HashMap<String, String>> {
+        std::fs::read_to_string(self.prompt.join("questions"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                l.split('\t')
+                    .filter_map(|f| f.split_once('='))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+fn enrol_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cloudtoken-enrol-")
+        .tempdir()
+        .unwrap()
+}
+
+/// Enrols `user`'s account as token `label` with the password on standard input; `extra` are more
+/// `enroll` arguments. A test-prompt folder answering with the user's PIN is prepared either way.
+pub fn enroll(svc: &Service, user: &str, label: &str, extra: &[&str]) -> Enrolled {
+    enroll_in(svc, user, label, enrol_dir(), extra)
+}
+
+/// `enroll` of a login-free token whose PIN and codes come from the shipped test prompt.
+pub fn enroll_login_free(svc: &Service, user: &str, label: &str, extra: &[&str]) -> Enrolled {
+    let dir = enrol_dir();
+    let program = test_prompt().display().to_string();
+    let prompt_arg = dir.path().join("prompt").display().to_string();
+    let mut args = vec![
+        "--mode",
+        "login-free",
+        "--prompt-command",
+        &program,
+        "--prompt-arg",
+        &prompt_arg,
+    ];
+    args.extend_from_slice(extra);
+    enroll_in(svc, user, label, dir, &args)
+}
+
+/// `enroll` into a given folder: the configuration goes to `DIR/config/cloudtoken.toml`, the test
+/// prompt's folder is `DIR/prompt`.
+pub fn enroll_in(
+    svc: &Service,
+    user: &str,
+    label: &str,
+    dir: tempfile::TempDir,
+    extra: &[&str],
+) -> Enrolled {
+    let config = dir.path().join("config").join("cloudtoken.toml");
+    let prompt = dir.path().join("prompt");
+    std::fs::create_dir_all(&prompt).unwrap();
+    std::fs::set_permissions(&prompt, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let demo = svc.demo.token_of(user);
+    std::fs::write(prompt.join("pin"), format!("{}\n", demo.pin)).unwrap();
+    std::fs::write(prompt.join("state"), format!("{}\n", svc.state.display())).unwrap();
+    std::fs::write(
+        prompt.join("csc-server"),
+        format!("{}\n", support::csc_server_bin().display()),
+    )
+    .unwrap();
+    let config_arg = config.display().to_string();
+    let ca = svc.ca_file().display().to_string();
+    let mut args = vec![
+        "enroll",
+        "--url",
+        &svc.url,
+        "--account",
+        user,
+        "--label",
+        label,
+        "--ca-file",
+        &ca,
+        "--config",
+        &config_arg,
+        "--password-stdin",
+    ];
+    args.extend_from_slice(extra);
+    let out = run_with_input(&mut cloudtoken(&args), &format!("{}\n", demo.password));
+    expect_ok("cloudtoken enroll", &out);
+    Enrolled {
+        dir,
+        config,
+        prompt,
+        label: label.to_owned(),
+    }
+}
+
+/// A new NSS database in `dir/nssdb` that trusts the demo CA and has the module registered by
+/// `cloudtoken register --nss`. Returns "sql:DIR".
+pub fn nss_db(dir: &Path, ca: &Path) -> String {
+    let db_dir = dir.join("nssdb");
+    std::fs::create_dir_all(&db_dir).unwrap();
+    let db = format!("sql:{}", db_dir.display());
+    expect_ok(
+        "certutil -N",
+        &run(Command::new("certutil").args(["-N", "-d", &db, "--empty-password"])),
+    );
+    expect_ok(
+        "certutil -A",
+        &run(Command::new("certutil")
+            .args([
+                "-A",
+                "-d",
+                &db,
+                "-n",
+                "cloudtoken demo CA",
+                "-t",
+                "CT,C,C",
+                "-a",
+                "-i",
+            ])
+            .arg(ca)),
+    );
+    let module = module_path().display().to_string();
+    expect_ok(
+        "cloudtoken register --nss",
+        &run(&mut cloudtoken(&[
+            "register", "--nss", &db, "--module", &module,
+        ])),
+    );
+    db
+}
+
+/// Checks a signed PDF as a recipient would: pdfsig (valid signature, trusted certificate) and,
+/// independently, `openssl cms -verify` of the embedded CMS over the bytes /ByteRange names.
+pub fn verify_pdf(nssdb: &str, pdf: &Path, ca: &Path) -> Result<(), String> {
+    let out = run(Command::new("pdfsig").args(["-nssdir", nssdb]).arg(pdf));
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    if !report.contains("Signature is Valid") || !report.contains("Certificate is Trusted") {
+        return Err(format!(
+            "pdfsig does not find a valid, trusted signature:\n{report}"
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(Command::new("pdfsig")
+        .current_dir(dir.path())
+        .arg("-dump")
+        .arg(pdf));
+    let name = pdf.file_name().unwrap().to_string_lossy();
+    let sig = dir.path().join(format!("{name}.sig0"));
+    if !out.status.success() || !sig.exists() {
+        return Err(format!(
+            "pdfsig -dump wrote no signature: {}",
+            text(&out.stderr)
+        ));
+    }
+    let signed = pdf::signed_bytes(&std::fs::read(pdf).unwrap())?;
+    let content = dir.path().join("signed-bytes");
+    std::fs::write(&content, signed).unwrap();
+    let out = run(Command::new("openssl")
+        .args([
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-binary",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ])
+        .arg("-in")
+        .arg(&sig)
+        .arg("-content")
+        .arg(&content)
+        .arg("-CAfile")
+        .arg(ca));
+    if !out.status.success() {
+        return Err(format!(
+            "openssl cms -verify failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        ));
+    }
+    Ok(())
+}

@@ -60,8 +60,12 @@
 /*
  * Authentication.
  *
- * One slot per configured token; tokens have CKF_LOGIN_REQUIRED. Certificates and public keys are
- * public objects; private keys appear after C_Login(CKU_USER).
+ * One slot per configured token. Its mode (README, "Second factor: token modes and channels") sets the
+ * flags: "pin" CKF_LOGIN_REQUIRED; "protected-path" also CKF_PROTECTED_AUTHENTICATION_PATH, where
+ * C_Login(CKU_USER, NULL_PTR, 0) has the module ask for the PIN itself; "login-free" neither, and keys
+ * are usable without any login (the module collects the PIN and one-time password at signing time).
+ * Certificates and public keys are public objects in every mode; private keys appear after
+ * C_Login(CKU_USER), or at once on a login-free token.
  *
  * C_Login(CKU_USER, value) stores the value and does not contact the service: the service checks it at
  * the first signature, and a wrong PIN then gives CKR_PIN_INCORRECT and logs the user out. The value is
@@ -73,10 +77,14 @@
  * the login; under SCAL 2 each signature is authorized for its own hash. When no one-time password is at
  * hand, C_Sign returns CKR_USER_NOT_LOGGED_IN; give one with C_Login(CKU_CONTEXT_SPECIFIC, otp) after
  * C_SignInit (the value may also be PIN+OTP). For credentials whose one-time password the service sends
- * (SMS), C_SignInit asks the service to send it. Keys with CKA_ALWAYS_AUTHENTICATE (SCAL 2 credentials,
- * or every key when the configuration says always_authenticate = true) need that context login for each
- * signing operation. Service refusals map to CKR_PIN_INCORRECT (wrong PIN or OTP), CKR_PIN_LOCKED,
- * CKR_FUNCTION_REJECTED (access denied) and CKR_DEVICE_ERROR (service unreachable).
+ * (SMS), C_SignInit asks the service to send it (with a prompt command: right before the prompt asks).
+ * Keys with CKA_ALWAYS_AUTHENTICATE (SCAL 2 credentials whose code neither a prompt nor a TOTP secret
+ * file can give, or every key when the configuration says always_authenticate = true) need that context
+ * login for each signing operation. The module's own channels
+ * (a prompt command, a TOTP secret file, an out-of-band approval) add CKR_FUNCTION_CANCELED (the user
+ * cancelled, or did not answer or approve in time). Service refusals map to CKR_PIN_INCORRECT (wrong PIN
+ * or OTP), CKR_PIN_LOCKED, CKR_FUNCTION_REJECTED (access denied, a declined approval) and
+ * CKR_DEVICE_ERROR (service unreachable).
  *
  * C_Sign with a NULL signature buffer, or one too small, is answered locally and never uses an
  * authorization.

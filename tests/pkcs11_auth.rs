@@ -320,40 +320,31 @@ fn wrong_pin_and_wrong_otp_are_pin_incorrect() {
 }
 
 #[test]
-fn sms_code_after_the_pin_at_the_next_login() {
+fn sms_code_requested_before_the_process_is_used_from_the_passcode() {
+    // Every real client logs in, in a process of its own, before it signs: an SMS code the user had
+    // sent earlier (by the service's portal, `cloudtoken`, or a first attempt) must work after the PIN.
     let (svc, p) = setup();
     let (token, sms) = demo_cred(svc, "alice-p384");
-    let (_, totp) = demo_cred(svc, "alice-p256");
     let _l = token_lock(&token.label);
-    let h = p.open(p.slot_of(&token.label));
-    // A passcode whose OTP is for the TOTP credential.
-    assert_rv(
-        p.login(h, CKU_USER, &format!("{}{}", token.pin, totp_code(totp))),
-        CKR_OK,
-        "C_Login",
-    );
-    let sms_key = key_of(p, h, &sms.label);
-    let totp_key = key_of(p, h, &totp.label);
     let before = svc.sms_messages(&sms.id).len();
-    let case = cases_for(CKM_ECDSA_SHA384, b"sms after pin").remove(0);
-    // The passcode's OTP cannot be the SMS code (none was sent before this login): C_SignInit has the
-    // service send one, and C_Sign without it has nothing to authorize with...
-    assert_rv(
-        p.sign_init(h, &case.mech, sms_key.private),
-        CKR_OK,
-        "C_SignInit",
-    );
+    let mut cfg = remote_client::ClientConfig::new(svc.url.clone());
+    cfg.ca_file = Some(svc.ca_file());
+    let client = remote_client::CscClient::new(&cfg).expect("CSC client");
+    let access = client
+        .refresh(&remote_client::Secret::new(svc.refresh_token(&token.user)))
+        .expect("refresh")
+        .access_token;
+    client.send_otp(&access, &sms.id).expect("send an SMS code");
     let code = svc.wait_sms_code(&sms.id, before);
-    assert_eq!(p.sign_only(h, &case.input), Err(CKR_USER_NOT_LOGGED_IN));
-    // ... and the passcode's OTP is still there for the TOTP credential.
-    sign_verified(p, h, &totp_key, b"totp after the sms attempt");
-    // The user logs in again with the SMS code after the PIN: no second SMS, and the signature is made.
-    assert_rv(p.logout(h), CKR_OK, "C_Logout");
+
+    let h = p.open(p.slot_of(&token.label));
     assert_rv(
         p.login(h, CKU_USER, &format!("{}{code}", token.pin)),
         CKR_OK,
         "C_Login with PIN+SMS code",
     );
+    let sms_key = key_of(p, h, &sms.label);
+    let case = cases_for(CKM_ECDSA_SHA384, b"sms code sent before login").remove(0);
     let sig = ok(
         p.sign(h, &case.mech, sms_key.private, &case.input),
         "sign with the SMS passcode",
@@ -365,6 +356,7 @@ fn sms_code_after_the_pin_at_the_next_login() {
         &sig,
         case.scheme
     ));
+    // The code at hand was used: the module had no second SMS sent.
     assert_eq!(svc.sms_messages(&sms.id).len(), before + 1, "one SMS");
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }

@@ -1,22 +1,26 @@
-//! The one authorization step: which PIN and OTP a credential's `credentials/authorize` gets, and the
-//! request itself.
+//! The one authorization step: where the PIN and the OTP of a credential's `credentials/authorize` come
+//! from, the request itself with its retries, and the wait for an out-of-band approval.
 //!
-//! Factors come from, in this order:
-//! 1. the value of a C_Login(CKU_CONTEXT_SPECIFIC) given for the very operation being authorized (an OTP
-//!    alone, or PIN+OTP as clients that reuse the PIN send it);
-//! 2. the token's `otp_channels`, in the configured order — each an [`OtpChannel`] answered by
-//!    [`take_otp`]. "passcode": the C_Login(CKU_USER) value carries the OTP after the PIN. "context" is
-//!    answered by (1). A new channel (a prompt command, an authenticator secret) is one more arm there.
+//! The PIN comes from, in this order: the operation's context-login value when it has the PIN+OTP form;
+//! the C_Login(CKU_USER) value; `pin_file`; the prompt. The OTP comes from the operation's
+//! C_Login(CKU_CONTEXT_SPECIFIC) value, else from the token's channels in their configured order
+//! ([`TokenConfig::channels`]), each answered by [`channel_otp`]: "passcode" (the C_Login(CKU_USER) value
+//! carries it after the PIN), "context" (answered by the context value, so nothing more here),
+//! "totp-file" (computed, unattended) and "prompt" (the user answers; an online OTP is sent first).
 //!
-//! An OTP is used for one authorize attempt and then forgotten, whatever the outcome.
+//! An OTP is used for one authorization and then forgotten, whatever the outcome. When the service
+//! refuses a factor the user typed into the prompt, the prompt asks again (`prompt_attempts` answers in
+//! all, so that the service's lockout is not reached by one authorization); a refused factor from any
+//! other source ends the authorization with CKR_PIN_INCORRECT, a lock with CKR_PIN_LOCKED.
 //!
 //! Passcode rule: the C_Login(CKU_USER) value is PIN+OTP when the "passcode" channel is on, the
 //! credential uses an OTP, and the value is longer than the OTP length (the credential's, else the
 //! configured `otp_length`) — and, when the service states the PIN length, exactly PIN+OTP long.
 
-use crate::config::OtpChannel;
+use crate::config::{OtpChannel, TokenConfig};
 use crate::error::{self, CkResult, Step};
 use crate::mechanism::HashAlg;
+use crate::prompt::{self, Kind, Prompt};
 use crate::token::{CallError, Credential, Token, UserLogin};
 use cryptoki_sys::*;
 use remote_client::{AuthMode, Authorization, AuthorizeRequest, OtpType, Reason, Sad, Secret};
@@ -30,10 +34,6 @@ pub struct Need {
     pub otp_len: usize,
     pub pin_len: Option<usize>,
     pub online_otp: bool,
-    /// The passcode's OTP part may be used for this credential: always for an OTP the user's device
-    /// makes; for one the service sends, only if it was sent before the current login (so the user could
-    /// type it after the PIN).
-    pub passcode_usable: bool,
 }
 
 impl Need {
@@ -55,17 +55,43 @@ impl Need {
                 .unwrap_or(token.config.otp_length),
             pin_len: auth.pin.as_ref().and_then(|p| p.length).filter(|l| *l > 0),
             online_otp,
-            passcode_usable: !online_otp || token.otp_sent_before_login(&cred.info.id),
         }
     }
 }
 
+/// Where a factor came from: decides whether a refused one may be asked again, and whether a refused
+/// PIN ends the login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// C_Login(CKU_USER): the passcode.
+    Login,
+    /// C_Login(CKU_CONTEXT_SPECIFIC) for this operation.
+    Context,
+    /// `pin_file`.
+    PinFile,
+    /// Computed from `totp_secret_file`.
+    TotpFile,
+    Prompt,
+}
+
 /// The factors of one authorize request.
-pub struct Factors {
-    pub pin: Option<Secret>,
-    pub otp: Option<Secret>,
-    /// The PIN came from C_Login(CKU_USER) (so a wrong one logs the user out).
-    pin_from_login: bool,
+struct Factors {
+    pin: Option<(Secret, Source)>,
+    otp: Option<(Secret, Source)>,
+}
+
+impl Factors {
+    fn source(f: &Option<(Secret, Source)>) -> Option<Source> {
+        f.as_ref().map(|(_, s)| *s)
+    }
+}
+
+/// One authorization: what it covers.
+pub struct Request {
+    pub num_signatures: u32,
+    /// SCAL 2: exactly the hashes the SAD will sign.
+    pub hashes: Vec<Vec<u8>>,
+    pub hash_alg: Option<HashAlg>,
 }
 
 fn char_len(s: &Secret) -> usize {
@@ -114,16 +140,16 @@ impl UserLogin {
         }
     }
 
-    /// Whether the passcode holds an OTP this credential may use.
+    /// Whether the passcode holds an OTP for this credential. A code the service sends counts too,
+    /// whenever it was requested: the user may have had it sent by an earlier process (a first signing
+    /// attempt, `cloudtoken`, the service's portal), since every client logs in, in a process of its
+    /// own, before it signs.
     fn has_usable_otp(&self, need: &Need, passcode_channel: bool) -> bool {
-        need.passcode_usable && self.passcode_pin_chars(need, passcode_channel).is_some()
+        self.passcode_pin_chars(need, passcode_channel).is_some()
     }
 
     /// Takes the passcode's OTP, leaving the PIN.
     fn take_passcode_otp(&mut self, need: &Need, passcode_channel: bool) -> Option<Secret> {
-        if !need.passcode_usable {
-            return None;
-        }
         let n = self.passcode_pin_chars(need, passcode_channel)?;
         let (pin, otp) = split(&self.passcode, n);
         self.passcode = pin;
@@ -136,8 +162,9 @@ impl UserLogin {
 fn take_otp(channel: OtpChannel, user: &mut UserLogin, need: &Need) -> Option<Secret> {
     match channel {
         OtpChannel::Passcode => user.take_passcode_otp(need, true),
-        // Answered by the operation's context login, which callers pass in before any channel is asked.
-        OtpChannel::Context => None,
+        // Context: answered by the operation's context login, which is looked at before any channel.
+        // The others are not the login's (see `channel_otp`).
+        OtpChannel::Context | OtpChannel::TotpFile | OtpChannel::Prompt => None,
     }
 }
 
@@ -157,55 +184,163 @@ pub fn otp_at_hand(token: &Token, cred: &Credential) -> bool {
     })
 }
 
-/// Collects the factors for one authorization of `cred`. `context` is the C_Login(CKU_CONTEXT_SPECIFIC)
-/// value given for this operation, if any. CKR_USER_NOT_LOGGED_IN when the user is not logged in or no
-/// OTP is at hand.
-pub fn collect(token: &Token, cred: &Credential, context: Option<Secret>) -> CkResult<Factors> {
-    let need = Need::of(token, cred);
+/// What a prompt needs to know about the authorization it is for.
+struct Asking<'a> {
+    token: &'a Token,
+    cred: &'a Credential,
+    need: &'a Need,
+    signatures: u32,
+    description: &'a str,
+}
+
+impl Asking<'_> {
+    fn ask(&self, kind: Kind, attempt: u32, message: &str) -> CkResult<Secret> {
+        let config = &self.token.config;
+        let command = config.prompt_command.as_deref().unwrap_or_default();
+        let otp_type = match kind {
+            Kind::Pin => "",
+            Kind::Otp if self.need.online_otp => "sms",
+            Kind::Otp => "totp",
+        };
+        prompt::ask(
+            command,
+            Duration::from_millis(config.prompt_timeout_ms),
+            self.token.slot_id,
+            &Prompt {
+                kind,
+                token_label: &config.label,
+                key_label: &self.cred.label,
+                credential_id: &self.cred.info.id,
+                signatures: self.signatures,
+                description: self.description,
+                otp_type,
+                attempt,
+                message,
+            },
+        )
+    }
+}
+
+fn has_prompt(config: &TokenConfig) -> bool {
+    config.prompt_command.is_some()
+}
+
+/// The PIN without asking anyone: the login's, else `pin_file`'s.
+fn pin_at_hand(token: &Token, need: &Need) -> CkResult<Option<(Secret, Source)>> {
     let passcode = token.config.has_channel(OtpChannel::Passcode);
-    let channels = token.config.otp_channels.clone();
-    let slot = token.slot_id;
-    token.with_login(|l| {
-        let user = l.user.as_mut().ok_or(CKR_USER_NOT_LOGGED_IN)?;
-        let mut pin = user.pin(&need, passcode);
-        let mut pin_from_login = true;
-        let mut otp = None;
-        if let Some(value) = context {
-            if need.otp {
-                let len = char_len(&value);
-                if len > need.otp_len {
-                    let (p, o) = split(&value, len - need.otp_len);
-                    pin = p;
-                    pin_from_login = false;
-                    otp = Some(o);
-                } else {
-                    otp = Some(value);
-                }
-            } else {
-                pin = value;
-                pin_from_login = false;
+    let from_login = token.with_login(|l| l.user.as_ref().map(|u| u.pin(need, passcode)));
+    if let Some(pin) = from_login {
+        return Ok(Some((pin, Source::Login)));
+    }
+    match &token.config.pin_file {
+        Some(path) => crate::config::read_secret_file(path)
+            .map(|pin| Some((pin, Source::PinFile)))
+            .map_err(|e| {
+                error::logged(CKR_FUNCTION_FAILED, format!("slot {}: {e}", token.slot_id))
+            }),
+        None => Ok(None),
+    }
+}
+
+/// The OTP one channel yields for this authorization, taken (it is single use). `None`: the channel
+/// has none for this credential.
+fn channel_otp(channel: OtpChannel, asking: &Asking<'_>) -> CkResult<Option<(Secret, Source)>> {
+    let token = asking.token;
+    let need = asking.need;
+    match channel {
+        OtpChannel::Passcode | OtpChannel::Context => Ok(token
+            .with_login(|l| l.user.as_mut().and_then(|u| take_otp(channel, u, need)))
+            .map(|otp| (otp, Source::Login))),
+        OtpChannel::TotpFile => {
+            if need.online_otp || !token.totp_applies(&asking.cred.info.id) {
+                return Ok(None);
             }
-        } else if need.otp {
-            otp = channels
-                .iter()
-                .find_map(|c| take_otp(*c, user, &need));
+            totp_file_code(token, asking.cred, need).map(|otp| Some((otp, Source::TotpFile)))
         }
-        if need.otp && otp.is_none() {
+        OtpChannel::Prompt => {
+            if need.online_otp {
+                send_otp(token, asking.cred, asking.signatures)?;
+            }
+            asking
+                .ask(Kind::Otp, 1, "")
+                .map(|otp| Some((otp, Source::Prompt)))
+        }
+    }
+}
+
+fn totp_file_code(token: &Token, cred: &Credential, need: &Need) -> CkResult<Secret> {
+    let config = &token.config;
+    let path = config
+        .totp_secret_file
+        .as_deref()
+        .ok_or(CKR_GENERAL_ERROR)?;
+    crate::totp::code(
+        token.slot_id,
+        path,
+        config.totp_period,
+        need.otp_len,
+        &cred.info.id,
+        &token.totp_steps,
+    )
+}
+
+/// Collects the factors for one authorization. `context` is the C_Login(CKU_CONTEXT_SPECIFIC) value
+/// given for this operation, if any. No lock is held while a prompt runs.
+fn gather(asking: &Asking<'_>, context: Option<Secret>) -> CkResult<Factors> {
+    let token = asking.token;
+    let need = asking.need;
+    let slot = token.slot_id;
+    let id = &asking.cred.info.id;
+    let mut pin = None;
+    let mut otp = None;
+    if let Some(value) = context {
+        if need.otp {
+            let len = char_len(&value);
+            if len > need.otp_len {
+                let (p, o) = split(&value, len - need.otp_len);
+                pin = Some((p, Source::Context));
+                otp = Some((o, Source::Context));
+            } else {
+                otp = Some((value, Source::Context));
+            }
+        } else {
+            pin = Some((value, Source::Context));
+        }
+    }
+    if need.pin && pin.is_none() {
+        pin = pin_at_hand(token, need)?;
+        if pin.is_none() && has_prompt(&token.config) {
+            pin = Some((asking.ask(Kind::Pin, 1, "")?, Source::Prompt));
+        }
+        if pin.is_none() {
             return Err(error::logged(
                 CKR_USER_NOT_LOGGED_IN,
                 format!(
-                    "slot {slot}: credential {} needs a one-time password and none is at hand \
-                     (give it after the PIN at C_Login, or with C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit)",
-                    cred.info.id
+                    "slot {slot}: credential {id} needs the PIN and none is at hand \
+                     (log in, or configure pin_file or prompt_command)"
                 ),
             ));
         }
-        Ok(Factors {
-            pin: need.pin.then_some(pin),
-            otp,
-            pin_from_login,
-        })
-    })
+    }
+    if need.otp && otp.is_none() {
+        for channel in token.config.channels() {
+            otp = channel_otp(channel, asking)?;
+            if otp.is_some() {
+                break;
+            }
+        }
+        if otp.is_none() {
+            return Err(error::logged(
+                CKR_USER_NOT_LOGGED_IN,
+                format!(
+                    "slot {slot}: credential {id} needs a one-time password and none is at hand \
+                     (give it after the PIN at C_Login, with C_Login(CKU_CONTEXT_SPECIFIC) after \
+                     C_SignInit, or configure prompt_command)"
+                ),
+            ));
+        }
+    }
+    Ok(Factors { pin, otp })
 }
 
 /// The factor-specific part of a context login value, checked for length.
@@ -217,92 +352,254 @@ pub fn check_context_value(token: &Token, cred: &Credential, value: &Secret) -> 
     Ok(())
 }
 
-/// "Sign N document(s) with 'LABEL' for PROCESS", shown to the user by the service (SMS, approval).
+/// "Sign N document(s) with 'LABEL' for PROCESS", shown to the user by the service (SMS, approval) and
+/// by the prompt.
 pub fn description(cred: &Credential, n: u32) -> String {
-    let process = std::fs::read_to_string("/proc/self/comm")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "an application".to_owned());
+    let process = prompt::process_name();
     let what = if n == 1 { "document" } else { "documents" };
-    let mut d = format!("Sign {n} {what} with '{}' for {process}", cred.label);
+    // The package a batch script named (batch.rs): "Sign 60 documents (30 invoices) with ...".
+    let package = crate::batch::description()
+        .map(|p| format!(" ({p})"))
+        .unwrap_or_default();
+    let mut d = format!(
+        "Sign {n} {what}{package} with '{}' for {process}",
+        cred.label
+    );
     if d.chars().count() > 500 {
         d = d.chars().take(500).collect();
     }
     d
 }
 
-/// `credentials/authorize` for `num_signatures` signatures (SCAL 2: exactly `hashes`). Waits for an
-/// out-of-band approval when the service answers "pending". A wrong PIN from C_Login, or a locked
-/// credential, logs the user out so that the module does not send the same PIN again.
+fn attempts_left(n: u32) -> String {
+    if n == 1 {
+        "1 attempt left".to_owned()
+    } else {
+        format!("{n} attempts left")
+    }
+}
+
+/// Authorizes `req` for `cred`: collects the factors, sends `credentials/authorize`, asks the prompt
+/// again when the service refuses what the user typed, and waits for an out-of-band approval when the
+/// service answers "pending". `context` is the operation's C_Login(CKU_CONTEXT_SPECIFIC) value.
+///
+/// A refused PIN from C_Login, or a locked credential, logs the user out so that the module does not
+/// send the same PIN again.
 pub fn authorize(
     token: &Token,
     cred: &Credential,
-    num_signatures: u32,
-    hashes: Vec<Vec<u8>>,
-    hash_alg: Option<HashAlg>,
-    factors: Factors,
+    req: Request,
+    context: Option<Secret>,
 ) -> CkResult<Sad> {
+    let need = Need::of(token, cred);
+    let description = description(cred, req.num_signatures);
+    let asking = Asking {
+        token,
+        cred,
+        need: &need,
+        signatures: req.num_signatures,
+        description: &description,
+    };
+    let factors = gather(&asking, context)?;
+    send_authorize(&asking, &req, factors)
+}
+
+fn send_authorize(asking: &Asking<'_>, req: &Request, mut factors: Factors) -> CkResult<Sad> {
+    let token = asking.token;
+    let cred = asking.cred;
     let slot = token.slot_id;
-    let request = AuthorizeRequest {
-        credential_id: cred.info.id.clone(),
-        num_signatures,
-        hashes,
-        hash_algorithm_oid: hash_alg.map(|h| h.oid().to_owned()),
-        pin: factors.pin,
-        otp: factors.otp,
-        description: Some(description(cred, num_signatures)),
-        client_data: None,
-    };
-    let result = token.call_raw(|c, t| c.authorize(t, &request));
-    // Whatever the outcome, a sent OTP has had its one use.
-    token.forget_otp_sent(&cred.info.id);
-    let outcome = match result {
-        Ok(a) => a,
-        Err(CallError::Remote(e)) => {
-            let reason = e.reason();
-            if (reason == Reason::PinIncorrect && factors.pin_from_login)
-                || reason == Reason::Locked
-            {
-                log::error!("slot {slot}: logging the user out: the service refused the PIN");
-                token.logout();
-            }
-            return Err(error::from_remote(slot, Step::Authorize, &e));
-        }
-        Err(e) => return Err(e.into_rv(slot, Step::Authorize)),
-    };
-    let handle = match outcome {
-        Authorization::Granted(sad) => return Ok(sad),
-        Authorization::Pending { handle } => handle,
-    };
-    log::info!("slot {slot}: waiting for the user to approve the signature");
-    let deadline =
-        Instant::now() + Duration::from_millis(token.config.request_timeout_ms.max(60_000));
+    let max = token.config.prompt_attempts;
+    let mut pin_answers = 1;
+    let mut otp_answers = 1;
+    let mut totp_retried = false;
     loop {
-        std::thread::sleep(Duration::from_secs(1));
-        match token.call(Step::Authorize, |c, t| c.authorize_check(t, &handle))? {
-            Authorization::Granted(sad) => return Ok(sad),
-            Authorization::Pending { .. } if Instant::now() < deadline => continue,
-            Authorization::Pending { .. } => {
-                return Err(error::logged(
-                    CKR_FUNCTION_CANCELED,
-                    format!("slot {slot}: the approval did not come in time"),
-                ))
+        let request = AuthorizeRequest {
+            credential_id: cred.info.id.clone(),
+            num_signatures: req.num_signatures,
+            hashes: req.hashes.clone(),
+            hash_algorithm_oid: req.hash_alg.map(|h| h.oid().to_owned()),
+            pin: factors.pin.as_ref().map(|(s, _)| s.clone()),
+            otp: factors.otp.as_ref().map(|(s, _)| s.clone()),
+            description: Some(asking.description.to_owned()),
+            client_data: None,
+        };
+        let e = match token.call_raw(|c, t| c.authorize(t, &request)) {
+            Ok(Authorization::Granted(sad)) => return Ok(sad),
+            Ok(Authorization::Pending { handle }) => {
+                return wait_for_approval(token, cred, &handle)
             }
+            Err(CallError::Remote(e)) => e,
+            Err(e) => return Err(e.into_rv(slot, Step::Authorize)),
+        };
+        let reason = e.reason();
+        let pin_source = Factors::source(&factors.pin);
+        let otp_source = Factors::source(&factors.otp);
+        match reason {
+            Reason::PinIncorrect if pin_source == Some(Source::Prompt) && pin_answers < max => {
+                log::warn!("slot {slot}: the service refused the PIN; asking again");
+                let message = format!(
+                    "The PIN was not accepted; {}",
+                    attempts_left(max - pin_answers)
+                );
+                pin_answers += 1;
+                // A refused PIN leaves the OTP unspent at CSC services (the PIN is checked first).
+                factors.pin = Some((
+                    asking.ask(Kind::Pin, pin_answers, &message)?,
+                    Source::Prompt,
+                ));
+                continue;
+            }
+            Reason::OtpIncorrect if otp_source == Some(Source::Prompt) && otp_answers < max => {
+                log::warn!("slot {slot}: the service refused the one-time password; asking again");
+                let message = format!(
+                    "The code was not accepted; {}",
+                    attempts_left(max - otp_answers)
+                );
+                otp_answers += 1;
+                factors.otp = Some((
+                    asking.ask(Kind::Otp, otp_answers, &message)?,
+                    Source::Prompt,
+                ));
+                continue;
+            }
+            Reason::OtpIncorrect if otp_source == Some(Source::TotpFile) && !totp_retried => {
+                // Most likely another process used this step's code first: take the next step.
+                log::warn!(
+                    "slot {slot}: the service refused the computed code; trying the next time step"
+                );
+                totp_retried = true;
+                let otp = totp_file_code(token, cred, asking.need)?;
+                factors.otp = Some((otp, Source::TotpFile));
+                continue;
+            }
+            _ => {}
+        }
+        let refused_login = reason == Reason::PinIncorrect && pin_source == Some(Source::Login);
+        if (refused_login || reason == Reason::Locked) && token.is_logged_in() {
+            log::error!(
+                "slot {slot}: logging the user out: the service refused the PIN or reports a lock"
+            );
+            token.logout();
+        }
+        if reason == Reason::PinIncorrect && pin_source == Some(Source::PinFile) {
+            log::error!("slot {slot}: the PIN in pin_file was refused");
+        }
+        return Err(error::from_remote(slot, Step::Authorize, &e));
+    }
+}
+
+/// First pause between `credentials/authorizeCheck` polls; it doubles up to [`LONGEST_POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(500);
+const LONGEST_POLL: Duration = Duration::from_secs(5);
+
+/// Polls an authorization the user approves out of band until the SAD arrives (CKR_OK), the user
+/// declines (CKR_FUNCTION_REJECTED), or `approval_timeout_ms` passes or the service lets the request
+/// expire (CKR_FUNCTION_CANCELED: nobody decided, as with a prompt nobody answers).
+fn wait_for_approval(token: &Token, cred: &Credential, handle: &Secret) -> CkResult<Sad> {
+    let slot = token.slot_id;
+    let id = &cred.info.id;
+    let timeout = Duration::from_millis(token.config.approval_timeout_ms);
+    log::info!(
+        "slot {slot}: waiting up to {} s for the user to approve the request for {id} out of band",
+        timeout.as_secs()
+    );
+    let deadline = Instant::now() + timeout;
+    let mut pause = FIRST_POLL;
+    loop {
+        let now = Instant::now();
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(now)));
+        pause = (pause * 2).min(LONGEST_POLL);
+        match token.call_raw(|c, t| c.authorize_check(t, handle)) {
+            Ok(Authorization::Granted(sad)) => {
+                log::info!("slot {slot}: the user approved the request for {id}");
+                return Ok(sad);
+            }
+            Ok(Authorization::Pending { .. }) => {}
+            Err(CallError::Remote(e)) => match e.reason() {
+                Reason::AccessDenied => {
+                    return Err(error::logged(
+                        CKR_FUNCTION_REJECTED,
+                        format!("slot {slot}: the user declined the request for {id}"),
+                    ))
+                }
+                // The service no longer knows the request: it expired before anyone decided.
+                Reason::InvalidRequest => {
+                    return Err(error::logged(
+                        CKR_FUNCTION_CANCELED,
+                        format!("slot {slot}: the request for {id} expired at the service ({e})"),
+                    ))
+                }
+                _ if e.is_retryable() && Instant::now() < deadline => {
+                    log::warn!("slot {slot}: polling the approval failed, retrying: {e}");
+                }
+                _ => return Err(error::from_remote(slot, Step::Authorize, &e)),
+            },
+            Err(e) => return Err(e.into_rv(slot, Step::Authorize)),
+        }
+        if Instant::now() >= deadline {
+            return Err(error::logged(
+                CKR_FUNCTION_CANCELED,
+                format!(
+                    "slot {slot}: nobody approved the request for {id} within approval_timeout_ms ({} ms)",
+                    timeout.as_millis()
+                ),
+            ));
         }
     }
 }
 
-/// Has the service send an online OTP (SMS) for `cred`.
-pub fn send_otp(token: &Token, cred: &Credential) -> CkResult<()> {
-    token.call(Step::SendOtp, |c, t| c.send_otp(t, &cred.info.id))?;
-    token.note_otp_sent(&cred.info.id);
+/// Has the service send an online OTP (SMS) for `cred`, with the description of the `signatures` it
+/// is for (the service shows it next to the code).
+pub fn send_otp(token: &Token, cred: &Credential, signatures: u32) -> CkResult<()> {
+    let description = description(cred, signatures);
+    token.call(Step::SendOtp, |c, t| {
+        c.send_otp_with_description(t, &cred.info.id, Some(&description))
+    })?;
     log::info!(
         "slot {}: the service sent a one-time password for {}",
         token.slot_id,
         cred.info.id
     );
     Ok(())
+}
+
+/// The PIN for C_Login(CKU_USER, NULL_PTR, 0) on a protected-path token: `pin_file`, else the prompt.
+/// It is not checked here (CSC has no PIN check without an authorization); a wrong one is reported at
+/// the first signature and logs the user out.
+pub fn protected_path_pin(token: &Token) -> CkResult<Secret> {
+    let config = &token.config;
+    let slot = token.slot_id;
+    if let Some(path) = &config.pin_file {
+        return crate::config::read_secret_file(path)
+            .map_err(|e| error::logged(CKR_FUNCTION_FAILED, format!("slot {slot}: {e}")));
+    }
+    let Some(command) = config.prompt_command.as_deref() else {
+        return Err(error::logged(
+            CKR_ARGUMENTS_BAD,
+            format!("slot {slot}: C_Login without a PIN, and neither pin_file nor prompt_command is set"),
+        ));
+    };
+    let description = format!(
+        "Log in to '{}' for {}",
+        config.label,
+        prompt::process_name()
+    );
+    prompt::ask(
+        command,
+        Duration::from_millis(config.prompt_timeout_ms),
+        slot,
+        &Prompt {
+            kind: Kind::Pin,
+            token_label: &config.label,
+            key_label: "",
+            credential_id: "",
+            signatures: 0,
+            description: &description,
+            otp_type: "",
+            attempt: 1,
+            message: "",
+        },
+    )
 }
 
 #[cfg(test)]
@@ -316,7 +613,6 @@ mod tests {
             otp_len,
             pin_len,
             online_otp: false,
-            passcode_usable: true,
         }
     }
 
@@ -357,24 +653,6 @@ mod tests {
             &need(false, 6, None)
         )
         .is_none());
-    }
-
-    #[test]
-    fn passcode_otp_for_a_sent_code_only_when_sent_before_login() {
-        let mut n = need(true, 6, None);
-        n.online_otp = true;
-        n.passcode_usable = false;
-        let mut u = user("123456987654");
-        // Not usable: the OTP part is left alone, yet the PIN is still the passcode's first part.
-        assert!(!u.has_usable_otp(&n, true));
-        assert!(take_otp(OtpChannel::Passcode, &mut u, &n).is_none());
-        assert_eq!(u.pin(&n, true).expose(), "123456");
-        n.passcode_usable = true;
-        assert!(u.has_usable_otp(&n, true));
-        assert_eq!(
-            take_otp(OtpChannel::Passcode, &mut u, &n).unwrap().expose(),
-            "987654"
-        );
     }
 
     #[test]

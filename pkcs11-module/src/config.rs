@@ -54,14 +54,32 @@ pub enum Api {
     Auto,
 }
 
+/// How applications log in to the token (CK_TOKEN_INFO flags); see the README, "Second factor".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenMode {
+    /// CKF_LOGIN_REQUIRED: the application gives the PIN (possibly followed by the OTP) to C_Login.
+    #[default]
+    Pin,
+    /// CKF_LOGIN_REQUIRED | CKF_PROTECTED_AUTHENTICATION_PATH: C_Login(CKU_USER, NULL_PTR, 0) has the
+    /// module collect the PIN itself (`pin_file`, else the prompt).
+    ProtectedPath,
+    /// No CKF_LOGIN_REQUIRED: keys are usable without C_Login; the PIN is collected at signing time.
+    LoginFree,
+}
+
 /// Where a one-time password may come from; see auth.rs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum OtpChannel {
     /// Appended to the PIN given to C_Login(CKU_USER).
     Passcode,
     /// C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit.
     Context,
+    /// Computed from the authenticator secret in `totp_secret_file` (unattended signing).
+    TotpFile,
+    /// Asked from the user through `prompt_command`.
+    Prompt,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,8 +103,28 @@ pub struct TokenConfig {
     pub account: String,
     pub refresh_token_file: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
-    #[serde(default = "default_channels")]
-    pub otp_channels: Vec<OtpChannel>,
+    #[serde(default)]
+    pub mode: TokenMode,
+    /// `None`: the default order, [`DEFAULT_CHANNELS`], without the channels that are not set up.
+    pub otp_channels: Option<Vec<OtpChannel>>,
+    /// Program and arguments run (without a shell) to ask the user for the PIN or an OTP.
+    pub prompt_command: Option<Vec<String>>,
+    #[serde(default = "default_prompt_timeout")]
+    pub prompt_timeout_ms: u64,
+    /// Answers the prompt may give per authorization when the service refuses one.
+    #[serde(default = "default_prompt_attempts")]
+    pub prompt_attempts: u32,
+    /// Base32 authenticator (TOTP) secret, mode 0600, for unattended signing.
+    pub totp_secret_file: Option<PathBuf>,
+    /// The credential the TOTP secret belongs to; `None`: every credential with an offline OTP.
+    pub totp_credential: Option<String>,
+    #[serde(default = "default_totp_period")]
+    pub totp_period: u64,
+    /// The signing PIN, mode 0600, for unattended signing and for protected-path logins.
+    pub pin_file: Option<PathBuf>,
+    /// How long to wait for an out-of-band approval (CSC v2 asynchronous authorize).
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_ms: u64,
     #[serde(default = "default_otp_length")]
     pub otp_length: usize,
     #[serde(default = "default_batch_size")]
@@ -94,6 +132,9 @@ pub struct TokenConfig {
     /// Give every private key CKA_ALWAYS_AUTHENTICATE (a context login per signing operation).
     #[serde(default)]
     pub always_authenticate: bool,
+    /// The `cloudtoken agent` socket that keeps batch authorizations across processes (see agent.rs);
+    /// CLOUDTOKEN_AGENT_SOCK overrides it.
+    pub agent_socket: Option<PathBuf>,
 }
 
 fn default_api() -> Api {
@@ -105,8 +146,26 @@ fn default_connect_timeout() -> u64 {
 fn default_request_timeout() -> u64 {
     60_000
 }
-fn default_channels() -> Vec<OtpChannel> {
-    vec![OtpChannel::Passcode, OtpChannel::Context]
+/// The order used when `otp_channels` is not given. Each channel that is not set up (no
+/// `totp_secret_file`, no `prompt_command`) is skipped, so the default works for an application that
+/// never makes a context login as soon as the token has a prompt or a TOTP secret.
+pub const DEFAULT_CHANNELS: [OtpChannel; 4] = [
+    OtpChannel::Passcode,
+    OtpChannel::Context,
+    OtpChannel::TotpFile,
+    OtpChannel::Prompt,
+];
+fn default_prompt_timeout() -> u64 {
+    120_000
+}
+fn default_prompt_attempts() -> u32 {
+    3
+}
+fn default_totp_period() -> u64 {
+    30
+}
+fn default_approval_timeout() -> u64 {
+    120_000
 }
 fn default_otp_length() -> usize {
     6
@@ -125,8 +184,44 @@ struct FileFormat {
 }
 
 impl TokenConfig {
+    /// The OTP channels in the order they are tried, without those that are not set up.
+    pub fn channels(&self) -> Vec<OtpChannel> {
+        let listed = self.otp_channels.as_deref().unwrap_or(&DEFAULT_CHANNELS);
+        listed
+            .iter()
+            .copied()
+            .filter(|c| match c {
+                OtpChannel::Passcode | OtpChannel::Context => true,
+                OtpChannel::TotpFile => self.totp_secret_file.is_some(),
+                OtpChannel::Prompt => self.prompt_command.is_some(),
+            })
+            .collect()
+    }
+
     pub fn has_channel(&self, c: OtpChannel) -> bool {
-        self.otp_channels.contains(&c)
+        self.channels().contains(&c)
+    }
+
+    /// How to reach the service, as remote-client takes it (the module and the `cloudtoken` tool).
+    pub fn client_config(&self) -> Result<remote_client::ClientConfig, String> {
+        let mut cc = remote_client::ClientConfig::new(self.base_url()?);
+        cc.api_version = match self.api {
+            Api::V1 => remote_client::ApiVersion::V1,
+            Api::V2 => remote_client::ApiVersion::V2,
+            Api::Auto => remote_client::ApiVersion::Auto,
+        };
+        cc.ca_file = self.ca_file.clone();
+        cc.client_identity = match (&self.client_cert, &self.client_key) {
+            (Some(c), Some(k)) => Some(remote_client::ClientIdentity {
+                cert_file: c.clone(),
+                key_file: k.clone(),
+            }),
+            _ => None,
+        };
+        cc.connect_timeout = std::time::Duration::from_millis(self.connect_timeout_ms);
+        cc.request_timeout = std::time::Duration::from_millis(self.request_timeout_ms);
+        cc.allow_loopback_http = self.allow_loopback_http;
+        Ok(cc)
     }
 
     /// The service base URL: `url`, or the first line of `url_file` (read when the client is built, so
@@ -156,26 +251,29 @@ pub fn locate(reserved: Option<PathBuf>) -> Option<(PathBuf, bool)> {
     if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
         return Some((PathBuf::from(p), true));
     }
-    let user_dir = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        });
-    let candidates = user_dir
-        .map(|d| d.join("cloudtoken").join("cloudtoken.toml"))
-        .into_iter()
-        .chain(std::iter::once(PathBuf::from(
-            "/etc/cloudtoken/cloudtoken.toml",
-        )));
+    let candidates = user_file().into_iter().chain(std::iter::once(PathBuf::from(
+        "/etc/cloudtoken/cloudtoken.toml",
+    )));
     for c in candidates {
         if c.exists() {
             return Some((c, false));
         }
     }
     None
+}
+
+/// The user's own configuration file, `$XDG_CONFIG_HOME/cloudtoken/cloudtoken.toml` (or under
+/// `~/.config`), whether or not it exists.
+pub fn user_file() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        })
+        .map(|d| d.join("cloudtoken").join("cloudtoken.toml"))
 }
 
 /// Finds and loads the configuration. `Ok(Config::default())` (no tokens) when there is none.
@@ -229,11 +327,22 @@ fn resolve_paths(t: &mut TokenConfig, base: &Path) {
         &mut t.client_key,
         &mut t.refresh_token_file,
         &mut t.password_file,
+        &mut t.totp_secret_file,
+        &mut t.pin_file,
+        &mut t.agent_socket,
     ]
     .into_iter()
     .flatten()
     {
         *p = base.join(&*p);
+    }
+    // A program named with a folder is relative to the file too; a bare name would be looked up in the
+    // application's PATH, which the configuration does not control, so validation refuses it.
+    if let Some(program) = t.prompt_command.as_mut().and_then(|c| c.first_mut()) {
+        if program.contains('/') {
+            let joined: PathBuf = base.join(&*program).components().collect();
+            *program = joined.display().to_string();
+        }
     }
 }
 
@@ -272,18 +381,89 @@ fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), ConfigError> {
             }
         };
         check_secret_file(secret).map_err(|m| e(&m))?;
-        if t.otp_channels.is_empty() {
-            return Err(e("otp_channels is empty"));
-        }
+        validate_channels(t).map_err(|m| e(&m))?;
         if !(1..=16).contains(&t.otp_length) {
             return Err(e("otp_length must be 1 to 16"));
         }
         if t.batch_size == 0 {
             return Err(e("batch_size must be at least 1"));
         }
-        if t.connect_timeout_ms == 0 || t.request_timeout_ms == 0 {
+        if t.connect_timeout_ms == 0
+            || t.request_timeout_ms == 0
+            || t.prompt_timeout_ms == 0
+            || t.approval_timeout_ms == 0
+        {
             return Err(e("timeouts must be positive"));
         }
+    }
+    Ok(())
+}
+
+/// The second-factor settings of one token: channels, prompt, unattended secrets, and the mode's need
+/// for a PIN source.
+fn validate_channels(t: &TokenConfig) -> Result<(), String> {
+    if let Some(listed) = &t.otp_channels {
+        if listed.is_empty() {
+            return Err("otp_channels is empty".into());
+        }
+        if listed.contains(&OtpChannel::Prompt) && t.prompt_command.is_none() {
+            return Err("otp_channels lists \"prompt\" but prompt_command is not set".into());
+        }
+        if listed.contains(&OtpChannel::TotpFile) && t.totp_secret_file.is_none() {
+            return Err("otp_channels lists \"totp-file\" but totp_secret_file is not set".into());
+        }
+    }
+    if let Some(command) = &t.prompt_command {
+        let program = command.first().ok_or("prompt_command is empty")?;
+        check_program(Path::new(program))?;
+    }
+    if !(1..=10).contains(&t.prompt_attempts) {
+        return Err("prompt_attempts must be 1 to 10".into());
+    }
+    if !(1..=3600).contains(&t.totp_period) {
+        return Err("totp_period must be 1 to 3600 seconds".into());
+    }
+    if t.totp_credential.is_some() && t.totp_secret_file.is_none() {
+        return Err("totp_credential needs totp_secret_file".into());
+    }
+    for f in [&t.totp_secret_file, &t.pin_file].into_iter().flatten() {
+        check_secret_file(f)?;
+    }
+    if t.mode != TokenMode::Pin && t.prompt_command.is_none() && t.pin_file.is_none() {
+        let mode = match t.mode {
+            TokenMode::ProtectedPath => "protected-path",
+            _ => "login-free",
+        };
+        return Err(format!(
+            "mode \"{mode}\" collects the PIN itself: set prompt_command or pin_file"
+        ));
+    }
+    Ok(())
+}
+
+/// The prompt program sees the user's PIN and codes: it must be an absolute path to a file of ours or
+/// root's that group and others cannot change.
+pub fn check_program(path: &Path) -> Result<(), String> {
+    if !path.is_absolute() {
+        return Err(format!(
+            "prompt_command {:?}: give the program's path, not a name looked up in PATH",
+            path.display()
+        ));
+    }
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("prompt_command {}: {e}", path.display()))?;
+    if !meta.is_file() || meta.mode() & 0o111 == 0 {
+        return Err(format!(
+            "prompt_command {}: not an executable file",
+            path.display()
+        ));
+    }
+    check_owner(path, &meta).map_err(|e| e.to_string())?;
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "prompt_command {}: refused: writable by group or others (it sees your PIN; chmod go-w)",
+            path.display()
+        ));
     }
     Ok(())
 }
@@ -448,6 +628,125 @@ mod tests {
             .contains("slot_id 0 used twice"));
     }
 
+    fn executable(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        write(dir, name, "#!/bin/sh\necho 1\n", mode)
+    }
+
+    #[test]
+    fn second_factor_defaults_and_channel_order() {
+        let d = tempfile_dir();
+        write(d.path(), "a.refresh", "tok\n", 0o600);
+        let p = write(d.path(), "c.toml", &minimal("a.refresh"), 0o600);
+        let t = load_file(&p).unwrap().tokens.remove(0);
+        assert_eq!(t.mode, TokenMode::Pin);
+        assert_eq!(
+            (
+                t.prompt_timeout_ms,
+                t.prompt_attempts,
+                t.totp_period,
+                t.approval_timeout_ms
+            ),
+            (120_000, 3, 30, 120_000)
+        );
+        // Channels that are not set up are left out of the default order.
+        assert_eq!(t.channels(), [OtpChannel::Passcode, OtpChannel::Context]);
+
+        executable(d.path(), "ask.sh", 0o755);
+        write(
+            d.path(),
+            "totp",
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+            0o600,
+        );
+        write(d.path(), "pin", "123456\n", 0o600);
+        let text = format!(
+            "{}mode = \"login-free\"\nprompt_command = [\"./ask.sh\", \"--desktop\"]\n\
+             totp_secret_file = \"totp\"\npin_file = \"pin\"\n",
+            minimal("a.refresh")
+        );
+        let p = write(d.path(), "c.toml", &text, 0o600);
+        let t = load_file(&p).unwrap().tokens.remove(0);
+        assert_eq!(t.mode, TokenMode::LoginFree);
+        assert_eq!(
+            t.channels(),
+            [
+                OtpChannel::Passcode,
+                OtpChannel::Context,
+                OtpChannel::TotpFile,
+                OtpChannel::Prompt
+            ]
+        );
+        let program = d.path().join("ask.sh").display().to_string();
+        assert_eq!(
+            t.prompt_command.as_deref(),
+            Some(&[program, "--desktop".to_owned()][..])
+        );
+        assert_eq!(t.pin_file.as_deref(), Some(d.path().join("pin").as_path()));
+
+        // An explicit order is kept as given.
+        let text = format!("{text}otp_channels = [\"prompt\", \"passcode\"]\n");
+        let p = write(d.path(), "c.toml", &text, 0o600);
+        let t = load_file(&p).unwrap().tokens.remove(0);
+        assert_eq!(t.channels(), [OtpChannel::Prompt, OtpChannel::Passcode]);
+    }
+
+    #[test]
+    fn refuses_unsafe_or_incomplete_second_factor_settings() {
+        let d = tempfile_dir();
+        write(d.path(), "a.refresh", "tok\n", 0o600);
+        executable(d.path(), "ask.sh", 0o755);
+        executable(d.path(), "open.sh", 0o777);
+        write(d.path(), "plain", "x\n", 0o644);
+        write(d.path(), "loose", "123456\n", 0o644);
+        let base = minimal("a.refresh");
+        for (extra, needle) in [
+            ("otp_channels = [\"prompt\"]\n", "prompt_command is not set"),
+            (
+                "otp_channels = [\"totp-file\"]\n",
+                "totp_secret_file is not set",
+            ),
+            ("otp_channels = []\n", "otp_channels is empty"),
+            ("mode = \"login-free\"\n", "set prompt_command or pin_file"),
+            (
+                "mode = \"protected-path\"\n",
+                "set prompt_command or pin_file",
+            ),
+            ("mode = \"pinless\"\n", "unknown variant"),
+            (
+                "prompt_command = [\"zenity\"]\n",
+                "not a name looked up in PATH",
+            ),
+            ("prompt_command = []\n", "prompt_command is empty"),
+            (
+                "prompt_command = [\"./open.sh\"]\n",
+                "writable by group or others",
+            ),
+            ("prompt_command = [\"./plain\"]\n", "not an executable file"),
+            ("prompt_command = [\"./missing.sh\"]\n", "missing.sh"),
+            ("pin_file = \"loose\"\n", "chmod 600"),
+            ("totp_secret_file = \"missing\"\n", "missing"),
+            ("totp_credential = \"c\"\n", "needs totp_secret_file"),
+            ("prompt_attempts = 0\n", "prompt_attempts"),
+            ("totp_period = 0\n", "totp_period"),
+            ("prompt_timeout_ms = 0\n", "timeouts must be positive"),
+            ("approval_timeout_ms = 0\n", "timeouts must be positive"),
+        ] {
+            let p = write(d.path(), "c.toml", &format!("{base}{extra}"), 0o600);
+            let e = load_file(&p).unwrap_err().to_string();
+            assert!(e.contains(needle), "{extra:?}: {e}");
+        }
+        let p = write(
+            d.path(),
+            "c.toml",
+            &format!("{base}mode = \"protected-path\"\nprompt_command = [\"./ask.sh\"]\n"),
+            0o600,
+        );
+        assert_eq!(
+            load_file(&p).unwrap().tokens[0].mode,
+            TokenMode::ProtectedPath
+        );
+    }
+
     /// Every key the example documents, commented out or not, is one the module accepts.
     #[test]
     fn example_file_documents_accepted_keys() {
@@ -472,6 +771,9 @@ mod tests {
         let parsed: FileFormat = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed.token.len(), 1);
         assert!(parsed.token[0].password_file.is_some() && parsed.token[0].client_key.is_some());
+        let t = &parsed.token[0];
+        assert!(t.prompt_command.is_some() && t.totp_secret_file.is_some() && t.pin_file.is_some());
+        assert!(t.otp_channels.as_deref() == Some(&DEFAULT_CHANNELS[..]));
         assert!(parsed.log.file.is_some());
     }
 

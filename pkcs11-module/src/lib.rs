@@ -8,15 +8,20 @@
 // PKCS#11 names (C_Initialize, pInitArgs, ...) are kept as the specification spells them.
 #![allow(non_snake_case)]
 
+pub mod agent;
 mod auth;
-mod config;
+pub mod batch;
+pub mod config;
 mod digest;
 mod error;
 mod ffi;
 mod log;
 pub mod mechanism;
+pub mod naming;
 pub mod object;
+mod prompt;
 mod session;
 mod sign;
 mod state;
 mod token;
+mod totp;

@@ -5,6 +5,7 @@
 //! any of this runs, so they never reach the service.
 
 use crate::auth::{self, Need};
+use crate::config::OtpChannel;
 use crate::error::{self, CkResult, Step};
 use crate::mechanism::{self, Hasher, Mechanism, SignPlan, SignRequestParts};
 use crate::session::Session;
@@ -26,6 +27,9 @@ pub struct SignOp {
     pub always_authenticate: bool,
     /// SCAL 2: the context-login value, waiting for the hash.
     pub context: Option<Secret>,
+    /// A context login was made for this operation (on a protected-path token possibly without a
+    /// value: the module then collects the factors itself).
+    pub context_done: bool,
     /// SCAL 1, CKA_ALWAYS_AUTHENTICATE: the SAD the context login obtained for this operation.
     pub sad: Option<Secret>,
     /// Multi-part: the running hash (`Some` once C_SignUpdate was called).
@@ -45,7 +49,7 @@ fn decode_ulongs(bytes: &[u8]) -> Vec<CK_ULONG> {
 /// login (the user logged out, or the service refused the PIN) can only fail, so a new C_SignInit
 /// replaces it instead of reporting CKR_OPERATION_ACTIVE.
 fn live_operation(session: &Session) -> bool {
-    let epoch = session.token.logged_in_epoch();
+    let epoch = session.token.signing_epoch();
     session
         .ops
         .lock()
@@ -62,10 +66,10 @@ pub fn init(session: &Session, mech: &Mechanism, key: CK_OBJECT_HANDLE) -> CkRes
     }
     let loaded = token.loaded()?;
     let obj = loaded.object(key).ok_or(CKR_KEY_HANDLE_INVALID)?;
-    let epoch = token.logged_in_epoch();
-    if obj.object.is_private() && epoch.is_none() {
+    if obj.object.is_private() && !token.is_logged_in() {
         return Err(CKR_USER_NOT_LOGGED_IN);
     }
+    let epoch = token.signing_epoch();
     match obj.object.class() {
         CKO_PRIVATE_KEY => {}
         CKO_PUBLIC_KEY | CKO_SECRET_KEY => return Err(CKR_KEY_FUNCTION_NOT_PERMITTED),
@@ -84,15 +88,18 @@ pub fn init(session: &Session, mech: &Mechanism, key: CK_OBJECT_HANDLE) -> CkRes
         .unwrap_or_else(|| cred.mechanisms.clone());
     let plan = mechanism::plan(mech, &cred.key, &cred.info.key, &allowed)?;
 
-    // An online OTP (SMS) is requested now, so that it has arrived when the application asks the user.
-    let must_ask = cred.always_authenticate
+    // An online OTP (SMS) the application will ask the user for is requested now, so that it has
+    // arrived when the application asks. The prompt channel has it sent right before it asks instead.
+    let n = signatures_per_authorization(token, cred);
+    let app_asks = cred.always_authenticate
         || !(auth::otp_at_hand(token, cred)
-            || (cred.info.scal == Scal::One && token.has_usable_sad(cred_index, epoch)));
-    if Need::of(token, cred).online_otp && must_ask {
-        auth::send_otp(token, cred)?;
+            || (cred.info.scal == Scal::One && token.has_usable_sad(cred_index, epoch))
+            || token.config.has_channel(OtpChannel::Prompt));
+    if Need::of(token, cred).online_otp && app_asks {
+        auth::send_otp(token, cred, n)?;
     }
 
-    let current = token.logged_in_epoch();
+    let current = token.signing_epoch();
     let mut ops = session.ops.lock();
     if ops
         .sign
@@ -109,15 +116,29 @@ pub fn init(session: &Session, mech: &Mechanism, key: CK_OBJECT_HANDLE) -> CkRes
         cred: cred_index,
         epoch,
         context: None,
+        context_done: false,
         sad: None,
         hasher: None,
     });
     Ok(())
 }
 
+/// Signatures one authorization covers: SCAL 1 a batch — the size CLOUDTOKEN_BATCH_SIGNATURES gives
+/// for the whole package (batch.rs), else `batch_size` — capped by the credential's `multisign`;
+/// SCAL 2 and keys with CKA_ALWAYS_AUTHENTICATE one.
+fn signatures_per_authorization(token: &Token, cred: &Credential) -> u32 {
+    if cred.info.scal == Scal::Two || cred.always_authenticate {
+        1
+    } else {
+        let batch = crate::batch::signatures().unwrap_or(token.config.batch_size);
+        batch.min(cred.info.multisign).max(1)
+    }
+}
+
 /// C_Login(CKU_CONTEXT_SPECIFIC): the factor for the active signing operation. SCAL 1 authorizes at
-/// once (a wrong OTP is reported here); SCAL 2 keeps the value until the hash is known.
-pub fn context_login(session: &Session, value: Secret) -> CkResult<()> {
+/// once (a wrong OTP is reported here); SCAL 2 keeps the value until the hash is known. `None` (a
+/// protected-path token given NULL_PTR) has the module collect the factors itself.
+pub fn context_login(session: &Session, value: Option<Secret>) -> CkResult<()> {
     let token = &session.token;
     let (op_id, loaded, cred_index, epoch, always_auth) = {
         let ops = session.ops.lock();
@@ -130,22 +151,24 @@ pub fn context_login(session: &Session, value: Secret) -> CkResult<()> {
             op.always_authenticate,
         )
     };
-    if token.logged_in_epoch() != Some(epoch) {
+    if token.signing_epoch() != Some(epoch) {
         return Err(CKR_USER_NOT_LOGGED_IN);
     }
     let cred = &loaded.credentials[cred_index];
-    auth::check_context_value(token, cred, &value)?;
+    if let Some(value) = &value {
+        auth::check_context_value(token, cred, value)?;
+    }
     let mut sad = None;
     if cred.info.scal == Scal::One {
         let gate = token.auth_gate(cred_index);
         let _g = gate.lock();
-        let n = if always_auth {
-            1
-        } else {
-            token.config.batch_size.min(cred.info.multisign).max(1)
+        let n = signatures_per_authorization(token, cred);
+        let request = auth::Request {
+            num_signatures: n,
+            hashes: Vec::new(),
+            hash_alg: None,
         };
-        let factors = auth::collect(token, cred, Some(value))?;
-        let granted = auth::authorize(token, cred, n, Vec::new(), None, factors)?;
+        let granted = auth::authorize(token, cred, request, value)?;
         if always_auth {
             sad = Some(granted.value);
         } else {
@@ -154,11 +177,13 @@ pub fn context_login(session: &Session, value: Secret) -> CkResult<()> {
         let mut ops = session.ops.lock();
         if let Some(op) = ops.sign.as_mut().filter(|op| op.id == op_id) {
             op.sad = sad;
+            op.context_done = true;
         }
     } else {
         let mut ops = session.ops.lock();
         if let Some(op) = ops.sign.as_mut().filter(|op| op.id == op_id) {
-            op.context = Some(value);
+            op.context = value;
+            op.context_done = true;
         }
     }
     Ok(())
@@ -167,7 +192,7 @@ pub fn context_login(session: &Session, value: Secret) -> CkResult<()> {
 /// Makes the one signature of an ended operation. The operation was taken out of its session, so no
 /// lock is held while the service works.
 pub fn execute(token: &Token, mut op: SignOp, parts: SignRequestParts) -> CkResult<Vec<u8>> {
-    if token.logged_in_epoch() != Some(op.epoch) {
+    if token.signing_epoch() != Some(op.epoch) {
         return Err(CKR_USER_NOT_LOGGED_IN);
     }
     let slot = token.slot_id;
@@ -219,7 +244,7 @@ fn obtain_sad(
     if let Some(sad) = op.sad.take() {
         return Ok(sad);
     }
-    if op.always_authenticate && op.context.is_none() {
+    if op.always_authenticate && !op.context_done {
         return Err(error::logged(
             CKR_USER_NOT_LOGGED_IN,
             format!(
@@ -230,15 +255,18 @@ fn obtain_sad(
     }
     match cred.info.scal {
         Scal::Two => {
-            let factors = auth::collect(token, cred, op.context.take())?;
-            let sad = auth::authorize(
-                token,
-                cred,
-                1,
-                vec![parts.hash.clone()],
-                Some(parts.hash_alg),
-                factors,
-            )?;
+            log::info!(
+                "slot {}: {} is SCAL 2: this signature is authorized for its own hash, not as part \
+                 of a batch (no batch authorization, no agent)",
+                token.slot_id,
+                cred.info.id
+            );
+            let request = auth::Request {
+                num_signatures: 1,
+                hashes: vec![parts.hash.clone()],
+                hash_alg: Some(parts.hash_alg),
+            };
+            let sad = auth::authorize(token, cred, request, op.context.take())?;
             Ok(sad.value)
         }
         Scal::One => {
@@ -250,9 +278,13 @@ fn obtain_sad(
             if let Some(sad) = token.take_sad_use(op.cred, op.epoch) {
                 return Ok(sad);
             }
-            let n = token.config.batch_size.min(cred.info.multisign).max(1);
-            let factors = auth::collect(token, cred, op.context.take())?;
-            let sad = auth::authorize(token, cred, n, Vec::new(), None, factors)?;
+            let n = signatures_per_authorization(token, cred);
+            let request = auth::Request {
+                num_signatures: n,
+                hashes: Vec::new(),
+                hash_alg: None,
+            };
+            let sad = auth::authorize(token, cred, request, op.context.take())?;
             token.store_sad(op.cred, sad.value.clone(), n - 1, sad.expires_in, op.epoch);
             Ok(sad.value)
         }

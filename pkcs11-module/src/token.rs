@@ -1,20 +1,20 @@
 //! One slot's token: the service client, the account session (access token), the credential cache with
 //! its objects, the user's login state and the SAD cache.
 //!
-//! Locks here guard state only and are never held across a request; the *gates* (`load_gate`,
-//! `access_gate`, per-credential `auth_gate`) are held across one request on purpose, so that concurrent
-//! callers wait for one fetch / one account login / one authorization instead of each repeating it (an
-//! OTP can be used once).
+//! Locks here guard state only and are never held across a request or a prompt; the *gates*
+//! (`load_gate`, `access_gate`, per-credential `auth_gate`) are held across one request on purpose, so
+//! that concurrent callers wait for one fetch / one account login / one authorization instead of each
+//! repeating it (an OTP can be used once). The `auth_gate` is also held while the user answers a prompt
+//! for that credential: other signers of the same credential then use the batch the answer unlocks
+//! instead of asking the user again; everything else keeps working.
 
-use crate::config::{Api, OtpChannel, TokenConfig};
+use crate::config::{OtpChannel, TokenConfig, TokenMode};
 use crate::error::{self, CkResult, Step};
 use crate::mechanism::{self, KeyKind};
 use crate::object::{self, Object};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
-use remote_client::{
-    ApiVersion, ClientConfig, ClientIdentity, CredentialInfo, CscClient, Reason, Scal, Secret,
-};
+use remote_client::{CredentialInfo, CscClient, Reason, Scal, Secret};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,8 +121,8 @@ pub struct Token {
     login: Mutex<LoginState>,
     sads: Mutex<HashMap<usize, CachedSad>>,
     auth_gates: Mutex<HashMap<usize, Arc<Mutex<()>>>>,
-    /// Credentials whose online OTP the service was asked to send, with the login epoch at the time.
-    otp_sent: Mutex<HashMap<String, u64>>,
+    /// Authenticator steps used by the totp-file channel.
+    pub totp_steps: crate::totp::UsedSteps,
 }
 
 const READ_TRIES: u32 = 3;
@@ -155,7 +155,7 @@ impl Token {
             login: Mutex::new(LoginState::default()),
             sads: Mutex::new(HashMap::new()),
             auth_gates: Mutex::new(HashMap::new()),
-            otp_sent: Mutex::new(HashMap::new()),
+            totp_steps: Default::default(),
         }
     }
 
@@ -165,10 +165,11 @@ impl Token {
         self.login.lock().user.is_some()
     }
 
-    /// The current epoch if the user is logged in.
-    pub fn logged_in_epoch(&self) -> Option<u64> {
+    /// The epoch signing operations and SADs belong to: the login's, or on a login-free token the
+    /// current one even without a login (its PIN is collected at signing time).
+    pub fn signing_epoch(&self) -> Option<u64> {
         let l = self.login.lock();
-        l.user.as_ref().map(|_| l.epoch)
+        (l.user.is_some() || self.config.mode == TokenMode::LoginFree).then_some(l.epoch)
     }
 
     pub fn login_user(&self, passcode: Secret) -> CkResult<()> {
@@ -198,33 +199,22 @@ impl Token {
         f(&mut self.login.lock())
     }
 
-    // ----- online OTPs -----
-
-    pub fn note_otp_sent(&self, credential_id: &str) {
-        let epoch = self.login.lock().epoch;
-        self.otp_sent.lock().insert(credential_id.to_owned(), epoch);
-    }
-
-    pub fn forget_otp_sent(&self, credential_id: &str) {
-        self.otp_sent.lock().remove(credential_id);
-    }
-
-    /// The service sent an OTP for the credential before the current login began, so the user may have
-    /// typed it after the PIN.
-    pub fn otp_sent_before_login(&self, credential_id: &str) -> bool {
-        let Some(current) = self.logged_in_epoch() else {
-            return false;
-        };
-        self.otp_sent
-            .lock()
-            .get(credential_id)
-            .is_some_and(|sent| *sent < current)
-    }
-
     // ----- SAD cache (SCAL 1 batches) -----
+    //
+    // With a `cloudtoken agent` (agent.rs) the agent holds what is left of a batch instead of this
+    // process, so that the user's next processes sign without a new code; never both, or the
+    // service's signature count would be spent twice.
 
-    /// Takes one signature's worth of a cached SAD for the credential, if one is left and fresh.
+    /// Takes one signature's worth of a cached SAD for the credential, if one is left and fresh: this
+    /// process's, else the agent's.
     pub fn take_sad_use(&self, cred: usize, epoch: u64) -> Option<Secret> {
+        self.take_own_sad_use(cred, epoch).or_else(|| {
+            let (agent, id) = self.agent_for(cred)?;
+            agent.take_one(&id).map(|(sad, _)| sad)
+        })
+    }
+
+    fn take_own_sad_use(&self, cred: usize, epoch: u64) -> Option<Secret> {
         let mut sads = self.sads.lock();
         let entry = sads.get_mut(&cred)?;
         if entry.epoch != epoch || entry.remaining == 0 || Instant::now() >= entry.expires {
@@ -244,9 +234,13 @@ impl Token {
             .lock()
             .get(&cred)
             .is_some_and(|e| e.epoch == epoch && e.remaining > 0 && Instant::now() < e.expires)
+            || self
+                .agent_for(cred)
+                .is_some_and(|(agent, id)| agent.has_signature(&id))
     }
 
-    /// Keeps a SAD for `remaining` more signatures, unless the user logged out meanwhile.
+    /// Keeps a SAD for `remaining` more signatures (in the agent if there is one), unless the user
+    /// logged out meanwhile.
     pub fn store_sad(
         &self,
         cred: usize,
@@ -255,17 +249,23 @@ impl Token {
         expires_in: Duration,
         epoch: u64,
     ) {
-        if remaining == 0 || self.logged_in_epoch() != Some(epoch) {
+        if remaining == 0 || self.signing_epoch() != Some(epoch) {
             return;
         }
         // Stop using it a little before the service does.
         let margin = Duration::from_secs(2).min(expires_in / 4);
+        let lifetime = expires_in.saturating_sub(margin);
+        if let Some((agent, id)) = self.agent_for(cred) {
+            if agent.put(&id, &sad, remaining, lifetime) {
+                return;
+            }
+        }
         self.sads.lock().insert(
             cred,
             CachedSad {
                 sad,
                 remaining,
-                expires: Instant::now() + expires_in.saturating_sub(margin),
+                expires: Instant::now() + lifetime,
                 epoch,
             },
         );
@@ -273,6 +273,23 @@ impl Token {
 
     pub fn drop_sad(&self, cred: usize) {
         self.sads.lock().remove(&cred);
+        if let Some((agent, id)) = self.agent_for(cred) {
+            agent.forget(&id);
+        }
+    }
+
+    /// The agent that shares this token's batch authorizations, with the credential's ID; never for
+    /// SCAL 2 (those SADs are bound to one hash).
+    fn agent_for(&self, cred: usize) -> Option<(crate::agent::Agent, String)> {
+        let loaded = self.loaded.lock().clone()?;
+        let c = loaded.credentials.get(cred)?;
+        if c.info.scal != Scal::One {
+            return None;
+        }
+        Some((
+            crate::agent::Agent::for_token(&self.config)?,
+            c.info.id.clone(),
+        ))
     }
 
     /// Serialises authorizations of one credential: a second signer waits and then uses the first one's
@@ -326,15 +343,11 @@ impl Token {
                 continue;
             };
             let mechs = mechanism::mechanisms_for(&info.key, &key);
-            let label = info
-                .description
-                .clone()
-                .filter(|d| !d.is_empty())
-                .unwrap_or_else(|| id.clone());
+            let label = crate::naming::credential_label(&info);
             let always_authenticate = self.config.always_authenticate
-                || (info.scal == Scal::Two && self.config.has_channel(OtpChannel::Context));
-            let ckaid = credential_ckaid(&id);
-            let objs = match object::objects_for_credential(
+                || (info.scal == Scal::Two && self.needs_context_login(&info));
+            let ckaid = crate::naming::credential_ckaid(&id);
+            let mut objs = match object::objects_for_credential(
                 &info,
                 &label,
                 &ckaid,
@@ -347,6 +360,10 @@ impl Token {
                     continue;
                 }
             };
+            if self.config.mode == TokenMode::LoginFree {
+                // Applications that never log in (LibreOffice) must find the key to offer it.
+                objs.private_key.set_private(false);
+            }
             let index = credentials.len();
             for o in [objs.certificate, objs.public_key, objs.private_key] {
                 objects.push(TokenObject {
@@ -393,6 +410,32 @@ impl Token {
         })
     }
 
+    /// Whether a SCAL 2 key must ask the application for a context login per signature: only when the
+    /// credential's OTP can come from nowhere else (no prompt, no applicable TOTP secret), so that the
+    /// default works for applications that never make a context login.
+    fn needs_context_login(&self, info: &CredentialInfo) -> bool {
+        let Some(otp) = &info.auth.otp else {
+            // Nothing to collect per signature (an approval credential answers out of band).
+            return false;
+        };
+        let c = &self.config;
+        let by_file =
+            otp.otp_type == remote_client::OtpType::Offline && self.totp_applies(&info.id);
+        c.has_channel(OtpChannel::Context)
+            && !c.has_channel(OtpChannel::Prompt)
+            && !(by_file && c.has_channel(OtpChannel::TotpFile))
+    }
+
+    /// Whether `totp_secret_file` is the secret of this credential.
+    pub fn totp_applies(&self, credential_id: &str) -> bool {
+        self.config.totp_secret_file.is_some()
+            && self
+                .config
+                .totp_credential
+                .as_deref()
+                .is_none_or(|c| c == credential_id)
+    }
+
     fn next_handle(&self) -> CK_OBJECT_HANDLE {
         self.handles.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE
     }
@@ -404,27 +447,10 @@ impl Token {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let t = &self.config;
-        let url = t
-            .base_url()
+        let cc = self
+            .config
+            .client_config()
             .map_err(|e| error::logged(CKR_DEVICE_ERROR, format!("slot {}: {e}", self.slot_id)))?;
-        let mut cc = ClientConfig::new(url);
-        cc.api_version = match t.api {
-            Api::V1 => ApiVersion::V1,
-            Api::V2 => ApiVersion::V2,
-            Api::Auto => ApiVersion::Auto,
-        };
-        cc.ca_file = t.ca_file.clone();
-        cc.client_identity = match (&t.client_cert, &t.client_key) {
-            (Some(c), Some(k)) => Some(ClientIdentity {
-                cert_file: c.clone(),
-                key_file: k.clone(),
-            }),
-            _ => None,
-        };
-        cc.connect_timeout = Duration::from_millis(t.connect_timeout_ms);
-        cc.request_timeout = Duration::from_millis(t.request_timeout_ms);
-        cc.allow_loopback_http = t.allow_loopback_http;
         let client = Arc::new(
             CscClient::new(&cc).map_err(|e| error::from_remote(self.slot_id, Step::Connect, &e))?,
         );
@@ -531,10 +557,4 @@ fn retry_reads<T>(f: impl Fn() -> remote_client::Result<T>) -> remote_client::Re
             r => return r,
         }
     }
-}
-
-/// CKA_ID of a credential's certificate and keys: stable across sessions and machines, short enough
-/// for tools that show it in hex.
-pub fn credential_ckaid(credential_id: &str) -> Vec<u8> {
-    Sha256::digest(credential_id.as_bytes())[..8].to_vec()
 }

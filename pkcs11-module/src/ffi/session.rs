@@ -2,8 +2,10 @@
 
 use super::slot_token::{MAX_PIN_LEN, MIN_PIN_LEN};
 use super::{guard, input, write};
+use crate::config::TokenMode;
 use crate::error::CkResult;
 use crate::state;
+use crate::token::Token;
 use cryptoki_sys::*;
 use remote_client::Secret;
 use std::ffi::c_void;
@@ -122,6 +124,11 @@ unsafe fn read_pin(p: *const CK_UTF8CHAR, len: CK_ULONG, min: usize) -> CkResult
     }
 }
 
+/// A NULL_PTR PIN on a token with CKF_PROTECTED_AUTHENTICATION_PATH: the module collects it.
+fn protected_path(token: &Token, pin: *const CK_UTF8CHAR, len: CK_ULONG) -> bool {
+    pin.is_null() && len == 0 && token.config.mode == TokenMode::ProtectedPath
+}
+
 /// # Safety
 /// `pPin` is NULL or points to `ulPinLen` readable bytes.
 #[no_mangle]
@@ -138,17 +145,26 @@ pub unsafe extern "C" fn C_Login(
                 if s.token.is_logged_in() {
                     return Err(CKR_USER_ALREADY_LOGGED_IN);
                 }
-                // SAFETY: forwarded caller contract.
-                let pin = unsafe { read_pin(pPin, ulPinLen, MIN_PIN_LEN) }?;
+                let pin = if protected_path(&s.token, pPin, ulPinLen) {
+                    // Asked without any module lock held: other sessions keep working meanwhile.
+                    crate::auth::protected_path_pin(&s.token)?
+                } else {
+                    // SAFETY: forwarded caller contract.
+                    unsafe { read_pin(pPin, ulPinLen, MIN_PIN_LEN) }?
+                };
                 // Nothing is sent now: the service checks the PIN at the first authorization.
                 s.token.login_user(pin)
             }
             CKU_CONTEXT_SPECIFIC => {
-                if !s.token.is_logged_in() {
+                if s.token.signing_epoch().is_none() {
                     return Err(CKR_USER_NOT_LOGGED_IN);
                 }
-                // SAFETY: forwarded caller contract.
-                let value = unsafe { read_pin(pPin, ulPinLen, 1) }?;
+                let value = if protected_path(&s.token, pPin, ulPinLen) {
+                    None
+                } else {
+                    // SAFETY: forwarded caller contract.
+                    Some(unsafe { read_pin(pPin, ulPinLen, 1) }?)
+                };
                 crate::sign::context_login(&s, value)
             }
             // The token has no security officer: its administration is the service's.

@@ -1,0 +1,443 @@
+//! The prompt channel: a program named by the token's `prompt_command` asks the user for the PIN or a
+//! one-time password, and its first line of standard output is the answer.
+//!
+//! The program runs without a shell, with standard input closed and standard error inherited; what it is
+//! asking for travels in `CLOUDTOKEN_*` environment variables (see [`Prompt::environment`] and the
+//! README). It is given `prompt_timeout_ms`: when that passes the module kills it. A program that exits
+//! with a failure status, or answers nothing, means the user cancelled. Every outcome other than an
+//! answer is CKR_FUNCTION_CANCELED (CKR_FUNCTION_FAILED when the program cannot be started), with a log
+//! line that never contains what the program wrote.
+//!
+//! Callers never hold the login or session locks while a prompt runs (the user may take minutes).
+
+use crate::error::{self, CkResult};
+use cryptoki_sys::*;
+use remote_client::Secret;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// Longest answer accepted; a program that writes more is treated as broken, not trusted.
+const MAX_ANSWER: usize = 1024;
+const CHUNK: usize = 256;
+/// How often the child's exit is checked while it writes nothing.
+const TICK: Duration = Duration::from_millis(50);
+/// How long a program that timed out has to end after SIGTERM before it is killed.
+const GRACE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Pin,
+    Otp,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Pin => "pin",
+            Kind::Otp => "otp",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Pin => "the PIN",
+            Kind::Otp => "the one-time password",
+        }
+    }
+}
+
+/// One question to the user.
+#[derive(Debug, Clone)]
+pub struct Prompt<'a> {
+    pub kind: Kind,
+    pub token_label: &'a str,
+    /// Empty when the question is not about one key (a protected-path login).
+    pub key_label: &'a str,
+    pub credential_id: &'a str,
+    /// Signatures the answer authorizes; 0 for a login.
+    pub signatures: u32,
+    /// The text sent to the service as the CSC `description`.
+    pub description: &'a str,
+    /// "totp" (the user's authenticator app) or "sms" (a code the service sent); empty for a PIN.
+    pub otp_type: &'a str,
+    /// 1 for the first question of an authorization, 2 after the service refused the first answer, ...
+    pub attempt: u32,
+    /// Why the question is asked again, e.g. "The code was not accepted; 2 attempts left".
+    pub message: &'a str,
+}
+
+impl Prompt<'_> {
+    /// The variables the program gets, in addition to the application's environment.
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CLOUDTOKEN_PROMPT_KIND", self.kind.name().to_owned()),
+            ("CLOUDTOKEN_TOKEN_LABEL", self.token_label.to_owned()),
+            ("CLOUDTOKEN_KEY_LABEL", self.key_label.to_owned()),
+            ("CLOUDTOKEN_CREDENTIAL_ID", self.credential_id.to_owned()),
+            ("CLOUDTOKEN_SIGNATURES", self.signatures.to_string()),
+            ("CLOUDTOKEN_PROCESS", process_name()),
+            ("CLOUDTOKEN_DESCRIPTION", self.description.to_owned()),
+            ("CLOUDTOKEN_OTP_TYPE", self.otp_type.to_owned()),
+            ("CLOUDTOKEN_ATTEMPT", self.attempt.to_string()),
+            ("CLOUDTOKEN_MESSAGE", self.message.to_owned()),
+        ]
+    }
+}
+
+/// The name of the process the module runs in (what the user recognises: "soffice.bin", "pdfsig").
+pub fn process_name() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "an application".to_owned())
+}
+
+/// Why a prompt gave no answer.
+#[derive(Debug)]
+enum NoAnswer {
+    Start(String),
+    TimedOut,
+    Failed(ExitStatus),
+    Empty,
+    TooLong,
+    NotUtf8,
+}
+
+/// Asks the user through `command` (program and arguments). `slot` names the token in log lines.
+pub fn ask(
+    command: &[String],
+    timeout: Duration,
+    slot: CK_SLOT_ID,
+    prompt: &Prompt<'_>,
+) -> CkResult<Secret> {
+    let Some(program) = command.first() else {
+        return Err(error::logged(
+            CKR_FUNCTION_FAILED,
+            format!("slot {slot}: prompt_command is empty"),
+        ));
+    };
+    log::info!(
+        "slot {slot}: asking the user for {} through {program} (attempt {})",
+        prompt.kind.what(),
+        prompt.attempt
+    );
+    let outcome = crate::config::check_program(Path::new(program))
+        .map_err(NoAnswer::Start)
+        .and_then(|()| run(command, timeout, &prompt.environment()));
+    let what = prompt.kind.what();
+    match outcome {
+        Ok(answer) => {
+            log::debug!("slot {slot}: the prompt answered");
+            Ok(answer)
+        }
+        Err(NoAnswer::Start(e)) => Err(error::logged(
+            CKR_FUNCTION_FAILED,
+            format!("slot {slot}: cannot run the prompt: {e}"),
+        )),
+        Err(NoAnswer::TimedOut) => Err(error::logged(
+            CKR_FUNCTION_CANCELED,
+            format!(
+                "slot {slot}: nobody answered the prompt for {what} within {} ms; it was stopped",
+                timeout.as_millis()
+            ),
+        )),
+        Err(NoAnswer::Failed(status)) => Err(error::logged(
+            CKR_FUNCTION_CANCELED,
+            format!("slot {slot}: the user cancelled the prompt for {what} ({status})"),
+        )),
+        Err(NoAnswer::Empty) => Err(error::logged(
+            CKR_FUNCTION_CANCELED,
+            format!("slot {slot}: the prompt for {what} answered nothing; taken as cancel"),
+        )),
+        Err(NoAnswer::TooLong) => Err(error::logged(
+            CKR_FUNCTION_CANCELED,
+            format!(
+                "slot {slot}: the prompt for {what} wrote more than {MAX_ANSWER} bytes; ignored"
+            ),
+        )),
+        Err(NoAnswer::NotUtf8) => Err(error::logged(
+            CKR_FUNCTION_CANCELED,
+            format!("slot {slot}: the prompt's answer for {what} is not UTF-8; ignored"),
+        )),
+    }
+}
+
+fn run(
+    command: &[String],
+    timeout: Duration,
+    env: &[(&'static str, String)],
+) -> Result<Secret, NoAnswer> {
+    let mut child = Command::new(&command[0])
+        .args(&command[1..])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| NoAnswer::Start(format!("{}: {e}", command[0])))?;
+    let result = collect(&mut child, timeout);
+    if result.is_err() && matches!(child.try_wait(), Ok(None)) {
+        // Whatever went wrong, the program must not stay behind waiting for a user who gave up.
+        stop(&mut child);
+    }
+    let (out, status) = result?;
+    if let Some(status) = status.filter(|s| !s.success()) {
+        return Err(NoAnswer::Failed(status));
+    }
+    let line = out.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err(NoAnswer::Empty);
+    }
+    let text = std::str::from_utf8(line).map_err(|_| NoAnswer::NotUtf8)?;
+    Ok(Secret::new(text))
+}
+
+/// Reads the child's standard output until it exits or `timeout` passes. The exit status is `None` when
+/// it cannot be known (an application that ignores SIGCHLD has its children reaped by the kernel).
+/// The output buffer never grows past its first allocation, so no copy of the answer is left behind
+/// in freed memory.
+fn collect(
+    child: &mut Child,
+    timeout: Duration,
+) -> Result<(Zeroizing<Vec<u8>>, Option<ExitStatus>), NoAnswer> {
+    let deadline = Instant::now() + timeout;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| NoAnswer::Start("no pipe to the program".into()))?;
+    let fd = stdout.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; F_GETFL/F_SETFL have no memory effects.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(MAX_ANSWER + CHUNK));
+    let mut chunk = Zeroizing::new([0u8; CHUNK]);
+    let mut eof = false;
+    loop {
+        // Read what is there, at most up to the buffer's capacity.
+        while !eof {
+            match stdout.read(&mut chunk[..]) {
+                Ok(0) => eof = true,
+                Ok(n) => {
+                    if out.len() + n > MAX_ANSWER {
+                        return Err(NoAnswer::TooLong);
+                    }
+                    out.extend_from_slice(&chunk[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => eof = true,
+            }
+        }
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                // Written just before exiting: take the rest without waiting for writers the program
+                // may have left behind (a background process holding the pipe).
+                drain(&mut stdout, &mut out, &mut chunk)?;
+                return Ok((out, Some(status)));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                log::debug!("cannot wait for the prompt program: {e}");
+                if eof {
+                    return Ok((out, None));
+                }
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(NoAnswer::TimedOut);
+        }
+        let wait = TICK.min(deadline - now);
+        if eof {
+            std::thread::sleep(wait);
+        } else {
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for the duration of the call.
+            unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as libc::c_int) };
+        }
+    }
+}
+
+/// Ends a program that is still running: SIGTERM first, so that a terminal prompt can restore the
+/// terminal's echo, then SIGKILL.
+fn stop(child: &mut Child) {
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill has no memory effects; the pid is our child's, not yet reaped (try_wait said it
+        // is running), so it cannot name another process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let until = Instant::now() + GRACE;
+        while Instant::now() < until {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn drain(
+    stdout: &mut impl Read,
+    out: &mut Zeroizing<Vec<u8>>,
+    chunk: &mut Zeroizing<[u8; CHUNK]>,
+) -> Result<(), NoAnswer> {
+    loop {
+        match stdout.read(&mut chunk[..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                if out.len() + n > MAX_ANSWER {
+                    return Err(NoAnswer::TooLong);
+                }
+                out.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question() -> Prompt<'static> {
+        Prompt {
+            kind: Kind::Otp,
+            token_label: "Alice Example",
+            key_label: "Alice (P-256)",
+            credential_id: "alice-p256",
+            signatures: 30,
+            description: "Sign 30 documents with 'Alice (P-256)' for test",
+            otp_type: "sms",
+            attempt: 2,
+            message: "The code was not accepted; 2 attempts left",
+        }
+    }
+
+    fn sh(script: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into(), script.into()]
+    }
+
+    fn ask_sh(script: &str, timeout_ms: u64) -> CkResult<Secret> {
+        ask(
+            &sh(script),
+            Duration::from_millis(timeout_ms),
+            7,
+            &question(),
+        )
+    }
+
+    #[test]
+    fn the_first_line_is_the_answer() {
+        let a = ask_sh("printf '123456\\r\\nsecond line\\n'", 5000).unwrap();
+        assert_eq!(a.expose(), "123456");
+        // No line end at all is fine too, and spaces inside the answer are kept.
+        let a = ask_sh("printf 'pass phrase'", 5000).unwrap();
+        assert_eq!(a.expose(), "pass phrase");
+    }
+
+    #[test]
+    fn the_program_gets_the_question_in_its_environment() {
+        let script = "printf '%s|%s|%s|%s|%s|%s|%s|%s|%s\\n' \"$CLOUDTOKEN_PROMPT_KIND\" \
+                      \"$CLOUDTOKEN_TOKEN_LABEL\" \"$CLOUDTOKEN_KEY_LABEL\" \"$CLOUDTOKEN_CREDENTIAL_ID\" \
+                      \"$CLOUDTOKEN_SIGNATURES\" \"$CLOUDTOKEN_DESCRIPTION\" \"$CLOUDTOKEN_OTP_TYPE\" \
+                      \"$CLOUDTOKEN_ATTEMPT\" \"$CLOUDTOKEN_MESSAGE\"";
+        let a = ask_sh(script, 5000).unwrap();
+        assert_eq!(
+            a.expose(),
+            "otp|Alice Example|Alice (P-256)|alice-p256|30|Sign 30 documents with 'Alice (P-256)' \
+             for test|sms|2|The code was not accepted; 2 attempts left"
+        );
+        let a = ask_sh("printf '%s\\n' \"$CLOUDTOKEN_PROCESS\"", 5000).unwrap();
+        assert_eq!(a.expose(), process_name());
+        // Standard input is closed: a program that reads it gets end of file, not the test's input.
+        assert_eq!(
+            ask_sh("read x; echo \"[$x]\"", 5000).map(|s| s.expose().to_owned()),
+            Ok("[]".to_owned())
+        );
+    }
+
+    #[test]
+    fn failure_status_and_empty_answers_are_cancel() {
+        assert_eq!(
+            ask_sh("echo 123456; exit 1", 5000).unwrap_err(),
+            CKR_FUNCTION_CANCELED
+        );
+        assert_eq!(ask_sh("exit 0", 5000).unwrap_err(), CKR_FUNCTION_CANCELED);
+        assert_eq!(
+            ask_sh("printf '\\nlater\\n'", 5000).unwrap_err(),
+            CKR_FUNCTION_CANCELED
+        );
+        assert_eq!(
+            ask_sh("printf '\\377\\376\\n'", 5000).unwrap_err(),
+            CKR_FUNCTION_CANCELED
+        );
+    }
+
+    #[test]
+    fn oversized_answers_are_refused() {
+        assert_eq!(
+            ask_sh("head -c 5000 /dev/zero | tr '\\0' 7", 5000).unwrap_err(),
+            CKR_FUNCTION_CANCELED
+        );
+        let just_fits = ask_sh("head -c 1024 /dev/zero | tr '\\0' 7", 5000).unwrap();
+        assert_eq!(just_fits.len(), 1024);
+    }
+
+    #[test]
+    fn timeout_kills_the_program_and_cancels() {
+        let started = Instant::now();
+        assert_eq!(
+            ask_sh("exec sleep 20", 300).unwrap_err(),
+            CKR_FUNCTION_CANCELED
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_timed_out_program_gets_sigterm_first() {
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("terminated");
+        let script = format!(
+            "trap 'echo yes > {}; exit 1' TERM; while :; do sleep 0.05; done",
+            marker.display()
+        );
+        assert_eq!(ask_sh(&script, 300).unwrap_err(), CKR_FUNCTION_CANCELED);
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "yes\n");
+    }
+
+    #[test]
+    fn a_background_process_holding_the_pipe_does_not_block_the_answer() {
+        // The program answers and exits, but leaves a process that keeps standard output open.
+        let started = Instant::now();
+        let a = ask_sh("sleep 3 & echo 424242", 10_000).unwrap();
+        assert_eq!(a.expose(), "424242");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_program_that_cannot_run_fails_clearly() {
+        let missing = vec!["/nonexistent/prompt".to_owned()];
+        assert_eq!(
+            ask(&missing, Duration::from_secs(1), 0, &question()).unwrap_err(),
+            CKR_FUNCTION_FAILED
+        );
+        assert_eq!(
+            ask(&[], Duration::from_secs(1), 0, &question()).unwrap_err(),
+            CKR_FUNCTION_FAILED
+        );
+    }
+}

@@ -59,6 +59,11 @@ pub struct DemoToken {
     pub user: String,
     pub password: String,
     pub pin: String,
+    /// Base32 TOTP secret of the account: the second factor of the approval page login.
+    #[serde(default)]
+    pub approval_totp_secret: Option<String>,
+    #[serde(default)]
+    pub approval_totp_period: Option<u64>,
     pub credentials: Vec<DemoCredential>,
 }
 
@@ -68,7 +73,7 @@ pub struct DemoCredential {
     pub label: String,
     /// "rsa-2048" | "rsa-3072" | "ec-p256" | "ec-p384"
     pub key: String,
-    /// "totp" | "sms"
+    /// "totp" | "sms" | "approval" (no code: the user approves each request on the approval page)
     pub otp: String,
     pub totp_secret: Option<String>,
     #[serde(default)]
@@ -165,6 +170,32 @@ impl Service {
 
     /// `serve` with extra arguments after `--listen`.
     pub fn serve_with(state: &Path, serve_args: &[&str]) -> Service {
+        Service::serve_logged(state, serve_args, None)
+    }
+
+    /// `start_fresh_init_serve` with the service logging at trace level (RUST_LOG=trace) into `log`,
+    /// for tests that search every log for secrets.
+    pub fn start_fresh_logged(init_args: &[&str], serve_args: &[&str], log: &Path) -> Service {
+        let dir = tempfile::Builder::new()
+            .prefix("csc-state-")
+            .tempdir()
+            .expect("tempdir");
+        let state = dir.path().join("state");
+        let status = Command::new(csc_server_bin())
+            .arg("init")
+            .arg("--state")
+            .arg(&state)
+            .args(init_args)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run csc-server init");
+        assert!(status.success(), "csc-server init failed: {status}");
+        let mut svc = Service::serve_logged(&state, serve_args, Some(log));
+        svc._dir = Some(dir);
+        svc
+    }
+
+    fn serve_logged(state: &Path, serve_args: &[&str], log: Option<&Path>) -> Service {
         let url_file = state.join("server.url");
         let _ = std::fs::remove_file(&url_file);
         let mut cmd = Command::new(csc_server_bin());
@@ -175,6 +206,10 @@ impl Service {
             .arg("127.0.0.1:0")
             .args(serve_args)
             .stdin(Stdio::null());
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).expect("create the service log");
+            cmd.env("RUST_LOG", "trace").stderr(file);
+        }
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
@@ -392,4 +427,108 @@ pub fn temp_file(name: &str, data: &[u8]) -> (tempfile::TempDir, PathBuf) {
     let mut f = std::fs::File::create(&p).expect("create");
     f.write_all(data).expect("write");
     (dir, p)
+}
+
+/// The code of `token`'s account authenticator for the approval page login (`GET /approve`). Like
+/// `totp_code`, each call returns a code for a newer time step than the calls before for the same
+/// account (secret), waiting for the clock where needed, because the service refuses a replayed step.
+pub fn account_code(token: &DemoToken) -> String {
+    static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
+    let secret = token
+        .approval_totp_secret
+        .as_ref()
+        .unwrap_or_else(|| panic!("{} has no approval_totp_secret in demo.json", token.user));
+    let period = token.approval_totp_period.unwrap_or(30);
+    let bytes = totp_rs::Secret::Encoded(secret.clone())
+        .to_bytes()
+        .expect("base32 TOTP secret");
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
+    let map = LAST.get_or_init(|| Mutex::new(HashMap::new()));
+    loop {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let step_now = now / period;
+        let mut last = map.lock();
+        let next = last
+            .get(secret)
+            .map(|s| s + 1)
+            .unwrap_or(step_now)
+            .max(step_now);
+        if next <= step_now + 1 {
+            last.insert(secret.clone(), next);
+            return totp.generate(next * period);
+        }
+        drop(last);
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The `cloudtoken` command-line tool, built next to the module.
+pub fn cloudtoken_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("CLOUDTOKEN_BIN") {
+        return PathBuf::from(p);
+    }
+    let p = target_profile_dir().join("cloudtoken");
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build` in the same profile before the tests",
+        p.display()
+    );
+    p
+}
+
+/// One entry of a service's audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub event: String,
+    pub user: Option<String>,
+    pub credential: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// The audit entries of `event` (e.g. "credentials/authorize") in the state folder's database, oldest
+/// first, read without changing anything (the service may be running).
+pub fn audit_entries(state: &Path, event: &str) -> Vec<AuditEntry> {
+    let db = rusqlite::Connection::open_with_flags(
+        state.join("state.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open state.db read-only");
+    let mut stmt = db
+        .prepare(
+            "SELECT event, user, credential, outcome, detail FROM audit WHERE event = ?1 ORDER BY seq",
+        )
+        .expect("prepare the audit query");
+    let rows = stmt
+        .query_map([event], |r| {
+            Ok(AuditEntry {
+                event: r.get(0)?,
+                user: r.get(1)?,
+                credential: r.get(2)?,
+                outcome: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })
+        .expect("query the audit trail");
+    rows.map(|r| r.expect("audit row")).collect()
+}
+
+impl Service {
+    /// This service's audit entries of `event`; see [`audit_entries`].
+    pub fn audit(&self, event: &str) -> Vec<AuditEntry> {
+        audit_entries(&self.state, event)
+    }
+}
+
+impl Service {
+    /// Stops the server and keeps its state folder (tests of what clients do when it is gone).
+    pub fn stop(&self) {
+        if let Some(mut c) = self.child.lock().take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

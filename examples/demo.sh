@@ -52,7 +52,7 @@ export CLOUDTOKEN_CONFIG="$work/cloudtoken.toml"
 awk '/^\[\[token\]\]/ { n++ } n < 2' "$state/cloudtoken.toml" >"$CLOUDTOKEN_CONFIG"
 chmod 600 "$CLOUDTOKEN_CONFIG"
 certs=$(pkcs11-tool --module "$module" --token-label "$token" --list-objects --type cert 2>/dev/null |
-    sed -n 's/^ *label: *//p' | paste -sd, | sed 's/,/, /g')
+    sed -n 's/^ *label: *//p' | paste -sd ';' | sed 's/;/; /g')
 say "the module shows the token \"$token\"; certificates readable without login: $certs"
 
 # An NSS database (what Firefox, Thunderbird, LibreOffice and poppler use) with the module and the demo CA.

@@ -107,11 +107,13 @@ unsafe fn initialize(p: *mut c_void) -> CkResult<()> {
             ),
         }
         // Each service client runs its HTTP runtime on a thread of its own.
+        // NSS asks this first and, told so, initializes again allowing threads: a warning, not an error.
         if args.cant_create_threads && !config.tokens.is_empty() {
-            return Err(error::logged(
-                CKR_NEED_TO_CREATE_THREADS,
-                "C_Initialize: the application forbids threads, which the HTTP client needs",
-            ));
+            log::warn!(
+                "C_Initialize: the application forbids threads, which the HTTP client needs \
+                 → CKR_NEED_TO_CREATE_THREADS"
+            );
+            return Err(CKR_NEED_TO_CREATE_THREADS);
         }
         Ok(Module::new(&config))
     })

@@ -93,26 +93,8 @@ quiet certutil -N -d "$nssdb" --empty-password
 quiet certutil -A -d "$nssdb" -n "cloudtoken demo CA" -t "CT,C,C" -a -i "$state/ca.pem"
 quiet "$bin/cloudtoken" register --nss "$nssdb" --module "$module"
 
-# N invoices: one-page PDFs with a correct cross-reference table.
-make_pdf() {
-    local LC_ALL=C text=$2 pdf i xref
-    local content="BT /F1 16 Tf 72 720 Td ($text) Tj ET"
-    local objs=("<< /Type /Catalog /Pages 2 0 R >>" "<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
-        "<< /Length ${#content} >>"$'\nstream\n'"$content"$'\nendstream'
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    local offsets=()
-    pdf=$'%PDF-1.7\n'
-    for i in "${!objs[@]}"; do
-        offsets+=("${#pdf}")
-        pdf+="$((i + 1)) 0 obj"$'\n'"${objs[i]}"$'\nendobj\n'
-    done
-    xref=${#pdf}
-    pdf+="xref"$'\n'"0 6"$'\n'"0000000000 65535 f "$'\n'
-    for i in "${offsets[@]}"; do pdf+=$(printf '%010d 00000 n ' "$i")$'\n'; done
-    pdf+="trailer"$'\n'"<< /Size 6 /Root 1 0 R >>"$'\n'"startxref"$'\n'"$xref"$'\n'"%%EOF"$'\n'
-    printf '%s' "$pdf" >"$1"
-}
+# N invoices: one-page PDFs (make_pdf FILE TEXT).
+source "$root/examples/pdf.sh"
 mkdir -p "$work/invoices" "$work/signed" "$work/check"
 for i in $(seq "$n"); do
     make_pdf "$work/invoices/invoice-$i.pdf" "Invoice 2026-$(printf '%04d' "$i") - amount due $((100 + i)).00 EUR"

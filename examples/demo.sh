@@ -62,26 +62,8 @@ quiet certutil -N -d "$nssdb" --empty-password
 quiet certutil -A -d "$nssdb" -n "cloudtoken demo CA" -t "CT,C,C" -a -i "$state/ca.pem"
 quiet modutil -dbdir "$nssdb" -add cloudtoken -libfile "$module" -force
 
-# A one-page PDF with a correct cross-reference table.
-make_pdf() {
-    local LC_ALL=C text=$2 pdf i xref
-    local content="BT /F1 16 Tf 72 720 Td ($text) Tj ET"
-    local objs=("<< /Type /Catalog /Pages 2 0 R >>" "<< /Type /Pages /Kids [3 0 R] /Count 1 >>"
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>"
-        "<< /Length ${#content} >>"$'\nstream\n'"$content"$'\nendstream'
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    local offsets=()
-    pdf=$'%PDF-1.7\n'
-    for i in "${!objs[@]}"; do
-        offsets+=("${#pdf}")
-        pdf+="$((i + 1)) 0 obj"$'\n'"${objs[i]}"$'\nendobj\n'
-    done
-    xref=${#pdf}
-    pdf+="xref"$'\n'"0 6"$'\n'"0000000000 65535 f "$'\n'
-    for i in "${offsets[@]}"; do pdf+=$(printf '%010d 00000 n ' "$i")$'\n'; done
-    pdf+="trailer"$'\n'"<< /Size 6 /Root 1 0 R >>"$'\n'"startxref"$'\n'"$xref"$'\n'"%%EOF"$'\n'
-    printf '%s' "$pdf" >"$1"
-}
+# make_pdf FILE TEXT: a one-page PDF.
+source "$root/examples/pdf.sh"
 
 # 1. PDF: pdfsig (poppler, over NSS) with the RSA-2048 credential.
 label=$(cred rsa-2048 label)

@@ -265,6 +265,11 @@ pub fn locate(reserved: Option<PathBuf>) -> Option<(PathBuf, bool)> {
 /// The user's own configuration file, `$XDG_CONFIG_HOME/cloudtoken/cloudtoken.toml` (or under
 /// `~/.config`), whether or not it exists.
 pub fn user_file() -> Option<PathBuf> {
+    user_config_dir().map(|d| d.join("cloudtoken").join("cloudtoken.toml"))
+}
+
+/// The user's configuration folder: `$XDG_CONFIG_HOME`, else `~/.config`.
+pub fn user_config_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -273,7 +278,6 @@ pub fn user_file() -> Option<PathBuf> {
                 .filter(|v| !v.is_empty())
                 .map(|h| PathBuf::from(h).join(".config"))
         })
-        .map(|d| d.join("cloudtoken").join("cloudtoken.toml"))
 }
 
 /// Finds and loads the configuration. `Ok(Config::default())` (no tokens) when there is none.

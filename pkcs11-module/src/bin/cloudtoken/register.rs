@@ -133,14 +133,7 @@ fn is_root() -> bool {
 }
 
 fn user_modules_dir() -> Outcome<PathBuf> {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|h| PathBuf::from(h).join(".config"))
-        })
+    cloudtoken::config::user_config_dir()
         .map(|d| d.join("pkcs11").join("modules"))
         .ok_or_else(|| {
             Failure::new("There is no home folder for a per-user registration; use --system.")

@@ -6,10 +6,21 @@
 //! operation, key, authentication, result) and fails if any row failed: a client that cannot sign is
 //! a failure, never a skip.
 //!
+//! Authentication: `PIN+TOTP`/`PIN+SMS` rows give the client the passcode (PIN and one-time code)
+//! where it takes a PIN. The second-factor modes run with a module configuration of the row's own
+//! (`cloudtoken.toml`, 0600, in its folder) that puts the demo user's token in that mode with the shipped
+//! test prompt (examples/prompt/test-prompt.sh answering the PIN from a file and the code with
+//! `csc-server demo-otp`) as the only source of codes: `login-free+prompt` rows give the client no PIN
+//! at all (pkcs11-tool without --login, libp11 and pkcs11-provider without a PIN, NSS cmsutil and pdfsig
+//! without a password, openssl through p11-kit's proxy); `protected+prompt` rows log in with a NULL PIN
+//! (pkcs11-tool --login without --pin, libp11 and pkcs11-provider without a PIN, cmsutil without a
+//! password file, pdfsig with a placeholder password that is not the PIN). Those rows also check what
+//! the prompt was asked: the PIN, and the code of the row's credential only.
+//!
 //! Needs the client packages `tests/run.sh` installs (tests/interop/install-packages.sh). Rows run in
 //! parallel, one queue per credential (each client process needs a one-time code of its own), each client
 //! process under a deadline. Alone, after `cargo build --release`:
-//! `cargo test --release -p cloudtoken-tests --test interop` (about 80 s; the table is also written to
+//! `cargo test --release -p cloudtoken-tests --test interop` (about 110 s; the table is also written to
 //! target/release/interop-report.txt, and a failed run keeps every row's files for inspection).
 
 #[path = "interop/case.rs"]

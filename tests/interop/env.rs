@@ -161,6 +161,9 @@ pub struct Env {
     /// One per key: held while a client holds that credential's one-time code, so that codes are used in
     /// the order they were issued and an SMS code is not replaced by the next request's.
     locks: Vec<Mutex<()>>,
+    /// The newest TOTP step handed out or possibly used per credential, by the suite's passcodes and by
+    /// the prompt rows' `csc-server demo-otp` alike (the service refuses a step not newer than the last
+    /// one it accepted).
     totp_steps: Mutex<HashMap<String, u64>>,
     csc: CscClient,
 }
@@ -269,7 +272,13 @@ impl Env {
         }
 
         let single_token_config = work.join("single-token.toml");
-        write_single_token_config(&svc.config_file(), &token.label, &single_token_config);
+        write_token_config(
+            &svc.config_file(),
+            &token.label,
+            None,
+            true,
+            &single_token_config,
+        );
 
         let mut config = ClientConfig::new(svc.url.clone());
         config.ca_file = Some(svc.ca_file());
@@ -303,6 +312,94 @@ impl Env {
         Ok(format!("{}{}", key.pin, otp))
     }
 
+    /// Before a row whose module asks the test prompt for the code: waits until the current TOTP step
+    /// (the one `csc-server demo-otp` answers) is newer than every step handed out for the credential.
+    pub fn before_prompted_code(&self, key: &Key) {
+        let Some(period) = self.totp_period(key) else {
+            return;
+        };
+        loop {
+            let step = now_secs() / period;
+            if self
+                .totp_steps
+                .lock()
+                .get(&key.cred.id)
+                .is_none_or(|&last| step > last)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// After such a row: the prompt may have answered any step up to the current one, so later codes
+    /// must be newer.
+    pub fn after_prompted_code(&self, key: &Key) {
+        let Some(period) = self.totp_period(key) else {
+            return;
+        };
+        let step = now_secs() / period;
+        let mut steps = self.totp_steps.lock();
+        let last = steps.entry(key.cred.id.clone()).or_insert(step);
+        *last = (*last).max(step);
+    }
+
+    fn totp_period(&self, key: &Key) -> Option<u64> {
+        key.cred
+            .totp_secret
+            .as_ref()
+            .map(|_| key.cred.totp_period.unwrap_or(30))
+    }
+
+    /// The module configuration of a row in `mode` (`login-free`, `protected-path`): the demo
+    /// configuration with the demo user's token switched to that mode, its PIN and one-time codes asked
+    /// through the shipped test prompt answering from `prompt_dir`. `single` keeps only that token.
+    pub fn mode_config(&self, mode: &str, prompt_dir: &Path, single: bool, out: &Path) {
+        let prompt = workspace_root().join("examples/prompt/test-prompt.sh");
+        let mut extra = toml::Table::new();
+        extra.insert("mode".into(), mode.into());
+        extra.insert(
+            "prompt_command".into(),
+            toml::Value::Array(vec![
+                prompt.display().to_string().into(),
+                prompt_dir.display().to_string().into(),
+            ]),
+        );
+        // Only the prompt: a row passes only if the module got the code from it.
+        extra.insert(
+            "otp_channels".into(),
+            toml::Value::Array(vec!["prompt".into()]),
+        );
+        // Below the client deadline, so that a prompt that never answers shows as the module's error.
+        extra.insert("prompt_timeout_ms".into(), toml::Value::Integer(60_000));
+        write_token_config(
+            &self.svc.config_file(),
+            &self.keys[0].token,
+            Some(extra),
+            single,
+            out,
+        );
+    }
+
+    /// Prepares `dir` as the test prompt's folder (see examples/prompt/test-prompt.sh): the user's PIN,
+    /// the service's state folder and the `csc-server` binary for `demo-otp`.
+    pub fn prompt_dir(&self, dir: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).expect("create prompt dir");
+        // It holds the PIN.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .expect("chmod prompt dir");
+        write_private(&dir.join("pin"), &format!("{}\n", self.keys[0].pin));
+        write_private(
+            &dir.join("state"),
+            &format!("{}\n", self.svc.state.display()),
+        );
+        write_private(
+            &dir.join("csc-server"),
+            &format!("{}\n", support::csc_server_bin().display()),
+        );
+    }
+
     /// A code for the step after the current one: the service accepts one step of drift, so the code
     /// stays valid for two more periods, and it is newer than every code handed out before.
     fn totp_code(&self, key: &Key) -> String {
@@ -317,11 +414,7 @@ impl Env {
             .expect("base32 TOTP secret");
         let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
         loop {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_secs();
-            let step = now / period + 1;
+            let step = now_secs() / period + 1;
             let mut steps = self.totp_steps.lock();
             if steps.get(&cred.id).is_none_or(|&last| step > last) {
                 steps.insert(cred.id.clone(), step);
@@ -347,6 +440,36 @@ impl Env {
             .map_err(|e| format!("sendOTP for {}: {e}", key.cred.id))?;
         Ok(self.svc.wait_sms_code(&key.cred.id, seen))
     }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Writes `data` to a new file readable by the owner only (the module refuses a configuration others
+/// can read; the prompt's files hold the PIN).
+pub fn write_private(path: &Path, data: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    f.write_all(data.as_bytes())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 fn openssl(dir: &Path, args: &[&str], input: &Path, output: &Path) {
@@ -397,8 +520,15 @@ pub fn parse_objects(listing: &str) -> Vec<Listed> {
     objects
 }
 
-/// The module configuration `csc-server init` wrote, reduced to one token.
-fn write_single_token_config(full: &Path, label: &str, out: &Path) {
+/// The module configuration `csc-server init` wrote, with `extra` keys set on the token `label` and,
+/// when `single`, reduced to that token.
+fn write_token_config(
+    full: &Path,
+    label: &str,
+    extra: Option<toml::Table>,
+    single: bool,
+    out: &Path,
+) {
     let mut doc: toml::Table = std::fs::read_to_string(full)
         .expect("read cloudtoken.toml")
         .parse()
@@ -407,12 +537,19 @@ fn write_single_token_config(full: &Path, label: &str, out: &Path) {
         .get_mut("token")
         .and_then(|t| t.as_array_mut())
         .expect("cloudtoken.toml has [[token]] entries");
-    tokens.retain(|t| t.get("label").and_then(|l| l.as_str()) == Some(label));
-    assert_eq!(
-        tokens.len(),
-        1,
+    let is_ours = |t: &toml::Value| t.get("label").and_then(|l| l.as_str()) == Some(label);
+    if single {
+        tokens.retain(is_ours);
+    }
+    let mut ours = tokens.iter_mut().filter(|t| is_ours(t));
+    let token = ours
+        .next()
+        .and_then(|t| t.as_table_mut())
+        .unwrap_or_else(|| panic!("cloudtoken.toml has no token labelled {label}"));
+    token.extend(extra.unwrap_or_default());
+    assert!(
+        ours.next().is_none(),
         "cloudtoken.toml has one token labelled {label}"
     );
-    std::fs::write(out, toml::to_string(&doc).expect("encode configuration"))
-        .expect("write config");
+    write_private(out, &toml::to_string(&doc).expect("encode configuration"));
 }

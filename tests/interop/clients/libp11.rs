@@ -47,11 +47,24 @@ pub fn cases(env: &Env) -> Vec<Case> {
             move |env, ctx| run(env, ctx, &env.keys[k], Op::Req, false),
         ));
     }
+    // A URI without pin-value: against a login-free token the engine does not log in; against a
+    // protected-path token it calls C_Login with a NULL PIN.
+    for login in [Login::LoginFree, Login::ProtectedPath] {
+        for k in 0..env.keys.len() {
+            cases.push(Case::new(
+                CLIENT,
+                "dgst -sign (URI without PIN)",
+                Some(k),
+                login,
+                move |env, ctx| run(env, ctx, &env.keys[k], Op::Dgst, false),
+            ));
+        }
+    }
     cases
 }
 
-/// An openssl.cnf that loads the engine with cloudtoken as its module.
-fn openssl_cnf(env: &Env, ctx: &Ctx) -> std::path::PathBuf {
+/// An openssl.cnf that loads the engine with `module` (cloudtoken, or p11-kit's proxy) as its module.
+pub fn openssl_cnf(ctx: &Ctx, module: &std::path::Path) -> std::path::PathBuf {
     ctx.write(
         "openssl.cnf",
         format!(
@@ -59,15 +72,20 @@ fn openssl_cnf(env: &Env, ctx: &Ctx) -> std::path::PathBuf {
              [openssl_init]\nengines = engine_section\n\
              [engine_section]\npkcs11 = pkcs11_section\n\
              [pkcs11_section]\nengine_id = pkcs11\ndynamic_path = {ENGINE}\nMODULE_PATH = {}\ninit = 0\n",
-            env.module.display()
+            module.display()
         )
         .as_bytes(),
     )
 }
 
 fn openssl(env: &Env, ctx: &Ctx) -> Cmd {
-    ctx.cmd(env, "openssl")
-        .env("OPENSSL_CONF", openssl_cnf(env, ctx))
+    ctx.cmd("openssl")
+        .env("OPENSSL_CONF", openssl_cnf(ctx, &env.module))
+}
+
+/// Whether the row's PIN and code come from the module's prompt, not from the URI.
+fn prompted(ctx: &Ctx) -> bool {
+    matches!(ctx.login, Login::LoginFree | Login::ProtectedPath)
 }
 
 fn run(env: &Env, ctx: &Ctx, key: &Key, op: Op, pss: bool) -> Result<String, String> {
@@ -75,8 +93,11 @@ fn run(env: &Env, ctx: &Ctx, key: &Key, op: Op, pss: bool) -> Result<String, Str
     let hash = key.hash;
     let salt = pss_salt(key).to_string();
     let out = ctx.path("out");
-    let passcode = env.passcode(key)?;
-    let uri = key.uri(Some(&passcode));
+    let uri = if prompted(ctx) {
+        key.uri(None)
+    } else {
+        key.uri(Some(&env.passcode(key)?))
+    };
     let engine = ["-engine", "pkcs11"];
     let cmd = match op {
         Op::Dgst => {

@@ -27,6 +27,19 @@ pub fn cases(env: &Env) -> Vec<Case> {
             move |env, ctx| cmsutil(env, ctx, &env.keys[k]),
         ));
     }
+    // No password file: NSS does not log in to a login-free token, and calls C_Login with a NULL PIN
+    // on a protected-path one.
+    for login in [Login::LoginFree, Login::ProtectedPath] {
+        for k in 0..env.keys.len() {
+            cases.push(Case::new(
+                CLIENT,
+                "cmsutil -S (no password file)",
+                Some(k),
+                login,
+                move |env, ctx| cmsutil(env, ctx, &env.keys[k]),
+            ));
+        }
+    }
     cases
 }
 
@@ -37,13 +50,13 @@ pub fn database(env: &Env, ctx: &Ctx, config: &Path) -> Result<String, String> {
     std::fs::create_dir_all(&dir).expect("create NSS db dir");
     let db = format!("sql:{}", dir.display());
     ctx.run(
-        ctx.cmd(env, "certutil")
+        ctx.cmd("certutil")
             .args(["-N", "-d", &db, "--empty-password"]),
     )
     .ok()?;
     // Trusted for TLS, e-mail and object signing, so that pdfsig and cmsutil validate the signer.
     ctx.run(
-        ctx.cmd(env, "certutil")
+        ctx.cmd("certutil")
             .args([
                 "-A",
                 "-d",
@@ -60,7 +73,7 @@ pub fn database(env: &Env, ctx: &Ctx, config: &Path) -> Result<String, String> {
     .ok()?;
     let added = ctx
         .run(
-            ctx.cmd(env, "modutil")
+            ctx.cmd("modutil")
                 .env("CLOUDTOKEN_CONFIG", config)
                 .args(["-dbdir", &db, "-add", MODULE_NAME, "-libfile"])
                 .arg(&env.module)
@@ -88,7 +101,7 @@ fn list(env: &Env, ctx: &Ctx) -> Result<String, String> {
     let db = database(env, ctx, &env.svc.config_file())?;
     let modules = ctx
         .run(
-            ctx.cmd(env, "modutil")
+            ctx.cmd("modutil")
                 .args(["-dbdir", &db, "-list", MODULE_NAME]),
         )
         .ok()?;
@@ -104,7 +117,7 @@ fn list(env: &Env, ctx: &Ctx) -> Result<String, String> {
     let pw = password_file(ctx, &env.keys[0].pin);
     let listed = ctx
         .run(
-            ctx.cmd(env, "certutil")
+            ctx.cmd("certutil")
                 .args(["-L", "-d", &db, "-h", "all", "-f"])
                 .arg(&pw),
         )
@@ -131,29 +144,29 @@ fn list(env: &Env, ctx: &Ctx) -> Result<String, String> {
 }
 
 fn cmsutil(env: &Env, ctx: &Ctx, key: &Key) -> Result<String, String> {
-    let db = database(env, ctx, &env.svc.config_file())?;
+    let db = database(env, ctx, &ctx.config)?;
     let (_, doc) = document(ctx, "NSS cmsutil", key);
     let out = ctx.path("doc.p7s");
-    let passcode = env.passcode(key)?;
-    let pw = password_file(ctx, &passcode);
+    let mut cmd = ctx.cmd("cmsutil").args(["-S", "-d", &db]);
+    if !matches!(ctx.login, Login::LoginFree | Login::ProtectedPath) {
+        let passcode = env.passcode(key)?;
+        cmd = cmd.arg("-f").arg(password_file(ctx, &passcode));
+    }
     ctx.run(
-        ctx.cmd(env, "cmsutil")
-            .args(["-S", "-d", &db, "-f"])
-            .arg(&pw)
-            .args([
-                "-N",
-                &key.nickname(),
-                "-H",
-                key.hash.upper(),
-                "-G",
-                "-T",
-                "-Y",
-                "NONE",
-                "-i",
-            ])
-            .arg(&doc)
-            .arg("-o")
-            .arg(&out),
+        cmd.args([
+            "-N",
+            &key.nickname(),
+            "-H",
+            key.hash.upper(),
+            "-G",
+            "-T",
+            "-Y",
+            "NONE",
+            "-i",
+        ])
+        .arg(&doc)
+        .arg("-o")
+        .arg(&out),
     )
     .ok()?;
     verify::cms(

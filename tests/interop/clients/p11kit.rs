@@ -2,7 +2,7 @@
 //! reserved argument, `x-init-reserved`), seen by `p11-kit list-modules`, and signing through
 //! `p11-kit-proxy.so` with the process environment free of CLOUDTOKEN_CONFIG.
 
-use super::{document, read};
+use super::{document, libp11, read};
 use crate::case::{Case, Ctx, Login};
 use crate::env::{Env, Key};
 use crate::process::Cmd;
@@ -23,17 +23,56 @@ pub struct Registration {
     /// `HOME` for the p11-kit processes, when the registration is per user.
     home: Option<PathBuf>,
     created_system_dirs: Vec<PathBuf>,
+    /// Root's registrations are seen by every p11-kit process of the computer: another run of this
+    /// suite meanwhile would show its own service's "Alice Example" to our pkcs11-tool (and ours to
+    /// its), whose PIN is not ours. Runs as root take turns while registered.
+    _suite_lock: Option<std::fs::File>,
+}
+
+/// As root, an exclusive lock on a file shared by every run of this suite, held until dropped.
+fn system_lock() -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/cloudtoken-interop-p11-kit.lock")
+        .expect("open the p11-kit registration lock file");
+    // SAFETY: flock on a descriptor this function owns; blocks until other runs release it.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(
+        rc,
+        0,
+        "lock the p11-kit registration: {}",
+        std::io::Error::last_os_error()
+    );
+    Some(file)
 }
 
 impl Registration {
+    /// The registration of the demo configuration, for `pkcs11-tool` and `p11-kit`.
     pub fn new(env: &Env) -> Registration {
-        let name = format!("{PREFIX}{}", std::process::id());
+        let lock = system_lock();
+        let mut reg = Registration::of(env, "", &env.svc.config_file(), "pkcs11-tool, p11-kit");
+        reg._suite_lock = lock;
+        reg
+    }
+
+    /// A registration named with `variant` that gives `config` to the module, enabled in the programs
+    /// `enable_in` only: two registrations of the same tokens must not both reach one program (it would
+    /// see every token twice).
+    fn of(env: &Env, variant: &str, config: &Path, enable_in: &str) -> Registration {
+        let name = format!("{PREFIX}{}{variant}", std::process::id());
         // SAFETY: geteuid cannot fail and touches no memory.
         let root = unsafe { libc::geteuid() } == 0;
         let (dir, home) = if root {
             (PathBuf::from("/etc/pkcs11/modules"), None)
         } else {
-            let home = env.work.join("p11-kit-home");
+            let home = env.work.join(format!("p11-kit-home{variant}"));
             (home.join(".config/pkcs11/modules"), Some(home))
         };
         let mut created_system_dirs = Vec::new();
@@ -51,11 +90,11 @@ impl Registration {
             &file,
             format!(
                 "# Written by cloudtoken's interop suite (pid {}); removed when it ends.\n\
-                 module: {}\ncritical: no\nenable-in: pkcs11-tool, p11-kit\n\
+                 module: {}\ncritical: no\nenable-in: {enable_in}\n\
                  x-init-reserved: cloudtoken_conf={}\n",
                 std::process::id(),
                 env.module.display(),
-                env.svc.config_file().display()
+                config.display()
             ),
         )
         .expect("write .module file");
@@ -64,6 +103,7 @@ impl Registration {
             file,
             home,
             created_system_dirs,
+            _suite_lock: None,
         }
     }
 
@@ -97,9 +137,11 @@ fn remove_stale(dir: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        // cloudtoken-interop-PID.module, cloudtoken-interop-PID-VARIANT.module
         let Some(pid) = name
             .strip_prefix(PREFIX)
             .and_then(|r| r.strip_suffix(".module"))
+            .and_then(|r| r.split('-').next())
         else {
             continue;
         };
@@ -133,6 +175,21 @@ pub fn cases(env: &Env, reg: &std::sync::Arc<Registration>) -> Vec<Case> {
             Login::Passcode,
             move |env, ctx| sign(env, ctx, &env.keys[k], &r),
         ));
+    }
+    // Each of these rows registers its own configuration (its own prompt folder) for openssl; two at
+    // once would both show "Alice Example" to each openssl, so they hold every credential's queue.
+    let all: Vec<usize> = (0..env.keys.len()).collect();
+    for k in 0..env.keys.len() {
+        cases.push(
+            Case::new(
+                CLIENT,
+                "openssl+libp11 via p11-kit-proxy.so",
+                Some(k),
+                Login::LoginFree,
+                move |env, ctx| sign_login_free(env, ctx, &env.keys[k]),
+            )
+            .also_locking(all.clone()),
+        );
     }
     cases
 }
@@ -201,4 +258,36 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key, reg: &Registration) -> Result<String, S
     )
     .ok()?;
     verify::signature(key, key.hash, &message, &read(&sig)?, scheme).map(|v| format!("{mech}: {v}"))
+}
+
+/// A login-free signature through the proxy: the row's configuration registered for `openssl` only, and
+/// the libp11 engine loading `p11-kit-proxy.so` (its default module) with a URI without PIN.
+fn sign_login_free(env: &Env, ctx: &Ctx, key: &Key) -> Result<String, String> {
+    let name = format!(
+        "-{}",
+        ctx.dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let name: String = name.chars().take(24).collect();
+    let reg = Registration::of(env, &name, &ctx.config, "openssl");
+    let (message, doc) = document(ctx, "openssl through p11-kit-proxy.so", key);
+    let sig = ctx.path("sig.bin");
+    let scheme = if key.is_rsa {
+        Scheme::RsaPkcs1
+    } else {
+        Scheme::EcdsaDer
+    };
+    ctx.run(
+        reg.cmd(ctx, "openssl")
+            .env("OPENSSL_CONF", libp11::openssl_cnf(ctx, Path::new(PROXY)))
+            .arg("dgst")
+            .arg(format!("-{}", key.hash.openssl()))
+            .args(["-engine", "pkcs11", "-keyform", "engine", "-sign"])
+            .arg(key.uri(None))
+            .arg("-out")
+            .arg(&sig)
+            .arg(&doc),
+    )
+    .ok()?;
+    verify::signature(key, key.hash, &message, &read(&sig)?, scheme)
+        .map(|v| format!("{} via {}: {v}", key.hash.openssl(), reg.name))
 }

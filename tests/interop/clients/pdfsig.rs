@@ -20,24 +20,35 @@ const HASH: Hash = Hash::Sha256;
 /// fresh one-time code, up to MAX_ECDSA_ATTEMPTS (all failing: below 0.8^40 = 0.013%).
 const POPPLER_ECDSA_LENGTH: &str = "signDocument: unable update signature";
 const MAX_ECDSA_ATTEMPTS: u32 = 40;
+/// The password pdfsig is given against a protected-path token (see `sign`).
+const PLACEHOLDER: &str = "not-the-pin";
 
 pub fn cases(env: &Env) -> Vec<Case> {
-    (0..env.keys.len())
-        .map(|k| {
-            Case::new(
+    let mut cases = Vec::new();
+    for (login, operation) in [
+        (Login::Passcode, "-add-signature"),
+        (Login::LoginFree, "-add-signature (no password)"),
+        (
+            Login::ProtectedPath,
+            "-add-signature (placeholder password)",
+        ),
+    ] {
+        for k in 0..env.keys.len() {
+            cases.push(Case::new(
                 CLIENT,
-                "-add-signature",
+                operation,
                 Some(k),
-                Login::Passcode,
+                login,
                 move |env, ctx| sign(env, ctx, &env.keys[k]),
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    cases
 }
 
 fn sign(env: &Env, ctx: &Ctx, key: &Key) -> Result<String, String> {
     // pdfsig's password callback answers once: only the signing user's token may ask for a login.
-    let config = &env.single_token_config;
+    let config = &ctx.single_token_config;
     let db = nss::database(env, ctx, config)?;
     let input = ctx.write(
         "invoice.pdf",
@@ -47,20 +58,28 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key) -> Result<String, String> {
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let passcode = env.passcode(key)?;
+        let mut cmd = ctx
+            .cmd("pdfsig")
+            .env("CLOUDTOKEN_CONFIG", config)
+            .args(["-nssdir", &db]);
+        match ctx.login {
+            // No token of the single-token configuration needs a login: NSS asks for no password.
+            Login::LoginFree => {}
+            // pdfsig cannot start a login without a password to hand its callback, and NSS logs in to a
+            // protected-path token with a NULL PIN whatever the callback answers: the placeholder is
+            // not the PIN, so a signature shows that the PIN came from the prompt.
+            Login::ProtectedPath => {
+                cmd = cmd.args(["-nss-pwd", PLACEHOLDER, "-kpw", PLACEHOLDER]);
+            }
+            _ => {
+                let passcode = env.passcode(key)?;
+                cmd = cmd.args(["-nss-pwd", &passcode, "-kpw", &passcode]);
+            }
+        }
         let out = ctx.run(
-            ctx.cmd(env, "pdfsig")
-                .env("CLOUDTOKEN_CONFIG", config)
-                .args([
-                    "-nssdir",
-                    &db,
-                    "-nss-pwd",
-                    &passcode,
-                    "-add-signature",
-                    "-nick",
-                ])
+            cmd.args(["-add-signature", "-nick"])
                 .arg(key.nickname())
-                .args(["-kpw", &passcode, "-digest", HASH.upper()])
+                .args(["-digest", HASH.upper()])
                 .arg(&input)
                 .arg(&signed),
         );
@@ -77,7 +96,7 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key) -> Result<String, String> {
 
     let report = ctx
         .run(
-            ctx.cmd(env, "pdfsig")
+            ctx.cmd("pdfsig")
                 .env("CLOUDTOKEN_CONFIG", config)
                 .args(["-nssdir", &db])
                 .arg(&signed),
@@ -102,7 +121,7 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key) -> Result<String, String> {
     let dump = ctx.path("dump");
     std::fs::create_dir_all(&dump).expect("create dump dir");
     ctx.run(
-        ctx.cmd(env, "pdfsig")
+        ctx.cmd("pdfsig")
             .current_dir(&dump)
             .arg("-dump")
             .arg(&signed),

@@ -50,6 +50,24 @@ pub fn cases(env: &Env) -> Vec<Case> {
             ));
         }
     }
+    // The second-factor modes: one hashed mechanism per key (the key's hash), the PIN and the code from
+    // the test prompt.
+    for (k, key) in env.keys.iter().enumerate() {
+        let mech = prompt_mechanism(key);
+        for (login, what) in [
+            (Login::LoginFree, "no login"),
+            (Login::ProtectedPath, "--login, no --pin"),
+        ] {
+            let mech = mech.clone();
+            cases.push(Case::new(
+                CLIENT,
+                format!("sign {mech} ({what})"),
+                Some(k),
+                login,
+                move |env, ctx| sign_prompted(env, ctx, &env.keys[k], &mech, login),
+            ));
+        }
+    }
     let rsa: Vec<usize> = (0..env.keys.len())
         .filter(|&k| env.keys[k].is_rsa)
         .collect();
@@ -68,7 +86,7 @@ pub fn cases(env: &Env) -> Vec<Case> {
 }
 
 fn tool(env: &Env, ctx: &Ctx) -> Cmd {
-    ctx.cmd(env, "pkcs11-tool").arg("--module").arg(&env.module)
+    ctx.cmd("pkcs11-tool").arg("--module").arg(&env.module)
 }
 
 fn token_of(env: &Env) -> &str {
@@ -312,6 +330,49 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key, mech: &str) -> Result<String, String> {
             .args(&plan.extra),
     )
     .ok()?;
+    verify::signature(key, plan.hash, &message, &read(&sig)?, plan.scheme)
+}
+
+/// The mechanism the prompt rows sign with: the module hashes with the key's hash.
+fn prompt_mechanism(key: &Key) -> String {
+    if key.is_rsa {
+        format!("{}-RSA-PKCS", key.hash.upper())
+    } else {
+        format!("ECDSA-{}", key.hash.upper())
+    }
+}
+
+/// A signature with the token in a prompt mode: no `--login` at all (login-free), or `--login` with no
+/// `--pin`, which makes pkcs11-tool call C_Login with a NULL PIN on a protected-path token.
+fn sign_prompted(
+    env: &Env,
+    ctx: &Ctx,
+    key: &Key,
+    mech: &str,
+    login: Login,
+) -> Result<String, String> {
+    let (message, _) = document(ctx, &format!("pkcs11-tool -m {mech}"), key);
+    let plan = plan(key, mech, &message)?;
+    let input = ctx.write("input.bin", &plan.input);
+    let sig = ctx.path("sig.bin");
+    let mut cmd = tool(env, ctx).args(["--token-label", &key.token]);
+    if login == Login::ProtectedPath {
+        cmd = cmd.arg("--login");
+    }
+    let out = ctx
+        .run(
+            cmd.args(["--sign", "--id", &key.id, "-m", mech])
+                .arg("--input-file")
+                .arg(&input)
+                .arg("--output-file")
+                .arg(&sig),
+        )
+        .ok()?;
+    // pkcs11-tool reads a PIN from the terminal unless the token has a protected path; its prompt
+    // would show here.
+    if out.text().contains("PIN") {
+        return Err(format!("pkcs11-tool asked for a PIN\n{}", out.describe()));
+    }
     verify::signature(key, plan.hash, &message, &read(&sig)?, plan.scheme)
 }
 

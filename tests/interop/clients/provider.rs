@@ -33,14 +33,33 @@ pub fn cases(env: &Env) -> Vec<Case> {
             }
         }
     }
+    // No pkcs11-module-token-pin: against a login-free token the provider does not log in; against a
+    // protected-path token it calls C_Login with a NULL PIN.
+    for login in [Login::LoginFree, Login::ProtectedPath] {
+        for k in 0..env.keys.len() {
+            cases.push(Case::new(
+                CLIENT,
+                "cms -sign (no PIN configured)",
+                Some(k),
+                login,
+                move |env, ctx| sign(env, ctx, &env.keys[k], true, false),
+            ));
+        }
+    }
     cases
 }
 
-/// openssl.cnf activating the default provider and pkcs11-provider over cloudtoken, with the PIN in a
-/// file (0600) as a service account would configure it.
-fn openssl(env: &Env, ctx: &Ctx, pin: &str) -> Cmd {
-    let pin_file = ctx.path("pin.txt");
-    write_private(&pin_file, pin.as_bytes());
+/// openssl.cnf activating the default provider and pkcs11-provider over cloudtoken, with the PIN (if
+/// any) in a file (0600) as a service account would configure it.
+fn openssl(env: &Env, ctx: &Ctx, pin: Option<&str>) -> Cmd {
+    let pin_line = match pin {
+        Some(pin) => {
+            let pin_file = ctx.path("pin.txt");
+            crate::env::write_private(&pin_file, pin);
+            format!("pkcs11-module-token-pin = file:{}\n", pin_file.display())
+        }
+        None => String::new(),
+    };
     let cnf = ctx.write(
         "openssl.cnf",
         format!(
@@ -49,33 +68,19 @@ fn openssl(env: &Env, ctx: &Ctx, pin: &str) -> Cmd {
              [provider_sect]\ndefault = default_sect\npkcs11 = pkcs11_sect\n\
              [default_sect]\nactivate = 1\n\
              [pkcs11_sect]\nmodule = {PROVIDER}\npkcs11-module-path = {}\n\
-             pkcs11-module-token-pin = file:{}\nactivate = 1\n",
+             {pin_line}activate = 1\n",
             env.module.display(),
-            pin_file.display()
         )
         .as_bytes(),
     );
-    ctx.cmd(env, "openssl").env("OPENSSL_CONF", cnf)
-}
-
-fn write_private(path: &std::path::Path, data: &[u8]) {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .expect("create PIN file");
-    f.write_all(data).expect("write PIN file");
+    ctx.cmd("openssl").env("OPENSSL_CONF", cnf)
 }
 
 fn storeutl(env: &Env, ctx: &Ctx) -> Result<String, String> {
     let key0 = &env.keys[0];
     let out = ctx
         .run(
-            openssl(env, ctx, &key0.pin)
+            openssl(env, ctx, Some(&key0.pin))
                 .arg("storeutl")
                 .arg(key0.token_uri()),
         )
@@ -108,10 +113,14 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key, cms: bool, pss: bool) -> Result<String,
     let hash = key.hash;
     let salt = pss_salt(key).to_string();
     let out = ctx.path("out");
-    let passcode = env.passcode(key)?;
+    let passcode = match ctx.login {
+        Login::LoginFree | Login::ProtectedPath => None,
+        _ => Some(env.passcode(key)?),
+    };
+    let passcode = passcode.as_deref();
     let uri = key.uri(None);
     let cmd = if cms {
-        let mut c = openssl(env, ctx, &passcode)
+        let mut c = openssl(env, ctx, passcode)
             .args([
                 "cms",
                 "-sign",
@@ -132,7 +141,7 @@ fn sign(env: &Env, ctx: &Ctx, key: &Key, cms: bool, pss: bool) -> Result<String,
         }
         c.arg("-in").arg(&doc).arg("-out").arg(&out)
     } else {
-        let mut c = openssl(env, ctx, &passcode)
+        let mut c = openssl(env, ctx, passcode)
             .arg("dgst")
             .arg(format!("-{}", hash.openssl()))
             .args(["-sign", &uri]);

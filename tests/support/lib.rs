@@ -307,13 +307,18 @@ impl Drop for Service {
 /// than the last one it accepted for that credential (RFC 6238 §5.2), so each call returns a code for a
 /// step after every step handed out before, waiting for the clock where needed.
 pub fn totp_code(cred: &DemoCredential) -> String {
-    static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
     let secret = cred
         .totp_secret
         .as_ref()
         .unwrap_or_else(|| panic!("{} has no TOTP secret", cred.id));
-    let period = cred.totp_period.unwrap_or(30);
-    let bytes = totp_rs::Secret::Encoded(secret.clone())
+    fresh_totp_code(secret, cred.totp_period.unwrap_or(30))
+}
+
+/// A code for a time step newer than every step handed out before for this `secret` (one TOTP secret is
+/// one credential or one account), waiting for the clock where needed.
+fn fresh_totp_code(secret: &str, period: u64) -> String {
+    static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
         .to_bytes()
         .expect("base32 TOTP secret");
     let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
@@ -326,13 +331,13 @@ pub fn totp_code(cred: &DemoCredential) -> String {
         let step_now = now / period;
         let mut last = map.lock();
         let next = last
-            .get(&cred.id)
+            .get(secret)
             .map(|s| s + 1)
             .unwrap_or(step_now)
             .max(step_now);
         // The service accepts one step of drift; stay within it.
         if next <= step_now + 1 {
-            last.insert(cred.id.clone(), next);
+            last.insert(secret.to_owned(), next);
             return totp.generate(next * period);
         }
         drop(last);
@@ -433,36 +438,11 @@ pub fn temp_file(name: &str, data: &[u8]) -> (tempfile::TempDir, PathBuf) {
 /// `totp_code`, each call returns a code for a newer time step than the calls before for the same
 /// account (secret), waiting for the clock where needed, because the service refuses a replayed step.
 pub fn account_code(token: &DemoToken) -> String {
-    static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
     let secret = token
         .approval_totp_secret
         .as_ref()
         .unwrap_or_else(|| panic!("{} has no approval_totp_secret in demo.json", token.user));
-    let period = token.approval_totp_period.unwrap_or(30);
-    let bytes = totp_rs::Secret::Encoded(secret.clone())
-        .to_bytes()
-        .expect("base32 TOTP secret");
-    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
-    let map = LAST.get_or_init(|| Mutex::new(HashMap::new()));
-    loop {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let step_now = now / period;
-        let mut last = map.lock();
-        let next = last
-            .get(secret)
-            .map(|s| s + 1)
-            .unwrap_or(step_now)
-            .max(step_now);
-        if next <= step_now + 1 {
-            last.insert(secret.clone(), next);
-            return totp.generate(next * period);
-        }
-        drop(last);
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    fresh_totp_code(secret, token.approval_totp_period.unwrap_or(30))
 }
 
 /// The `cloudtoken` command-line tool, built next to the module.

@@ -1208,13 +1208,7 @@ fn passcode_login_signs_without_network_at_login() {
     let case = cases_for(CKM_SHA256_RSA_PKCS, b"api").remove(0);
     let sig = ok(p.sign(h, &case.mech, key.private, &case.input), "sign");
     assert_eq!(sig.len(), 256);
-    assert!(support::openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     assert_rv(p.close(h), CKR_OK, "close");
 }
 

@@ -72,13 +72,7 @@ fn scal2_totp_needs_a_context_login_per_signature() {
             p.sign_only(h, &case.input),
             &format!("SCAL 2 signature {round}"),
         );
-        assert!(openssl_verify(
-            &key.cert_der,
-            case.hash,
-            &case.digest,
-            &sig,
-            case.scheme
-        ));
+        case.assert_verified(&key, &sig);
     }
     // The PIN+OTP form of the context value works too (clients that reuse the PIN send it).
     assert_rv(
@@ -96,13 +90,7 @@ fn scal2_totp_needs_a_context_login_per_signature() {
         p.sign_only(h, &case.input),
         "SCAL 2 with PIN+OTP context value",
     );
-    assert!(openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
 
@@ -134,13 +122,7 @@ fn scal2_sms_sends_one_code_per_signature() {
             "context login with the SMS code",
         );
         let sig = ok(p.sign_only(h, &case.input), "SCAL 2 SMS signature");
-        assert!(openssl_verify(
-            &key.cert_der,
-            case.hash,
-            &case.digest,
-            &sig,
-            case.scheme
-        ));
+        case.assert_verified(&key, &sig);
     }
     let msgs = svc.sms_messages(&cred.id);
     assert_eq!(msgs.len(), before + 2, "one SMS per SCAL 2 signature");
@@ -183,13 +165,7 @@ fn multisign_one_is_used_up_by_one_signature() {
         "context login",
     );
     let sig = ok(p.sign_only(h, &case.input), "after the context login");
-    assert!(openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
 
@@ -309,13 +285,7 @@ fn wrong_pin_and_wrong_otp_are_pin_incorrect() {
         "right context OTP",
     );
     let sig = ok(p.sign_only(h, &case.input), "sign after the right OTP");
-    assert!(openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
 
@@ -349,13 +319,7 @@ fn sms_code_requested_before_the_process_is_used_from_the_passcode() {
         p.sign(h, &case.mech, sms_key.private, &case.input),
         "sign with the SMS passcode",
     );
-    assert!(openssl_verify(
-        &sms_key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&sms_key, &sig);
     // The code at hand was used: the module had no second SMS sent.
     assert_eq!(svc.sms_messages(&sms.id).len(), before + 1, "one SMS");
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");

@@ -606,6 +606,17 @@ pub struct Case {
     pub hashing: bool,
 }
 
+impl Case {
+    /// Asserts that openssl, independently of the module, accepts `sig` as this case's signature by `key`.
+    pub fn assert_verified(&self, key: &Key, sig: &[u8]) {
+        assert!(
+            support::openssl_verify(&key.cert_der, self.hash, &self.digest, sig, self.scheme),
+            "openssl rejects the {} signature",
+            self.hash
+        );
+    }
+}
+
 /// Every way the module can sign with `mech_ty`, for `message`.
 pub fn cases_for(mech_ty: CK_MECHANISM_TYPE, message: &[u8]) -> Vec<Case> {
     use support::Scheme;

@@ -363,13 +363,7 @@ fn forked_child_must_reinitialize_and_can_then_sign() {
             "parent context login",
         );
         let sig = ok(p.sign_only(parent, &case.input), "parent sign");
-        assert!(openssl_verify(
-            &key.cert_der,
-            case.hash,
-            &case.digest,
-            &sig,
-            case.scheme
-        ));
+        case.assert_verified(&key, &sig);
     });
 }
 
@@ -580,13 +574,7 @@ fn expired_access_token_is_renewed_and_expired_batches_are_not_used() {
                 "context login",
             );
             let sig = ok(p.sign_only(h, &case.input), "sign");
-            assert!(openssl_verify(
-                &key.cert_der,
-                case.hash,
-                &case.digest,
-                &sig,
-                case.scheme
-            ));
+            case.assert_verified(&key, &sig);
             // The batch lasts for several signatures...
             let case = cases_for(CKM_ECDSA_SHA384, b"same batch").remove(0);
             ok(

@@ -135,13 +135,7 @@ fn pin_mode_signs_after_the_applications_login() {
         "context login with the SMS code",
     );
     let sig = ok(p.sign_only(h, &case.input), "C_Sign");
-    assert!(support::openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     assert!(
         e.alice.take_questions().is_empty(),
         "no prompt on this token"
@@ -260,13 +254,7 @@ fn protected_path_context_login_without_a_value() {
     assert_eq!(q.len(), 1, "{q:?}");
     assert_eq!((q[0].get("kind"), q[0].get("signatures")), ("otp", "1"));
     let sig = ok(p.sign_only(h, &case.input), "C_Sign");
-    assert!(support::openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     assert_eq!(granted(&e.svc, id), before + 1);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }

@@ -128,13 +128,7 @@ fn sms_code_from_the_prompt_is_sent_right_before_the_question() {
     // The prompt asks, so C_SignInit does not have the code sent yet.
     assert_eq!(sms(&e.svc, id).len(), sent_before);
     let sig = ok(p.sign_only(h, &case.input), "C_Sign");
-    assert!(support::openssl_verify(
-        &key.cert_der,
-        case.hash,
-        &case.digest,
-        &sig,
-        case.scheme
-    ));
+    case.assert_verified(&key, &sig);
     let sent = sms(&e.svc, id);
     assert_eq!(sent.len(), sent_before + 1, "one SMS");
     let q = e.alice.take_questions();

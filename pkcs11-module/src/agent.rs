@@ -229,24 +229,23 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// `CLOUDTOKEN_AGENT_SOCK` if set, else the token's `agent_socket`.
-    pub fn for_token(config: &TokenConfig) -> Option<Agent> {
+    /// `CLOUDTOKEN_AGENT_SOCK` if set, else the token's `agent_socket`; `service` is the service's
+    /// address, which with the account names whose batches the agent keeps.
+    pub fn for_token(config: &TokenConfig, service: &str) -> Option<Agent> {
         let socket = std::env::var_os(SOCKET_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| config.agent_socket.clone())?;
-        let service = match config.base_url() {
-            Ok(u) => u.trim_end_matches('/').to_owned(),
-            Err(e) => {
-                log::warn!("agent: not used for token {:?}: {e}", config.label);
-                return None;
-            }
-        };
-        Some(Agent {
+        Some(Agent::at(socket, service, &config.account))
+    }
+
+    /// The agent at `socket`, keeping batches of `account` at `service`.
+    pub fn at(socket: PathBuf, service: &str, account: &str) -> Agent {
+        Agent {
             socket,
-            service,
-            account: config.account.clone(),
-        })
+            service: service.trim_end_matches('/').to_owned(),
+            account: account.to_owned(),
+        }
     }
 
     pub fn socket(&self) -> &Path {

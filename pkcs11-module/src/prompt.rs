@@ -126,7 +126,7 @@ pub fn ask(
         prompt.kind.what(),
         prompt.attempt
     );
-    let outcome = crate::config::check_program(Path::new(program))
+    let outcome = crate::config::files::check_program(Path::new(program))
         .map_err(NoAnswer::Start)
         .and_then(|()| run(command, timeout, &prompt.environment()));
     let what = prompt.kind.what();

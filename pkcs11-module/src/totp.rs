@@ -65,7 +65,7 @@ pub fn code(
 
 fn load(slot: CK_SLOT_ID, path: &Path, period: u64, digits: usize) -> CkResult<TOTP> {
     let fail = |m: String| error::logged(CKR_FUNCTION_FAILED, format!("slot {slot}: {m}"));
-    let secret = crate::config::read_secret_file(path).map_err(fail)?;
+    let secret = crate::config::files::read_secret_file(path).map_err(fail)?;
     // Authenticator apps show the secret in groups and in either case.
     let normalized: Zeroizing<String> = Zeroizing::new(
         secret

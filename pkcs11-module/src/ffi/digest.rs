@@ -1,9 +1,9 @@
 //! Message digesting (PKCS#11 §5.10), computed locally. Same output rules as signing: a length query or
 //! a too-small buffer leaves the operation active; anything else ends it.
 
+use super::mechanism::read_mechanism;
 use super::{check_output, guard, input, write_output, Output};
-use crate::digest::DigestOp;
-use crate::mechanism::Mechanism;
+use crate::operation::digest::DigestOp;
 use crate::state;
 use cryptoki_sys::*;
 
@@ -17,8 +17,8 @@ pub unsafe extern "C" fn C_DigestInit(
     guard("C_DigestInit", || {
         let s = state::module()?.session(hSession)?;
         // SAFETY: forwarded caller contract.
-        let mech = unsafe { Mechanism::from_raw(pMechanism) }?;
-        let mut ops = s.ops.lock();
+        let mech = unsafe { read_mechanism(pMechanism) }?;
+        let mut ops = s.ops();
         if ops.digest.is_some() {
             return Err(CKR_OPERATION_ACTIVE);
         }
@@ -40,7 +40,7 @@ pub unsafe extern "C" fn C_Digest(
 ) -> CK_RV {
     guard("C_Digest", || {
         let s = state::module()?.session(hSession)?;
-        let mut ops = s.ops.lock();
+        let mut ops = s.ops();
         let op = ops.digest.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         if op.multipart {
             return Err(CKR_OPERATION_ACTIVE);
@@ -75,7 +75,7 @@ pub unsafe extern "C" fn C_DigestUpdate(
 ) -> CK_RV {
     guard("C_DigestUpdate", || {
         let s = state::module()?.session(hSession)?;
-        let mut ops = s.ops.lock();
+        let mut ops = s.ops();
         let op = ops.digest.as_mut().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         // SAFETY: forwarded caller contract.
         match unsafe { input(pPart, ulPartLen) } {
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn C_DigestUpdate(
 pub extern "C" fn C_DigestKey(hSession: CK_SESSION_HANDLE, _hKey: CK_OBJECT_HANDLE) -> CK_RV {
     guard("C_DigestKey", || {
         let s = state::module()?.session(hSession)?;
-        if s.ops.lock().digest.is_none() {
+        if s.ops().digest.is_none() {
             return Err(CKR_OPERATION_NOT_INITIALIZED);
         }
         // Key values never leave the service.
@@ -114,7 +114,7 @@ pub unsafe extern "C" fn C_DigestFinal(
 ) -> CK_RV {
     guard("C_DigestFinal", || {
         let s = state::module()?.session(hSession)?;
-        let mut ops = s.ops.lock();
+        let mut ops = s.ops();
         let op = ops.digest.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         // SAFETY: forwarded caller contract.
         match unsafe { check_output(pDigest, pulDigestLen, op.len()) } {

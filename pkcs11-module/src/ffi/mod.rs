@@ -5,13 +5,18 @@
 //! The module offers one interface, "PKCS 11" version 2.40 (C_GetFunctionList and C_GetInterface return
 //! the same list), and exports every v2.40 function plus C_GetInterfaceList/C_GetInterface as symbols.
 
+// PKCS#11 names (C_Initialize, pInitArgs, ...) are kept as the specification spells them.
+#![allow(non_snake_case)]
+
 mod digest;
 mod general;
+mod mechanism;
 mod object;
 mod random;
 mod session;
 mod sign;
 mod slot_token;
+mod template;
 mod unsupported;
 
 use crate::error::{rv_name, CkResult};
@@ -308,6 +313,16 @@ pub unsafe extern "C" fn C_GetInterface(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_becomes_ckr_general_error() {
+        assert_eq!(guard("test", || panic!("a bug")), CKR_GENERAL_ERROR);
+        assert_eq!(
+            guard("test", || Err(CKR_SLOT_ID_INVALID)),
+            CKR_SLOT_ID_INVALID
+        );
+        assert_eq!(guard("test", || Ok(())), CKR_OK);
+    }
 
     #[test]
     fn padded_cuts_at_char_boundary() {

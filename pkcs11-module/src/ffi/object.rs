@@ -1,27 +1,12 @@
 //! Object management (PKCS#11 §5.7). Objects are the service's credentials, fixed when the first session
 //! opened: reading and finding never make a request. The token is read-only.
 
+use super::template::{get_attribute_value, read_template};
 use super::{guard, to_usize, write};
-use crate::error::CkResult;
-use crate::object;
 use crate::session::{FindOp, Session};
 use crate::state;
-use crate::token::TokenObject;
 use cryptoki_sys::*;
 use std::sync::Arc;
-
-/// The object behind `handle` as `session` may see it: private objects only while the user is logged in.
-fn visible<'a>(
-    session: &Session,
-    loaded: &'a crate::token::Loaded,
-    handle: CK_OBJECT_HANDLE,
-) -> CkResult<&'a TokenObject> {
-    let obj = loaded.object(handle).ok_or(CKR_OBJECT_HANDLE_INVALID)?;
-    if obj.object.is_private() && !session.token.is_logged_in() {
-        return Err(CKR_OBJECT_HANDLE_INVALID);
-    }
-    Ok(obj)
-}
 
 #[no_mangle]
 pub extern "C" fn C_CreateObject(
@@ -72,7 +57,7 @@ pub unsafe extern "C" fn C_GetObjectSize(
     guard("C_GetObjectSize", || {
         let s = state::module()?.session(hSession)?;
         let loaded = s.token.loaded()?;
-        visible(&s, &loaded, hObject)?;
+        loaded.visible_object(hObject, s.token.is_logged_in())?;
         // The objects take no token memory: they are views of the service's credentials.
         // SAFETY: forwarded caller contract.
         unsafe { write(pulSize, CK_UNAVAILABLE_INFORMATION) }
@@ -92,13 +77,13 @@ pub unsafe extern "C" fn C_GetAttributeValue(
     guard("C_GetAttributeValue", || {
         let s = state::module()?.session(hSession)?;
         let loaded = s.token.loaded()?;
-        let obj = visible(&s, &loaded, hObject)?;
+        let obj = loaded.visible_object(hObject, s.token.is_logged_in())?;
         if pTemplate.is_null() {
             return Err(CKR_ARGUMENTS_BAD);
         }
         to_usize(ulCount)?;
         // SAFETY: non-NULL template of `ulCount` entries by the caller's contract.
-        match unsafe { object::get_attribute_value(&obj.object, pTemplate, ulCount) } {
+        match unsafe { get_attribute_value(&obj.object, pTemplate, ulCount) } {
             CKR_OK => Ok(()),
             rv => Err(rv),
         }
@@ -115,7 +100,7 @@ pub extern "C" fn C_SetAttributeValue(
     guard("C_SetAttributeValue", || {
         let s = state::module()?.session(hSession)?;
         let loaded = s.token.loaded()?;
-        visible(&s, &loaded, hObject)?;
+        loaded.visible_object(hObject, s.token.is_logged_in())?;
         // Every attribute mirrors the service's data.
         Err(CKR_ACTION_PROHIBITED)
     })
@@ -131,21 +116,14 @@ pub unsafe extern "C" fn C_FindObjectsInit(
 ) -> CK_RV {
     guard("C_FindObjectsInit", || {
         let s = state::module()?.session(hSession)?;
-        if s.ops.lock().find.is_some() {
+        if s.ops().find.is_some() {
             return Err(CKR_OPERATION_ACTIVE);
         }
         // SAFETY: forwarded caller contract.
-        let template = unsafe { object::read_template(pTemplate, ulCount) }?;
+        let template = unsafe { read_template(pTemplate, ulCount) }?;
         let loaded = s.token.loaded()?;
-        let logged_in = s.token.is_logged_in();
-        let handles = loaded
-            .objects
-            .iter()
-            .filter(|o| logged_in || !o.object.is_private())
-            .filter(|o| o.object.matches(&template))
-            .map(|o| o.handle)
-            .collect();
-        let mut ops = s.ops.lock();
+        let handles = loaded.find(&template, s.token.is_logged_in());
+        let mut ops = s.ops();
         if ops.find.is_some() {
             return Err(CKR_OPERATION_ACTIVE);
         }
@@ -170,7 +148,7 @@ pub unsafe extern "C" fn C_FindObjects(
             return Err(CKR_ARGUMENTS_BAD);
         }
         let max = to_usize(ulMaxObjectCount)?;
-        let mut ops = s.ops.lock();
+        let mut ops = s.ops();
         let find = ops.find.as_mut().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         let rest = &find.handles[find.next..];
         let n = rest.len().min(max);
@@ -188,7 +166,7 @@ pub unsafe extern "C" fn C_FindObjects(
 pub extern "C" fn C_FindObjectsFinal(hSession: CK_SESSION_HANDLE) -> CK_RV {
     guard("C_FindObjectsFinal", || {
         let s = state::module()?.session(hSession)?;
-        let ended = s.ops.lock().find.take();
+        let ended = s.ops().find.take();
         ended.map(|_| ()).ok_or(CKR_OPERATION_NOT_INITIALIZED)
     })
 }

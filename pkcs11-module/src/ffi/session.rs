@@ -2,8 +2,8 @@
 
 use super::slot_token::{MAX_PIN_LEN, MIN_PIN_LEN};
 use super::{guard, input, write};
-use crate::config::TokenMode;
 use crate::error::CkResult;
+use crate::operation::sign;
 use crate::state;
 use crate::token::Token;
 use cryptoki_sys::*;
@@ -126,7 +126,7 @@ unsafe fn read_pin(p: *const CK_UTF8CHAR, len: CK_ULONG, min: usize) -> CkResult
 
 /// A NULL_PTR PIN on a token with CKF_PROTECTED_AUTHENTICATION_PATH: the module collects it.
 fn protected_path(token: &Token, pin: *const CK_UTF8CHAR, len: CK_ULONG) -> bool {
-    pin.is_null() && len == 0 && token.config.mode == TokenMode::ProtectedPath
+    pin.is_null() && len == 0 && token.config.mode.protected_path()
 }
 
 /// # Safety
@@ -147,16 +147,16 @@ pub unsafe extern "C" fn C_Login(
                 }
                 let pin = if protected_path(&s.token, pPin, ulPinLen) {
                     // Asked without any module lock held: other sessions keep working meanwhile.
-                    crate::auth::protected_path_pin(&s.token)?
+                    crate::auth::factors::protected_path_pin(&s.token)?
                 } else {
                     // SAFETY: forwarded caller contract.
                     unsafe { read_pin(pPin, ulPinLen, MIN_PIN_LEN) }?
                 };
                 // Nothing is sent now: the service checks the PIN at the first authorization.
-                s.token.login_user(pin)
+                s.token.login.login_user(pin)
             }
             CKU_CONTEXT_SPECIFIC => {
-                if s.token.signing_epoch().is_none() {
+                if s.token.login.signing_epoch().is_none() {
                     return Err(CKR_USER_NOT_LOGGED_IN);
                 }
                 let value = if protected_path(&s.token, pPin, ulPinLen) {
@@ -165,7 +165,10 @@ pub unsafe extern "C" fn C_Login(
                     // SAFETY: forwarded caller contract.
                     Some(unsafe { read_pin(pPin, ulPinLen, 1) }?)
                 };
-                crate::sign::context_login(&s, value)
+                let (id, cred, epoch) = s.sign_target()?;
+                let outcome = sign::context_login(&s.token, &cred, epoch, value)?;
+                s.set_sign_authorization(id, outcome);
+                Ok(())
             }
             // The token has no security officer: its administration is the service's.
             _ => Err(CKR_USER_TYPE_INVALID),

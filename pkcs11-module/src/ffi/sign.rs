@@ -1,11 +1,11 @@
 //! Signing (PKCS#11 §5.11). Length queries and too-small buffers are answered from the mechanism plan
 //! without contacting the service and leave the operation active; any other outcome ends it.
 
+use super::mechanism::read_mechanism;
 use super::{check_output, guard, input, write_output, Output};
 use crate::error::CkResult;
-use crate::mechanism::Mechanism;
+use crate::operation::sign::{self, SignOp};
 use crate::session::Session;
-use crate::sign::{self, SignOp};
 use crate::state;
 use cryptoki_sys::*;
 
@@ -20,8 +20,10 @@ pub unsafe extern "C" fn C_SignInit(
     guard("C_SignInit", || {
         let s = state::module()?.session(hSession)?;
         // SAFETY: forwarded caller contract.
-        let mech = unsafe { Mechanism::from_raw(pMechanism) }?;
-        sign::init(&s, &mech, hKey)
+        let mech = unsafe { read_mechanism(pMechanism) }?;
+        s.check_no_sign()?;
+        let op = sign::init(&s.token, &mech, hKey)?;
+        s.install_sign(op)
     })
 }
 
@@ -35,7 +37,7 @@ unsafe fn take_for_output(
     len: *mut CK_ULONG,
     single_part: bool,
 ) -> CkResult<Option<SignOp>> {
-    let mut ops = s.ops.lock();
+    let mut ops = s.ops();
     let op = ops.sign.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
     if single_part && op.hasher.is_some() {
         // C_SignUpdate started a multi-part operation: only C_SignFinal may end it.
@@ -71,7 +73,7 @@ pub unsafe extern "C" fn C_Sign(
         let data = match unsafe { input(pData, ulDataLen) } {
             Ok(d) => d,
             Err(rv) => {
-                s.ops.lock().sign = None;
+                s.ops().sign = None;
                 return Err(rv);
             }
         };
@@ -110,7 +112,7 @@ pub unsafe extern "C" fn C_SignUpdate(
 ) -> CK_RV {
     guard("C_SignUpdate", || {
         let s = state::module()?.session(hSession)?;
-        let mut ops = s.ops.lock();
+        let mut ops = s.ops();
         let op = ops.sign.as_mut().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         // SAFETY: forwarded caller contract.
         let part = match unsafe { input(pPart, ulPartLen) } {

@@ -1,10 +1,8 @@
 //! Slot and token management (PKCS#11 §5.5).
 
 use super::{guard, padded, write};
-use crate::config::TokenMode;
 use crate::mechanism::{self, DIGEST_MECHANISMS};
 use crate::state;
-use crate::token::Token;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 
@@ -72,15 +70,6 @@ pub unsafe extern "C" fn C_GetSlotInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_SLOT_I
 pub const MIN_PIN_LEN: usize = 1;
 pub const MAX_PIN_LEN: usize = 255;
 
-/// How applications log in (README, "Second factor: token modes and channels").
-fn mode_flags(token: &Token) -> CK_FLAGS {
-    match token.config.mode {
-        TokenMode::Pin => CKF_LOGIN_REQUIRED,
-        TokenMode::ProtectedPath => CKF_LOGIN_REQUIRED | CKF_PROTECTED_AUTHENTICATION_PATH,
-        TokenMode::LoginFree => 0,
-    }
-}
-
 /// # Safety
 /// `pInfo` is NULL or points to a writable CK_TOKEN_INFO.
 #[no_mangle]
@@ -94,7 +83,10 @@ pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_TOKEN
             manufacturerID: padded("cloudtoken"),
             model: padded("CSC remote token"),
             serialNumber: padded(&token.serial),
-            flags: CKF_TOKEN_INITIALIZED | CKF_USER_PIN_INITIALIZED | CKF_RNG | mode_flags(token),
+            flags: CKF_TOKEN_INITIALIZED
+                | CKF_USER_PIN_INITIALIZED
+                | CKF_RNG
+                | token.config.mode.login_flags(),
             ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
             ulSessionCount: sessions as CK_ULONG,
             ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,

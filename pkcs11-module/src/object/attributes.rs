@@ -1,6 +1,7 @@
-//! Wire form of attribute values, C_GetAttributeValue and template copying.
+//! Wire form of attribute values, template matching, and the safe core of C_GetAttributeValue (which
+//! outcome each template entry gets; ffi/template.rs applies them to C memory).
 
-use super::{AttrValue, Attribute, Object};
+use super::{AttrValue, Object};
 use cryptoki_sys::*;
 
 /// CK_ULONG in native layout.
@@ -27,6 +28,7 @@ pub fn date_value(year: u32, month: u32, day: u32) -> Option<Vec<u8>> {
 }
 
 /// Reads a CK_ULONG attribute value (exactly `size_of::<CK_ULONG>()` bytes).
+#[cfg(test)]
 pub fn parse_ulong(value: &[u8]) -> Option<CK_ULONG> {
     value.try_into().ok().map(CK_ULONG::from_ne_bytes)
 }
@@ -137,113 +139,4 @@ pub fn resolve_attributes<'a>(
         CKR_OK
     };
     (outcomes, rv)
-}
-
-/// Largest template C_GetAttributeValue / C_FindObjectsInit accept; far beyond any real client's.
-const MAX_TEMPLATE_LEN: usize = 1 << 16;
-
-/// Largest attribute value copied from a caller's template: larger than any value an object here holds, so
-/// such a template could not match anyway.
-const MAX_TEMPLATE_VALUE_LEN: usize = 1 << 20;
-
-fn template_len(count: CK_ULONG) -> Result<usize, CK_RV> {
-    usize::try_from(count)
-        .ok()
-        .filter(|&n| n <= MAX_TEMPLATE_LEN)
-        .ok_or(CKR_ARGUMENTS_BAD)
-}
-
-/// C_GetAttributeValue on one object: processes every entry per PKCS#11 3.0 §5.7 and never writes more than an
-/// entry's ulValueLen bytes to its pValue. CKR_ARGUMENTS_BAD for a NULL template with a non-zero count or an
-/// absurd count.
-///
-/// # Safety
-/// `template` is NULL (then `count` must be 0) or points to `count` writable CK_ATTRIBUTE entries; every
-/// non-NULL `pValue` points to `ulValueLen` writable bytes.
-pub unsafe fn get_attribute_value(
-    obj: &Object,
-    template: *mut CK_ATTRIBUTE,
-    count: CK_ULONG,
-) -> CK_RV {
-    let n = match template_len(count) {
-        Ok(n) => n,
-        Err(rv) => return rv,
-    };
-    if n == 0 {
-        return CKR_OK;
-    }
-    if template.is_null() {
-        return CKR_ARGUMENTS_BAD;
-    }
-    // SAFETY: non-NULL, `n` writable entries per the caller's contract.
-    let entries = unsafe { std::slice::from_raw_parts_mut(template, n) };
-    let requests: Vec<AttributeRequest> = entries
-        .iter()
-        .map(|e| AttributeRequest {
-            type_: e.type_,
-            buffer_len: (!e.pValue.is_null()).then_some(e.ulValueLen),
-        })
-        .collect();
-    let (outcomes, rv) = resolve_attributes(obj, &requests);
-    for (entry, outcome) in entries.iter_mut().zip(outcomes) {
-        entry.ulValueLen = match outcome {
-            AttributeOutcome::Copy(bytes) => {
-                // resolve_attributes only answers Copy when pValue is non-NULL and ulValueLen >= len.
-                // SAFETY: pValue points to ulValueLen >= bytes.len() writable bytes per the caller's contract.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        bytes.as_ptr(),
-                        entry.pValue as *mut u8,
-                        bytes.len(),
-                    )
-                };
-                bytes.len() as CK_ULONG
-            }
-            AttributeOutcome::Length(len) => len,
-            AttributeOutcome::Unavailable => CK_UNAVAILABLE_INFORMATION,
-        };
-    }
-    rv
-}
-
-/// Copies a caller's template (C_FindObjectsInit). NULL `ptr` with `count == 0` is the empty template;
-/// CKR_ARGUMENTS_BAD for NULL `ptr` with a non-zero count, an absurd count, or a NULL pValue with a non-zero
-/// length; CKR_ATTRIBUTE_VALUE_INVALID for a value larger than any attribute could be.
-///
-/// # Safety
-/// `ptr` is NULL or points to `count` readable CK_ATTRIBUTE entries whose non-NULL `pValue` point to
-/// `ulValueLen` readable bytes.
-pub unsafe fn read_template(
-    ptr: *const CK_ATTRIBUTE,
-    count: CK_ULONG,
-) -> Result<Vec<Attribute>, CK_RV> {
-    let n = template_len(count)?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if ptr.is_null() {
-        return Err(CKR_ARGUMENTS_BAD);
-    }
-    // SAFETY: non-NULL, `n` readable entries per the caller's contract.
-    let entries = unsafe { std::slice::from_raw_parts(ptr, n) };
-    entries
-        .iter()
-        .map(|e| {
-            let len = usize::try_from(e.ulValueLen).map_err(|_| CKR_ATTRIBUTE_VALUE_INVALID)?;
-            let value = if len == 0 {
-                Vec::new()
-            } else if e.pValue.is_null() {
-                return Err(CKR_ARGUMENTS_BAD);
-            } else if len > MAX_TEMPLATE_VALUE_LEN {
-                return Err(CKR_ATTRIBUTE_VALUE_INVALID);
-            } else {
-                // SAFETY: pValue points to ulValueLen readable bytes per the caller's contract.
-                unsafe { std::slice::from_raw_parts(e.pValue as *const u8, len) }.to_vec()
-            };
-            Ok(Attribute {
-                type_: e.type_,
-                value,
-            })
-        })
-        .collect()
 }

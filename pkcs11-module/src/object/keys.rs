@@ -45,6 +45,10 @@ fn unsupported(what: impl Into<String>) -> Error {
 }
 
 impl PublicKeyParts {
+    pub(super) fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
     pub(super) fn from_spki(spki: &SubjectPublicKeyInfo) -> Result<Self, Error> {
         let der = spki
             .to_der()

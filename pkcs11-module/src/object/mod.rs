@@ -5,12 +5,13 @@ mod attributes;
 mod certificate;
 mod keys;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use attributes::{
-    bool_value, date_value, get_attribute_value, parse_ulong, read_template, resolve_attributes,
-    ulong_value, ulongs_value, AttributeOutcome, AttributeRequest,
+    bool_value, resolve_attributes, ulong_value, AttributeOutcome, AttributeRequest,
 };
+#[cfg(test)]
+pub use attributes::{parse_ulong, ulongs_value};
 pub use certificate::key_kind_of_certificate;
 
 use crate::mechanism::KeyKind;
@@ -25,6 +26,7 @@ pub struct Attribute {
 }
 
 impl Attribute {
+    #[cfg(test)]
     pub fn new(type_: CK_ATTRIBUTE_TYPE, value: impl Into<Vec<u8>>) -> Self {
         Attribute {
             type_,
@@ -87,6 +89,7 @@ impl Object {
     }
 
     /// CKA_TOKEN.
+    #[cfg(test)]
     pub fn is_token(&self) -> bool {
         self.flag(CKA_TOKEN)
     }
@@ -96,11 +99,13 @@ impl Object {
     }
 
     /// CKA_ID (empty when absent).
+    #[cfg(test)]
     pub fn id(&self) -> &[u8] {
         self.value(CKA_ID).unwrap_or_default()
     }
 
     /// CKA_LABEL (empty when absent).
+    #[cfg(test)]
     pub fn label(&self) -> &[u8] {
         self.value(CKA_LABEL).unwrap_or_default()
     }
@@ -119,11 +124,6 @@ impl Object {
             AttrValue::Value(v) => Some(v),
             AttrValue::Sensitive => None,
         }
-    }
-
-    /// Every attribute type the object has, in a stable order.
-    pub fn attribute_types(&self) -> impl Iterator<Item = CK_ATTRIBUTE_TYPE> + '_ {
-        self.attributes.iter().map(|(t, _)| *t)
     }
 
     /// C_FindObjects matching: every template attribute must be present, readable and equal (booleans compare
@@ -158,6 +158,8 @@ pub struct CredentialObjects {
     pub ca_certificates: Vec<Object>,
     /// The key as the end-entity certificate describes it (authoritative over `KeyInfo.len`).
     pub key_kind: KeyKind,
+    /// The end-entity certificate's DER SubjectPublicKeyInfo.
+    pub spki: Vec<u8>,
 }
 
 /// Builds the objects of a credential from its certificates (end entity first). `label` and `id` go to the
@@ -212,6 +214,7 @@ pub fn objects_for_credential(
         private_key: key.private_key_object(&common, always_authenticate),
         ca_certificates,
         key_kind: key.kind,
+        spki: key.spki_der().to_vec(),
     })
 }
 

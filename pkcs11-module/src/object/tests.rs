@@ -1,13 +1,14 @@
 //! Objects built from real certificates (pkcs11-module/tests-data, made by generate.sh with OpenSSL), checked
 //! against the values pyca/cryptography computed for the same files (tests-data/expected.txt).
 
+use super::attributes::date_value;
 use super::*;
 use crate::mechanism::{mechanisms_for, Curve, HashAlg};
 use remote_client::{AuthInfo, AuthMode, KeyInfo, Scal};
 use std::collections::HashMap;
 
 const CA: &[u8] = include_bytes!("../../tests-data/ca.der");
-const EE_RSA: &[u8] = include_bytes!("../../tests-data/ee-rsa2048.der");
+pub(crate) const EE_RSA: &[u8] = include_bytes!("../../tests-data/ee-rsa2048.der");
 const EE_PSS: &[u8] = include_bytes!("../../tests-data/ee-rsapss2048.der");
 const EE_P256: &[u8] = include_bytes!("../../tests-data/ee-p256.der");
 const EE_P384: &[u8] = include_bytes!("../../tests-data/ee-p384.der");
@@ -74,7 +75,7 @@ const RSA_ALGOS: [&str; 2] = [
     remote_client::oid::RSASSA_PSS,
 ];
 
-fn rsa_objects(always_authenticate: bool) -> CredentialObjects {
+pub(crate) fn rsa_objects(always_authenticate: bool) -> CredentialObjects {
     let cred = credential(&[EE_RSA, CA], &RSA_ALGOS);
     let kind = key_kind_of_certificate(EE_RSA).unwrap();
     let mechs = mechanisms_for(&cred.key, &kind);
@@ -461,162 +462,6 @@ fn resolve_follows_the_spec_per_entry() {
     let (outcomes, rv) = resolve_attributes(private, &[]);
     assert!(outcomes.is_empty());
     assert_eq!(rv, CKR_OK);
-}
-
-#[test]
-fn get_attribute_value_writes_within_bounds() {
-    let objs = rsa_objects(false);
-    let cert = &objs.certificate;
-    let value_len = EE_RSA.len();
-    // Room for the value plus a guard zone that must stay untouched.
-    let mut value_buf = vec![0xaau8; value_len + 16];
-    let mut small_buf = vec![0xaau8; 8];
-    let mut label_buf = vec![0xaau8; 5];
-    let mut template = [
-        CK_ATTRIBUTE {
-            type_: CKA_VALUE,
-            pValue: std::ptr::null_mut(),
-            ulValueLen: 0,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_VALUE,
-            pValue: value_buf.as_mut_ptr().cast(),
-            ulValueLen: value_len as CK_ULONG,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_SUBJECT,
-            pValue: small_buf.as_mut_ptr().cast(),
-            ulValueLen: small_buf.len() as CK_ULONG,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_MODULUS,
-            pValue: std::ptr::null_mut(),
-            ulValueLen: 0,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_LABEL,
-            pValue: label_buf.as_mut_ptr().cast(),
-            ulValueLen: label_buf.len() as CK_ULONG,
-        },
-    ];
-    let rv =
-        unsafe { get_attribute_value(cert, template.as_mut_ptr(), template.len() as CK_ULONG) };
-    // Both a too-small buffer and an invalid type: the invalid type is reported.
-    assert_eq!(rv, CKR_ATTRIBUTE_TYPE_INVALID);
-    assert_eq!(template[0].ulValueLen, value_len as CK_ULONG);
-    assert_eq!(template[1].ulValueLen, value_len as CK_ULONG);
-    assert_eq!(&value_buf[..value_len], EE_RSA);
-    assert!(value_buf[value_len..].iter().all(|&b| b == 0xaa));
-    assert_eq!(template[2].ulValueLen, CK_UNAVAILABLE_INFORMATION);
-    assert!(
-        small_buf.iter().all(|&b| b == 0xaa),
-        "nothing written on too-small"
-    );
-    assert_eq!(template[3].ulValueLen, CK_UNAVAILABLE_INFORMATION);
-    assert_eq!(template[4].ulValueLen, 5);
-    assert_eq!(label_buf, b"Alice");
-
-    // A private key's secret: sensitive, buffer untouched.
-    let mut secret_buf = vec![0xaau8; 512];
-    let mut template = [CK_ATTRIBUTE {
-        type_: CKA_PRIVATE_EXPONENT,
-        pValue: secret_buf.as_mut_ptr().cast(),
-        ulValueLen: secret_buf.len() as CK_ULONG,
-    }];
-    let rv = unsafe { get_attribute_value(&objs.private_key, template.as_mut_ptr(), 1) };
-    assert_eq!(rv, CKR_ATTRIBUTE_SENSITIVE);
-    assert_eq!(template[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
-    assert!(secret_buf.iter().all(|&b| b == 0xaa));
-
-    // CK_ULONG and CK_BBOOL come out in native layout.
-    let mut class: CK_ULONG = 0;
-    let mut sign: CK_BBOOL = 0;
-    let mut template = [
-        CK_ATTRIBUTE {
-            type_: CKA_CLASS,
-            pValue: (&mut class as *mut CK_ULONG).cast(),
-            ulValueLen: std::mem::size_of::<CK_ULONG>() as CK_ULONG,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_SIGN,
-            pValue: (&mut sign as *mut CK_BBOOL).cast(),
-            ulValueLen: 1,
-        },
-    ];
-    let rv = unsafe { get_attribute_value(&objs.private_key, template.as_mut_ptr(), 2) };
-    assert_eq!(rv, CKR_OK);
-    assert_eq!((class, sign), (CKO_PRIVATE_KEY, CK_TRUE));
-
-    assert_eq!(
-        unsafe { get_attribute_value(cert, std::ptr::null_mut(), 0) },
-        CKR_OK
-    );
-    assert_eq!(
-        unsafe { get_attribute_value(cert, std::ptr::null_mut(), 1) },
-        CKR_ARGUMENTS_BAD
-    );
-}
-
-#[test]
-fn read_template_copies_and_validates() {
-    assert_eq!(
-        unsafe { read_template(std::ptr::null(), 0) },
-        Ok(Vec::new())
-    );
-    assert_eq!(
-        unsafe { read_template(std::ptr::null(), 1) },
-        Err(CKR_ARGUMENTS_BAD)
-    );
-    let mut class = CKO_CERTIFICATE;
-    let mut id = *b"abc";
-    let template = [
-        CK_ATTRIBUTE {
-            type_: CKA_CLASS,
-            pValue: (&mut class as *mut CK_ULONG).cast(),
-            ulValueLen: std::mem::size_of::<CK_ULONG>() as CK_ULONG,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_ID,
-            pValue: id.as_mut_ptr().cast(),
-            ulValueLen: 3,
-        },
-        CK_ATTRIBUTE {
-            type_: CKA_LABEL,
-            pValue: std::ptr::null_mut(),
-            ulValueLen: 0,
-        },
-    ];
-    let copied = unsafe { read_template(template.as_ptr(), 3) }.unwrap();
-    assert_eq!(
-        copied,
-        vec![
-            Attribute::new(CKA_CLASS, ulong_value(CKO_CERTIFICATE)),
-            Attribute::new(CKA_ID, &b"abc"[..]),
-            Attribute::new(CKA_LABEL, Vec::new()),
-        ]
-    );
-    let bad = [CK_ATTRIBUTE {
-        type_: CKA_ID,
-        pValue: std::ptr::null_mut(),
-        ulValueLen: 4,
-    }];
-    assert_eq!(
-        unsafe { read_template(bad.as_ptr(), 1) },
-        Err(CKR_ARGUMENTS_BAD)
-    );
-    let huge = [CK_ATTRIBUTE {
-        type_: CKA_ID,
-        pValue: id.as_mut_ptr().cast(),
-        ulValueLen: CK_ULONG::MAX,
-    }];
-    assert_eq!(
-        unsafe { read_template(huge.as_ptr(), 1) },
-        Err(CKR_ATTRIBUTE_VALUE_INVALID)
-    );
-    assert_eq!(
-        unsafe { read_template(template.as_ptr(), CK_ULONG::MAX) },
-        Err(CKR_ARGUMENTS_BAD)
-    );
 }
 
 #[test]

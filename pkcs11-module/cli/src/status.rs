@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
 }
 
 fn token_status(t: &TokenConfig) -> Outcome<()> {
-    let cc = t.client_config().map_err(|e| {
+    let cc = cloudtoken::service::csc::client_config(t).map_err(|e| {
         Failure(format!(
             "The service address cannot be read: {e}. Check url / url_file in the configuration."
         ))
@@ -97,7 +97,7 @@ fn token_status(t: &TokenConfig) -> Outcome<()> {
         .map_err(|e| words::service(&url, t.ca_file.as_deref(), &e))?;
     println!("  login        {}", mode_words(t));
     println!("  channels     {}", channel_words(t));
-    println!("  agent        {}", agent_words(t));
+    println!("  agent        {}", agent_words(t, &url));
     println!(
         "  batch        up to {} signatures per authorization (capped by each credential)",
         t.batch_size
@@ -129,7 +129,7 @@ fn token_status(t: &TokenConfig) -> Outcome<()> {
 /// refresh token.
 fn sign_in(t: &TokenConfig, client: &CscClient, url: &str) -> Outcome<Secret> {
     if let Some(path) = &t.refresh_token_file {
-        let refresh = config::read_secret_file(path).map_err(|e| {
+        let refresh = config::files::read_secret_file(path).map_err(|e| {
             Failure(format!(
                 "The enrolment's refresh token cannot be used: {e}. Enrol again with cloudtoken enroll."
             ))
@@ -140,7 +140,7 @@ fn sign_in(t: &TokenConfig, client: &CscClient, url: &str) -> Outcome<Secret> {
         })?;
         if let Some(new) = &tokens.refresh_token {
             if new.expose() != refresh.expose() {
-                config::write_secret_file(path, new).map_err(|e| {
+                config::files::write_secret_file(path, new).map_err(|e| {
                     Failure(format!(
                         "The service renewed the enrolment, but it cannot be stored: {e}."
                     ))
@@ -155,7 +155,7 @@ fn sign_in(t: &TokenConfig, client: &CscClient, url: &str) -> Outcome<Secret> {
         return Ok(tokens.access_token);
     }
     if let Some(path) = &t.password_file {
-        let password = config::read_secret_file(path)
+        let password = config::files::read_secret_file(path)
             .map_err(|e| Failure(format!("The account password file cannot be used: {e}.")))?;
         let tokens = client
             .login(&t.account, &password, false)
@@ -231,8 +231,8 @@ fn channel_words(t: &TokenConfig) -> String {
     format!("one-time codes from: {text}")
 }
 
-fn agent_words(t: &TokenConfig) -> String {
-    match Agent::for_token(t) {
+fn agent_words(t: &TokenConfig, url: &str) -> String {
+    match Agent::for_token(t, url) {
         None => "none: each process authorizes its own signatures".to_owned(),
         Some(a) => {
             let reach = if a.is_running() {

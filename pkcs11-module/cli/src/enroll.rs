@@ -119,7 +119,7 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
     let prompt_command = match &args.prompt_command {
         Some(p) => {
             let program = absolute(p, "prompt program")?;
-            config::check_program(&program)
+            config::files::check_program(&program)
                 .map_err(|e| Failure(format!("The prompt program cannot be used: {e}.")))?;
             let mut cmd = vec![program.display().to_string()];
             cmd.extend(args.prompt_args.iter().cloned());
@@ -185,7 +185,7 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
     let dir = config_file::ensure_folder(&config_path)?;
     let refresh_name = config_file::refresh_token_name(&label);
     let refresh_path = dir.join(&refresh_name);
-    config::write_secret_file(&refresh_path, &refresh).map_err(|e| {
+    config::files::write_secret_file(&refresh_path, &refresh).map_err(|e| {
         Failure(format!(
             "The refresh token cannot be stored: {e}. Nothing else was changed."
         ))

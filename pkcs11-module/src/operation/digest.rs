@@ -1,4 +1,4 @@
-//! Local message digests (C_Digest*): SHA-1 and SHA-2, computed here, never sent anywhere.
+//! The digest operation (C_Digest*): SHA-1 and SHA-2, computed here, never sent anywhere.
 
 use crate::error::CkResult;
 use crate::mechanism::{HashAlg, Hasher, Mechanism};

@@ -1,0 +1,146 @@
+//! Authorization: the SAD each signature is made with. The one entry for a signature is
+//! [`for_signature`], and for C_Login(CKU_CONTEXT_SPECIFIC) on a SCAL 1 key [`at_context_login`]; both
+//! take a SAD from the batch store or authorize a new batch through the same [`authorize_batch`].
+//!
+//! - SCAL 1: one authorization covers a batch (policy.rs); what is left waits in the store (store.rs:
+//!   this process's or the agent's). Authorizations of one credential are serialised by its gate, so that
+//!   concurrent signers share one batch instead of each spending a one-time code.
+//! - SCAL 2: every signature is authorized for its own hash, never from a batch or the agent.
+//!
+//! Where the factors come from is factors.rs's, the request and its re-asks exchange.rs's. No
+//! authorization is ever made for a login that has ended.
+
+pub mod exchange;
+pub mod factors;
+pub mod policy;
+pub mod store;
+
+use crate::error::{self, CkResult};
+use crate::mechanism::HashAlg;
+use crate::service::{Sad, Scal, Secret};
+use crate::token::{Credential, Token};
+use cryptoki_sys::*;
+use exchange::Request;
+
+/// The login `epoch` ended (logout, closed sessions, a refused PIN): nothing more may be authorized for it.
+fn check_current(token: &Token, epoch: u64) -> CkResult<()> {
+    if token.login.is_current(epoch) {
+        Ok(())
+    } else {
+        Err(CKR_USER_NOT_LOGGED_IN)
+    }
+}
+
+/// A SAD for one signature of `hash` with `cred`, under login `epoch`. `context` is the operation's
+/// C_Login(CKU_CONTEXT_SPECIFIC) value, if any.
+pub fn for_signature(
+    token: &Token,
+    cred: &Credential,
+    epoch: u64,
+    hash: &[u8],
+    hash_alg: HashAlg,
+    context: Option<Secret>,
+) -> CkResult<Secret> {
+    check_current(token, epoch)?;
+    match cred.info.scal {
+        Scal::Two => {
+            log::info!(
+                "slot {}: {} is SCAL 2: this signature is authorized for its own hash, not as part \
+                 of a batch (no batch authorization, no agent)",
+                token.slot_id,
+                cred.id()
+            );
+            let request = Request {
+                num_signatures: 1,
+                hashes: vec![hash.to_vec()],
+                hash_alg: Some(hash_alg),
+            };
+            Ok(exchange::authorize(token, cred, request, context)?.value)
+        }
+        Scal::One => {
+            let agent = token.agent_for(cred);
+            if let Some(sad) = token.sads.take(cred.id(), epoch, agent.as_ref()) {
+                return Ok(sad);
+            }
+            let gate = token.sads.gate(cred.id());
+            let _g = gate.lock();
+            // Whoever held the gate may have authorized the batch this signer needs, or ended the login.
+            if let Some(sad) = token.sads.take(cred.id(), epoch, agent.as_ref()) {
+                return Ok(sad);
+            }
+            check_current(token, epoch)?;
+            let (sad, n) = authorize_batch(token, cred, context)?;
+            keep(token, cred, &sad, n - 1, epoch);
+            Ok(sad.value)
+        }
+    }
+}
+
+/// C_Login(CKU_CONTEXT_SPECIFIC) on a SCAL 1 key: authorizes now, so that a wrong code is reported to the
+/// login. Returns the SAD for this operation when the key has CKA_ALWAYS_AUTHENTICATE; otherwise the
+/// whole batch goes to the store and `None` is returned.
+pub fn at_context_login(
+    token: &Token,
+    cred: &Credential,
+    epoch: u64,
+    value: Option<Secret>,
+) -> CkResult<Option<Secret>> {
+    let gate = token.sads.gate(cred.id());
+    let _g = gate.lock();
+    check_current(token, epoch)?;
+    let (sad, n) = authorize_batch(token, cred, value)?;
+    if cred.always_authenticate {
+        return Ok(Some(sad.value));
+    }
+    keep(token, cred, &sad, n, epoch);
+    Ok(None)
+}
+
+/// The one batch authorization request: as many signatures as the policy gives one authorization.
+fn authorize_batch(
+    token: &Token,
+    cred: &Credential,
+    context: Option<Secret>,
+) -> CkResult<(Sad, u32)> {
+    let n = policy::signatures_per_authorization(&token.config, cred);
+    let request = Request {
+        num_signatures: n,
+        hashes: Vec::new(),
+        hash_alg: None,
+    };
+    Ok((exchange::authorize(token, cred, request, context)?, n))
+}
+
+/// Keeps `remaining` signatures of a new batch, unless the login ended meanwhile.
+fn keep(token: &Token, cred: &Credential, sad: &Sad, remaining: u32, epoch: u64) {
+    if !token.login.is_current(epoch) {
+        return;
+    }
+    let agent = token.agent_for(cred);
+    token.sads.keep(
+        cred.id(),
+        sad.value.clone(),
+        remaining,
+        sad.expires_in,
+        epoch,
+        agent.as_ref(),
+    );
+}
+
+/// The service refused a SAD the store handed out: drop what is kept for the credential.
+pub fn forget_batch(token: &Token, cred: &Credential) {
+    let agent = token.agent_for(cred);
+    token.sads.forget(cred.id(), agent.as_ref());
+}
+
+/// A CKA_ALWAYS_AUTHENTICATE key signed without the context login it needs.
+pub fn missing_context_login(token: &Token, cred: &Credential) -> CK_RV {
+    error::logged(
+        CKR_USER_NOT_LOGGED_IN,
+        format!(
+            "slot {}: the key of {} needs C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit",
+            token.slot_id,
+            cred.id()
+        ),
+    )
+}

@@ -1,0 +1,239 @@
+use super::files::read_secret_file;
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+
+fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+fn minimal(secret: &str) -> String {
+    format!(
+        "[[token]]\nlabel = \"A\"\nurl = \"https://h\"\naccount = \"a\"\nrefresh_token_file = \"{secret}\"\n"
+    )
+}
+
+#[test]
+fn loads_defaults_and_resolves_relative_paths() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    let p = write(d.path(), "c.toml", &minimal("a.refresh"), 0o600);
+    let c = load_file(&p).unwrap();
+    assert_eq!(c.tokens.len(), 1);
+    let t = &c.tokens[0];
+    assert_eq!(
+        t.refresh_token_file.as_deref(),
+        Some(d.path().join("a.refresh").as_path())
+    );
+    assert_eq!(t.otp_length, 6);
+    assert_eq!(t.batch_size, 30);
+    assert_eq!(t.api, Api::Auto);
+    assert!(t.has_channel(OtpChannel::Passcode) && t.has_channel(OtpChannel::Context));
+    assert!(!t.always_authenticate);
+    assert_eq!(
+        read_secret_file(t.refresh_token_file.as_ref().unwrap())
+            .unwrap()
+            .expose(),
+        "tok"
+    );
+}
+
+#[test]
+fn refuses_group_writable_config_and_readable_secret() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    let p = write(d.path(), "c.toml", &minimal("a.refresh"), 0o664);
+    assert!(load_file(&p).unwrap_err().to_string().contains("writable"));
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(load_file(&p).is_ok());
+    std::fs::set_permissions(
+        d.path().join("a.refresh"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    assert!(load_file(&p).unwrap_err().to_string().contains("chmod 600"));
+}
+
+#[test]
+fn refuses_unknown_keys_and_bad_values() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    let base = minimal("a.refresh");
+    for (extra, needle) in [
+        ("colour = 1\n", "unknown field"),
+        ("otp_length = 0\n", "otp_length"),
+        ("batch_size = 0\n", "batch_size"),
+        ("url_file = \"u\"\n", "exactly one of url"),
+        (
+            "password_file = \"a.refresh\"\n",
+            "exactly one of refresh_token_file",
+        ),
+        ("otp_channels = [\"sms\"]\n", "unknown variant"),
+    ] {
+        let p = write(d.path(), "c.toml", &format!("{base}{extra}"), 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    let two = format!("{base}{}", base.replace("\"A\"", "\"B\""))
+        .replace("label = \"B\"", "label = \"B\"\nslot_id = 0");
+    let p = write(d.path(), "c.toml", &two, 0o600);
+    assert!(load_file(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("slot_id 0 used twice"));
+}
+
+fn executable(dir: &Path, name: &str, mode: u32) -> PathBuf {
+    write(dir, name, "#!/bin/sh\necho 1\n", mode)
+}
+
+#[test]
+fn second_factor_defaults_and_channel_order() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    let p = write(d.path(), "c.toml", &minimal("a.refresh"), 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.mode, TokenMode::Pin);
+    assert_eq!(
+        (
+            t.prompt_timeout_ms,
+            t.prompt_attempts,
+            t.totp_period,
+            t.approval_timeout_ms
+        ),
+        (120_000, 3, 30, 120_000)
+    );
+    // Channels that are not set up are left out of the default order.
+    assert_eq!(t.channels(), [OtpChannel::Passcode, OtpChannel::Context]);
+
+    executable(d.path(), "ask.sh", 0o755);
+    write(
+        d.path(),
+        "totp",
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n",
+        0o600,
+    );
+    write(d.path(), "pin", "123456\n", 0o600);
+    let text = format!(
+        "{}mode = \"login-free\"\nprompt_command = [\"./ask.sh\", \"--desktop\"]\n\
+         totp_secret_file = \"totp\"\npin_file = \"pin\"\n",
+        minimal("a.refresh")
+    );
+    let p = write(d.path(), "c.toml", &text, 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.mode, TokenMode::LoginFree);
+    assert_eq!(
+        t.channels(),
+        [
+            OtpChannel::Passcode,
+            OtpChannel::Context,
+            OtpChannel::TotpFile,
+            OtpChannel::Prompt
+        ]
+    );
+    let program = d.path().join("ask.sh").display().to_string();
+    assert_eq!(
+        t.prompt_command.as_deref(),
+        Some(&[program, "--desktop".to_owned()][..])
+    );
+    assert_eq!(t.pin_file.as_deref(), Some(d.path().join("pin").as_path()));
+
+    // An explicit order is kept as given.
+    let text = format!("{text}otp_channels = [\"prompt\", \"passcode\"]\n");
+    let p = write(d.path(), "c.toml", &text, 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.channels(), [OtpChannel::Prompt, OtpChannel::Passcode]);
+}
+
+#[test]
+fn refuses_unsafe_or_incomplete_second_factor_settings() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    executable(d.path(), "ask.sh", 0o755);
+    executable(d.path(), "open.sh", 0o777);
+    write(d.path(), "plain", "x\n", 0o644);
+    write(d.path(), "loose", "123456\n", 0o644);
+    let base = minimal("a.refresh");
+    for (extra, needle) in [
+        ("otp_channels = [\"prompt\"]\n", "prompt_command is not set"),
+        (
+            "otp_channels = [\"totp-file\"]\n",
+            "totp_secret_file is not set",
+        ),
+        ("otp_channels = []\n", "otp_channels is empty"),
+        ("mode = \"login-free\"\n", "set prompt_command or pin_file"),
+        (
+            "mode = \"protected-path\"\n",
+            "set prompt_command or pin_file",
+        ),
+        ("mode = \"pinless\"\n", "unknown variant"),
+        (
+            "prompt_command = [\"zenity\"]\n",
+            "not a name looked up in PATH",
+        ),
+        ("prompt_command = []\n", "prompt_command is empty"),
+        (
+            "prompt_command = [\"./open.sh\"]\n",
+            "writable by group or others",
+        ),
+        ("prompt_command = [\"./plain\"]\n", "not an executable file"),
+        ("prompt_command = [\"./missing.sh\"]\n", "missing.sh"),
+        ("pin_file = \"loose\"\n", "chmod 600"),
+        ("totp_secret_file = \"missing\"\n", "missing"),
+        ("totp_credential = \"c\"\n", "needs totp_secret_file"),
+        ("prompt_attempts = 0\n", "prompt_attempts"),
+        ("totp_period = 0\n", "totp_period"),
+        ("prompt_timeout_ms = 0\n", "timeouts must be positive"),
+        ("approval_timeout_ms = 0\n", "timeouts must be positive"),
+    ] {
+        let p = write(d.path(), "c.toml", &format!("{base}{extra}"), 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    let p = write(
+        d.path(),
+        "c.toml",
+        &format!("{base}mode = \"protected-path\"\nprompt_command = [\"./ask.sh\"]\n"),
+        0o600,
+    );
+    assert_eq!(
+        load_file(&p).unwrap().tokens[0].mode,
+        TokenMode::ProtectedPath
+    );
+}
+
+/// Every key the example documents, commented out or not, is one the module accepts.
+#[test]
+fn example_file_documents_accepted_keys() {
+    let example = include_str!("../../../examples/cloudtoken.example.toml");
+    let uncommented: String = example
+        .lines()
+        .map(|l| {
+            let rest = l.trim_start().strip_prefix("# ").unwrap_or("");
+            let key = rest.split('=').next().unwrap_or("").trim();
+            let is_setting = rest.contains(" = ")
+                && !key.is_empty()
+                && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            if is_setting {
+                rest.split("  #").next().unwrap().to_owned()
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(uncommented.contains("always_authenticate = false"));
+    let parsed: FileFormat = toml::from_str(&uncommented).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.token.len(), 1);
+    assert!(parsed.token[0].password_file.is_some() && parsed.token[0].client_key.is_some());
+    let t = &parsed.token[0];
+    assert!(t.prompt_command.is_some() && t.totp_secret_file.is_some() && t.pin_file.is_some());
+    assert!(t.otp_channels.as_deref() == Some(&DEFAULT_CHANNELS[..]));
+    assert!(parsed.log.file.is_some());
+}
+
+fn tempfile_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}

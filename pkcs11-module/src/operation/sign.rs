@@ -1,0 +1,187 @@
+//! The signing operation: C_SignInit's checks and plan, the context login, and turning one hash into one
+//! remote signature (a SAD from the authorization step, then the service's signature, turned into the
+//! PKCS#11 form).
+//!
+//! Calls the mechanism plan, the authorization step and the account. Knows nothing of sessions: the
+//! session installs and takes the operation (session.rs), so no session lock is held while the service
+//! works. Size queries and too-small buffers are answered in the FFI layer from
+//! `SignPlan::signature_len` before any of this runs, so they never reach the service.
+
+use crate::auth::{self, factors, policy};
+use crate::error::{self, CkResult, Step};
+use crate::mechanism::{self, Hasher, Mechanism, SignPlan, SignRequestParts};
+use crate::service::{Reason, Secret, SignHashRequest};
+use crate::token::account::CallError;
+use crate::token::{Credential, Token};
+use cryptoki_sys::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Where an operation stands with its authorization.
+pub enum Authorization {
+    /// Nothing given for this operation: the batch or a new authorization serves it.
+    Open,
+    /// A context login was made: its value (SCAL 2: waiting for the hash; `None` on a protected-path
+    /// token given NULL_PTR, where the module collects the factors itself).
+    Context(Option<Secret>),
+    /// SCAL 1 with CKA_ALWAYS_AUTHENTICATE: the SAD the context login obtained, for this operation only.
+    Authorized(Secret),
+}
+
+pub struct SignOp {
+    /// Tells this operation apart from a later one in the same session.
+    pub id: u64,
+    pub plan: SignPlan,
+    pub cred: Arc<Credential>,
+    /// The login the operation was started under.
+    pub epoch: u64,
+    pub authorization: Authorization,
+    /// Multi-part: the running hash (`Some` once C_SignUpdate was called).
+    pub hasher: Option<Hasher>,
+}
+
+static OP_IDS: AtomicU64 = AtomicU64::new(1);
+
+fn decode_ulongs(bytes: &[u8]) -> Vec<CK_ULONG> {
+    bytes
+        .chunks_exact(std::mem::size_of::<CK_ULONG>())
+        .filter_map(|c| c.try_into().ok().map(CK_ULONG::from_ne_bytes))
+        .collect()
+}
+
+/// C_SignInit: checks the key and mechanism, makes the plan, and has the service send an online OTP the
+/// application will ask for. `mech` is already copied out of C memory.
+pub fn init(token: &Token, mech: &Mechanism, key: CK_OBJECT_HANDLE) -> CkResult<SignOp> {
+    let loaded = token.loaded()?;
+    let obj = loaded.object(key).ok_or(CKR_KEY_HANDLE_INVALID)?;
+    if obj.object.is_private() && !token.is_logged_in() {
+        return Err(CKR_USER_NOT_LOGGED_IN);
+    }
+    let epoch = token.login.signing_epoch();
+    match obj.object.class() {
+        CKO_PRIVATE_KEY => {}
+        CKO_PUBLIC_KEY | CKO_SECRET_KEY => return Err(CKR_KEY_FUNCTION_NOT_PERMITTED),
+        _ => return Err(CKR_KEY_HANDLE_INVALID),
+    }
+    let epoch = epoch.ok_or(CKR_USER_NOT_LOGGED_IN)?;
+    if obj.object.value(CKA_SIGN) != Some(&[CK_TRUE][..]) {
+        return Err(CKR_KEY_FUNCTION_NOT_PERMITTED);
+    }
+    let cred = obj.credential.clone().ok_or(CKR_KEY_HANDLE_INVALID)?;
+    let allowed = obj
+        .object
+        .value(CKA_ALLOWED_MECHANISMS)
+        .map(decode_ulongs)
+        .unwrap_or_else(|| cred.mechanisms.clone());
+    let plan = mechanism::plan(mech, &cred.key, &cred.info.key, &allowed)?;
+
+    let agent = || token.agent_for(&cred);
+    let send = policy::send_otp_at_sign_init(
+        &token.config,
+        &cred,
+        factors::otp_at_hand(token, &cred),
+        || token.sads.has_usable(cred.id(), epoch, agent().as_ref()),
+    );
+    if send {
+        let n = policy::signatures_per_authorization(&token.config, &cred);
+        auth::exchange::send_otp(token, &cred, n)?;
+    }
+    Ok(SignOp {
+        id: OP_IDS.fetch_add(1, Ordering::Relaxed),
+        plan,
+        cred,
+        epoch,
+        authorization: Authorization::Open,
+        hasher: None,
+    })
+}
+
+/// C_Login(CKU_CONTEXT_SPECIFIC) for the operation on `cred` started under `epoch`: the authorization
+/// state to give the operation. SCAL 1 authorizes at once (a wrong OTP is reported here); SCAL 2 keeps the
+/// value until the hash is known.
+pub fn context_login(
+    token: &Token,
+    cred: &Credential,
+    epoch: u64,
+    value: Option<Secret>,
+) -> CkResult<Authorization> {
+    if !token.login.is_current(epoch) {
+        return Err(CKR_USER_NOT_LOGGED_IN);
+    }
+    if let Some(value) = &value {
+        factors::check_context_value(cred, value)?;
+    }
+    if cred.info.scal == crate::service::Scal::One {
+        return Ok(match auth::at_context_login(token, cred, epoch, value)? {
+            Some(sad) => Authorization::Authorized(sad),
+            None => Authorization::Context(None),
+        });
+    }
+    Ok(Authorization::Context(value))
+}
+
+/// Makes the one signature of an ended operation. The operation was taken out of its session, so no lock
+/// is held while the service works.
+pub fn execute(token: &Token, op: SignOp, parts: SignRequestParts) -> CkResult<Vec<u8>> {
+    if !token.login.is_current(op.epoch) {
+        return Err(CKR_USER_NOT_LOGGED_IN);
+    }
+    let slot = token.slot_id;
+    let cred = &op.cred;
+    let sad = match op.authorization {
+        Authorization::Authorized(sad) => sad,
+        Authorization::Open if cred.always_authenticate => {
+            return Err(auth::missing_context_login(token, cred))
+        }
+        Authorization::Open => {
+            auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, None)?
+        }
+        Authorization::Context(value) => {
+            auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, value)?
+        }
+    };
+    let request = SignHashRequest {
+        credential_id: cred.id().to_owned(),
+        sad,
+        hashes: vec![parts.hash.clone()],
+        hash_algorithm_oid: parts.hash_alg.oid().to_owned(),
+        sign_algorithm_oid: parts.sign_algo_oid.to_owned(),
+        sign_algorithm_params: parts.sign_algo_params.clone(),
+    };
+    let signatures = match token.account.act(|s, a| s.sign_hashes(a, &request)) {
+        Ok(s) => s,
+        Err(CallError::Remote(e)) => {
+            if e.reason() == Reason::SadExpired {
+                auth::forget_batch(token, cred);
+            }
+            return Err(error::from_remote(slot, Step::Sign, &e));
+        }
+        Err(e) => return Err(e.into_rv(slot, Step::Sign)),
+    };
+    let [signature] = <[Vec<u8>; 1]>::try_from(signatures).map_err(|v| {
+        error::logged(
+            CKR_DEVICE_ERROR,
+            format!(
+                "slot {slot}: the service returned {} signatures for one hash",
+                v.len()
+            ),
+        )
+    })?;
+    let signature = op.plan.finish_signature(&signature).inspect_err(|_| {
+        log::error!(
+            "slot {slot}: the service's signature does not fit the key of {}",
+            cred.id()
+        );
+    })?;
+    if !op.plan.verifies(&cred.public_key, &parts, &signature) {
+        return Err(error::logged(
+            CKR_DEVICE_ERROR,
+            format!(
+                "slot {slot}: the service's signature does not verify under the public key of {}; \
+                 it is not returned",
+                cred.id()
+            ),
+        ));
+    }
+    Ok(signature)
+}

@@ -1,0 +1,67 @@
+//! The service seam: what the module needs from a remote signing service, whatever protocol it speaks —
+//! the account's sign-in, the credentials, authorization (with its asynchronous check and the sending of
+//! an online one-time password) and signing hashes.
+//!
+//! Owns the trait and the vocabulary that crosses it: protocol-neutral types (remote-client's service
+//! model, never a wire type), re-exported here so that nothing above this module names a protocol
+//! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client) and, in
+//! unit tests, `fake` (scripted answers and faults). Nothing here knows PKCS#11.
+
+pub mod csc;
+#[cfg(test)]
+pub mod fake;
+
+pub use remote_client::{
+    AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error, OtpType, Reason, Sad, Scal,
+    Secret, SignHashRequest,
+};
+
+use std::time::Duration;
+
+/// What a sign-in to the account gives: the token every later call carries, and how long the service
+/// said it lasts.
+#[derive(Clone)]
+pub struct Access {
+    pub token: Secret,
+    pub lifetime: Option<Duration>,
+}
+
+/// One remote signing service, as one token's account sees it. Every method is one request (or, for
+/// `credentials`, the few requests one answer needs); retries, renewal of the access and the mapping of
+/// errors are the caller's (token/account.rs), so that they are decided in one place for every protocol.
+pub trait Service: Send + Sync {
+    /// A name for the service in log lines and as the agent's key: its base address.
+    fn address(&self) -> &str;
+
+    /// Signs in to the account without the user (enrolment refresh token, password file, ...).
+    fn sign_in(&self) -> Result<Access, Error>;
+
+    /// Ends a sign-in at the service (best effort; used when an access is dropped on purpose).
+    fn sign_out(&self, _access: &Access) {}
+
+    /// The IDs of the account's credentials.
+    fn list_credentials(&self, access: &Access) -> Result<Vec<String>, Error>;
+
+    /// One credential: its key, certificates and what authorizing it needs.
+    fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error>;
+
+    /// Has the service send an online one-time password (SMS) for `id`, described by `description`.
+    fn send_otp(&self, access: &Access, id: &str, description: &str) -> Result<(), Error>;
+
+    /// Asks for a SAD; the service may answer that the user approves out of band.
+    fn authorize(
+        &self,
+        access: &Access,
+        request: &AuthorizeRequest,
+    ) -> Result<Authorization, Error>;
+
+    /// Polls an authorization the user approves out of band.
+    fn authorize_check(&self, access: &Access, handle: &Secret) -> Result<Authorization, Error>;
+
+    /// Signs hashes with a SAD; one signature per hash, in the order given.
+    fn sign_hashes(
+        &self,
+        access: &Access,
+        request: &SignHashRequest,
+    ) -> Result<Vec<Vec<u8>>, Error>;
+}

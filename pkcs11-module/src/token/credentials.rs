@@ -1,0 +1,233 @@
+//! The credential model of one token: what the service says about the account's credentials, fetched
+//! once, turned into PKCS#11 objects with stable handles, and read without the network afterwards; and the
+//! visibility rule (private objects only for a logged-in user).
+//!
+//! Calls the account (for the fetch), the object factories and the second-factor policy (what each
+//! credential needs, decided once here).
+
+use super::account::Account;
+use crate::auth::policy::{self, Need};
+use crate::config::TokenConfig;
+use crate::error::{CkResult, Step};
+use crate::mechanism::{self, KeyKind, PublicKey};
+use crate::object::{self, Attribute, Object};
+use crate::service::CredentialInfo;
+use cryptoki_sys::*;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A credential as the token presents it.
+pub struct Credential {
+    pub info: CredentialInfo,
+    /// CKA_LABEL of its certificate and keys.
+    pub label: String,
+    pub key: KeyKind,
+    /// The signing mechanisms it allows (CKA_ALLOWED_MECHANISMS of its private key).
+    pub mechanisms: Vec<CK_MECHANISM_TYPE>,
+    /// What authorizing it takes.
+    pub need: Need,
+    pub always_authenticate: bool,
+    /// The public key every signature of the service is checked against (from the certificate).
+    pub public_key: PublicKey,
+}
+
+impl Credential {
+    pub fn id(&self) -> &str {
+        &self.info.id
+    }
+}
+
+pub struct TokenObject {
+    pub handle: CK_OBJECT_HANDLE,
+    pub object: Object,
+    /// The credential the object stands for (`None`: a CA certificate).
+    pub credential: Option<Arc<Credential>>,
+}
+
+impl TokenObject {
+    /// The visibility rule: private objects only while the user is logged in.
+    pub fn visible(&self, logged_in: bool) -> bool {
+        logged_in || !self.object.is_private()
+    }
+}
+
+/// The account's credentials and their objects.
+pub struct Loaded {
+    pub credentials: Vec<Arc<Credential>>,
+    /// Sorted by handle.
+    pub objects: Vec<TokenObject>,
+    /// Union of the credentials' signing mechanisms, in first-seen order.
+    pub mechanisms: Vec<CK_MECHANISM_TYPE>,
+}
+
+impl Loaded {
+    pub fn object(&self, handle: CK_OBJECT_HANDLE) -> Option<&TokenObject> {
+        self.objects
+            .binary_search_by_key(&handle, |o| o.handle)
+            .ok()
+            .map(|i| &self.objects[i])
+    }
+
+    /// The object behind `handle` as a session sees it; CKR_OBJECT_HANDLE_INVALID for one it may not see.
+    pub fn visible_object(
+        &self,
+        handle: CK_OBJECT_HANDLE,
+        logged_in: bool,
+    ) -> CkResult<&TokenObject> {
+        self.object(handle)
+            .filter(|o| o.visible(logged_in))
+            .ok_or(CKR_OBJECT_HANDLE_INVALID)
+    }
+
+    /// C_FindObjectsInit's matches.
+    pub fn find(&self, template: &[Attribute], logged_in: bool) -> Vec<CK_OBJECT_HANDLE> {
+        self.objects
+            .iter()
+            .filter(|o| o.visible(logged_in) && o.object.matches(template))
+            .map(|o| o.handle)
+            .collect()
+    }
+
+    /// Key sizes (as `KeyKind::bits`) of the credentials that offer `mech`.
+    pub fn key_bits(&self, mech: CK_MECHANISM_TYPE) -> Option<std::ops::RangeInclusive<u32>> {
+        let bits = self
+            .credentials
+            .iter()
+            .filter(|c| c.mechanisms.contains(&mech))
+            .map(|c| c.key.bits());
+        let (min, max) = bits.fold(None, |acc: Option<(u32, u32)>, b| {
+            Some(acc.map_or((b, b), |(lo, hi)| (lo.min(b), hi.max(b))))
+        })?;
+        Some(min..=max)
+    }
+}
+
+/// The fetched credentials, shared; one fetch at a time.
+#[derive(Default)]
+pub struct Catalog {
+    loaded: Mutex<Option<Arc<Loaded>>>,
+    /// Held across the fetch, so that concurrent first sessions wait for one fetch.
+    gate: Mutex<()>,
+}
+
+impl Catalog {
+    pub fn get_or_fetch(&self, fetch: impl FnOnce() -> CkResult<Loaded>) -> CkResult<Arc<Loaded>> {
+        if let Some(l) = self.loaded.lock().clone() {
+            return Ok(l);
+        }
+        let _gate = self.gate.lock();
+        if let Some(l) = self.loaded.lock().clone() {
+            return Ok(l);
+        }
+        let l = Arc::new(fetch()?);
+        *self.loaded.lock() = Some(l.clone());
+        Ok(l)
+    }
+}
+
+/// Lists the account's credentials and builds their objects. A credential that cannot be used (disabled
+/// key, unsupported key, unreadable certificate) is skipped with a warning; the others stay visible.
+pub fn fetch(
+    slot: CK_SLOT_ID,
+    config: &TokenConfig,
+    account: &Account,
+    handles: &AtomicU64,
+) -> CkResult<Loaded> {
+    let next_handle = || handles.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE;
+    let ids = account.read(Step::ListCredentials, |s, a| s.list_credentials(a))?;
+    let mut credentials = Vec::new();
+    let mut objects = Vec::new();
+    let mut mechanisms: Vec<CK_MECHANISM_TYPE> = Vec::new();
+    let mut ca_seen: Vec<Vec<u8>> = Vec::new();
+    for id in ids {
+        let info = account.read(Step::CredentialInfo, |s, a| s.credential_info(a, &id))?;
+        if !info.key.status.eq_ignore_ascii_case("enabled") {
+            log::warn!(
+                "slot {slot}: credential {id} skipped: its key is {}",
+                info.key.status
+            );
+            continue;
+        }
+        let key = info
+            .certificates
+            .first()
+            .and_then(|der| object::key_kind_of_certificate(der).ok())
+            .or_else(|| KeyKind::from_key_info(&info.key));
+        let Some(key) = key else {
+            log::warn!("slot {slot}: credential {id} skipped: unsupported key");
+            continue;
+        };
+        let mechs = mechanism::mechanisms_for(&info.key, &key);
+        let label = crate::naming::credential_label(&info);
+        let need = Need::of(&info, config.otp_length);
+        let always_authenticate = policy::always_authenticate(config, &info, &need);
+        let ckaid = crate::naming::credential_ckaid(&id);
+        let mut objs = match object::objects_for_credential(
+            &info,
+            &label,
+            &ckaid,
+            &mechs,
+            always_authenticate,
+        ) {
+            Ok(o) => o,
+            Err(e) => {
+                log::warn!("slot {slot}: credential {id} skipped: {e}");
+                continue;
+            }
+        };
+        objs.private_key.set_private(config.mode.keys_private());
+        let curve = match objs.key_kind {
+            KeyKind::Ec { curve } => Some(curve),
+            KeyKind::Rsa { .. } => None,
+        };
+        let Some(public_key) = PublicKey::from_spki(&objs.spki, curve) else {
+            log::warn!("slot {slot}: credential {id} skipped: its public key cannot be read");
+            continue;
+        };
+        let credential = Arc::new(Credential {
+            label,
+            key: objs.key_kind,
+            mechanisms: mechs.clone(),
+            need,
+            always_authenticate,
+            public_key,
+            info,
+        });
+        for o in [objs.certificate, objs.public_key, objs.private_key] {
+            objects.push(TokenObject {
+                handle: next_handle(),
+                object: o,
+                credential: Some(credential.clone()),
+            });
+        }
+        for ca in objs.ca_certificates {
+            let value = ca.value(CKA_VALUE).unwrap_or_default().to_vec();
+            if ca_seen.contains(&value) {
+                continue;
+            }
+            ca_seen.push(value);
+            objects.push(TokenObject {
+                handle: next_handle(),
+                object: ca,
+                credential: None,
+            });
+        }
+        for m in &mechs {
+            if !mechanisms.contains(m) {
+                mechanisms.push(*m);
+            }
+        }
+        credentials.push(credential);
+    }
+    log::info!(
+        "slot {slot}: {} credential(s), {} object(s)",
+        credentials.len(),
+        objects.len()
+    );
+    Ok(Loaded {
+        credentials,
+        objects,
+        mechanisms,
+    })
+}

@@ -1,0 +1,116 @@
+//! One slot's token: its configuration and serial number, and the parts it is made of — the service
+//! account (account.rs), the credential model (credentials.rs), the user's login (login.rs), and the
+//! batch store and TOTP steps the authorization step keeps per token.
+//!
+//! Calls its parts; owns no policy of its own.
+
+pub mod account;
+pub mod credentials;
+pub mod login;
+
+use crate::auth::store::SadStore;
+use crate::config::TokenConfig;
+use crate::error::{self, CkResult};
+use crate::service::csc::CscService;
+use crate::service::Service;
+use account::{Account, Connect};
+use credentials::{Catalog, Loaded};
+use cryptoki_sys::*;
+use login::Login;
+use sha2::{Digest, Sha256};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+pub use credentials::Credential;
+
+pub struct Token {
+    pub slot_id: CK_SLOT_ID,
+    pub config: TokenConfig,
+    /// CK_TOKEN_INFO.serialNumber: 16 hex digits derived from the service and account.
+    pub serial: String,
+    pub account: Account,
+    pub login: Login,
+    /// What is left of batch authorizations (auth/store.rs).
+    pub sads: SadStore,
+    /// Authenticator steps used by the totp-file channel.
+    pub totp_steps: crate::totp::UsedSteps,
+    catalog: Catalog,
+    /// Object handles, shared by every token of the module so that no two objects share one.
+    handles: Arc<AtomicU64>,
+}
+
+/// 16 hex digits from the service's configured address and the account.
+fn serial(config: &TokenConfig) -> String {
+    let service = config
+        .url
+        .clone()
+        .or_else(|| config.url_file.as_ref().map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(service.as_bytes());
+    h.update([0]);
+    h.update(config.account.as_bytes());
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect()
+}
+
+impl Token {
+    /// A token whose service is the one its configuration names.
+    pub fn new(slot_id: CK_SLOT_ID, config: TokenConfig, handles: Arc<AtomicU64>) -> Token {
+        let for_service = config.clone();
+        let connect: Connect = Box::new(move || {
+            CscService::new(&for_service)
+                .map(|s| Arc::new(s) as Arc<dyn Service>)
+                .map_err(|e| error::logged(CKR_DEVICE_ERROR, format!("slot {slot_id}: {e}")))
+        });
+        Token::with_service(slot_id, config, handles, connect)
+    }
+
+    /// A token over any service (unit tests give the fake one).
+    pub fn with_service(
+        slot_id: CK_SLOT_ID,
+        config: TokenConfig,
+        handles: Arc<AtomicU64>,
+        connect: Connect,
+    ) -> Token {
+        Token {
+            slot_id,
+            serial: serial(&config),
+            login: Login::new(config.mode),
+            config,
+            account: Account::new(slot_id, connect),
+            sads: SadStore::default(),
+            totp_steps: Default::default(),
+            catalog: Catalog::default(),
+            handles,
+        }
+    }
+
+    /// The credentials and objects, fetched from the service on first need.
+    pub fn loaded(&self) -> CkResult<Arc<Loaded>> {
+        self.catalog.get_or_fetch(|| {
+            credentials::fetch(self.slot_id, &self.config, &self.account, &self.handles)
+        })
+    }
+
+    pub fn is_logged_in(&self) -> bool {
+        self.login.is_logged_in()
+    }
+
+    /// Ends the login and forgets this process's batches (zeroized on drop). Nothing remote is revoked.
+    pub fn logout(&self) {
+        self.login.logout();
+        self.sads.clear();
+    }
+
+    /// The agent that shares this token's batch authorizations of `cred`, if one is configured; never for
+    /// SCAL 2 (those SADs are bound to one hash).
+    pub fn agent_for(&self, cred: &Credential) -> Option<crate::agent::Agent> {
+        if cred.info.scal != crate::service::Scal::One {
+            return None;
+        }
+        crate::agent::Agent::for_token(&self.config, &self.account.address()?)
+    }
+}

@@ -1,0 +1,1 @@
+0d0aJEP‡Hei%ςI”axΨ?Χ}"zΡ Λ€Ϊ[r Υ(™Γ*μώ±Ί	0XƒL^ρXσeU«S$NC\KΣWCySξ…‹έTfLwGΤαθTLUπΰc…S

@@ -1,3 +1,5 @@
+//! The configuration rules, one test per rule: defaults, relative paths, refusals, the example file.
+
 use super::files::read_secret_file;
 use super::*;
 use std::os::unix::fs::PermissionsExt;

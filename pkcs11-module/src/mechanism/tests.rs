@@ -1,3 +1,5 @@
+//! The mechanism table, plans, input rules and output encodings, against published vectors.
+
 use super::ecdsa::signature_to_raw as ecdsa_signature_to_raw;
 use super::pkcs1::parse_digest_info;
 use super::plan::Input;

@@ -87,11 +87,22 @@ pub enum OtpChannel {
     Prompt,
 }
 
+/// The protocol the token's service speaks; each has its implementation of the service seam.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// The Cloud Signature Consortium API (service/csc.rs).
+    #[default]
+    Csc,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     pub label: String,
     pub slot_id: Option<u64>,
+    #[serde(default)]
+    pub protocol: Protocol,
     pub url: Option<String>,
     pub url_file: Option<PathBuf>,
     #[serde(default = "default_api")]

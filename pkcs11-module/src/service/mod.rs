@@ -16,7 +16,17 @@ pub use remote_client::{
     Secret, SignHashRequest,
 };
 
+use crate::config::{Protocol, TokenConfig};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The service a token's configuration names, in the protocol it speaks (no request is made). Errors
+/// are the configuration's, in plain words.
+pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
+    Ok(match config.protocol {
+        Protocol::Csc => Arc::new(csc::CscService::new(config)?),
+    })
+}
 
 /// What a sign-in to the account gives: the token every later call carries, and how long the service
 /// said it lasts.

@@ -11,8 +11,6 @@ pub mod login;
 use crate::auth::store::SadStore;
 use crate::config::TokenConfig;
 use crate::error::{self, CkResult};
-use crate::service::csc::CscService;
-use crate::service::Service;
 use account::{Account, Connect};
 use credentials::{Catalog, Loaded};
 use cryptoki_sys::*;
@@ -61,8 +59,7 @@ impl Token {
     pub fn new(slot_id: CK_SLOT_ID, config: TokenConfig, handles: Arc<AtomicU64>) -> Token {
         let for_service = config.clone();
         let connect: Connect = Box::new(move || {
-            CscService::new(&for_service)
-                .map(|s| Arc::new(s) as Arc<dyn Service>)
+            crate::service::connect(&for_service)
                 .map_err(|e| error::logged(CKR_DEVICE_ERROR, format!("slot {slot_id}: {e}")))
         });
         Token::with_service(slot_id, config, handles, connect)

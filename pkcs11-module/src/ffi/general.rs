@@ -1,6 +1,7 @@
 //! General-purpose functions (PKCS#11 §5.4) and the legacy parallel-function stubs (§5.16).
 
-use super::{guard, padded, write, CRYPTOKI_VERSION};
+use super::interface::{V2_40, V3_0};
+use super::{guard, padded, write};
 use crate::config::{self, RESERVED_PREFIX};
 use crate::error::{self, CkResult};
 use crate::state::{self, Module};
@@ -106,14 +107,16 @@ unsafe fn initialize(p: *mut c_void) -> CkResult<()> {
                 config::CONFIG_ENV
             ),
         }
-        // Each service client runs its HTTP runtime on a thread of its own.
-        // NSS asks this first and, told so, initializes again allowing threads: a warning, not an error.
+        // CKF_LIBRARY_CANT_CREATE_OS_THREADS (GnuTLS, NSS) asks the module not to create threads. Each
+        // service client runs its HTTP I/O on a thread of its own; that thread never calls into the
+        // application (no callback, no application lock, no signal), it only waits for the network, and
+        // C_Finalize joins it. So the module honours the flag's purpose — nothing of the application runs
+        // on a thread it did not create — and says so, rather than refusing the application.
         if args.cant_create_threads && !config.tokens.is_empty() {
-            log::warn!(
-                "C_Initialize: the application forbids threads, which the HTTP client needs \
-                 → CKR_NEED_TO_CREATE_THREADS"
+            log::info!(
+                "C_Initialize: the application asks for no library threads; the HTTP client's own I/O \
+                 thread never calls into the application and ends at C_Finalize"
             );
-            return Err(CKR_NEED_TO_CREATE_THREADS);
         }
         Ok(Module::new(&config))
     })
@@ -131,14 +134,15 @@ pub unsafe extern "C" fn C_Finalize(pReserved: *mut c_void) -> CK_RV {
     })
 }
 
+/// CK_INFO with the interface version of the list it was called through.
+///
 /// # Safety
 /// `pInfo` is NULL or points to a writable CK_INFO.
-#[no_mangle]
-pub unsafe extern "C" fn C_GetInfo(pInfo: *mut CK_INFO) -> CK_RV {
-    guard("C_GetInfo", || {
+unsafe fn get_info(name: &'static str, version: CK_VERSION, pInfo: *mut CK_INFO) -> CK_RV {
+    guard(name, || {
         state::module()?;
         let info = CK_INFO {
-            cryptokiVersion: CRYPTOKI_VERSION,
+            cryptokiVersion: version,
             manufacturerID: padded("cloudtoken"),
             flags: 0,
             libraryDescription: padded("CSC remote signing token"),
@@ -147,6 +151,25 @@ pub unsafe extern "C" fn C_GetInfo(pInfo: *mut CK_INFO) -> CK_RV {
         // SAFETY: forwarded caller contract.
         unsafe { write(pInfo, info) }
     })
+}
+
+/// C_GetInfo of the 2.40 list (and the exported symbol).
+///
+/// # Safety
+/// `pInfo` is NULL or points to a writable CK_INFO.
+#[no_mangle]
+pub unsafe extern "C" fn C_GetInfo(pInfo: *mut CK_INFO) -> CK_RV {
+    // SAFETY: forwarded caller contract.
+    unsafe { get_info("C_GetInfo", V2_40, pInfo) }
+}
+
+/// C_GetInfo of the 3.0 list.
+///
+/// # Safety
+/// `pInfo` is NULL or points to a writable CK_INFO.
+pub unsafe extern "C" fn get_info_3_0(pInfo: *mut CK_INFO) -> CK_RV {
+    // SAFETY: forwarded caller contract.
+    unsafe { get_info("C_GetInfo", V3_0, pInfo) }
 }
 
 #[no_mangle]

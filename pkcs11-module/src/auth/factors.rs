@@ -222,9 +222,28 @@ pub(super) fn totp_file_code(token: &Token, cred: &Credential) -> CkResult<Secre
         path,
         config.totp_period,
         cred.need.otp_len,
-        cred.id(),
+        &totp_key(token, cred),
         &token.totp_steps,
     )
+}
+
+/// Whose steps a code uses up, in the store the user's processes share: the credential at the service
+/// and account (hashed: the store names no account or credential).
+fn totp_key(token: &Token, cred: &Credential) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        token.account.address().unwrap_or_default().as_str(),
+        token.config.account.as_str(),
+        cred.id(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Collects the factors for one authorization. `context` is the C_Login(CKU_CONTEXT_SPECIFIC) value

@@ -59,10 +59,16 @@ fn check_meta(meta: &std::fs::Metadata, policy: Policy) -> Result<(), String> {
     }
 }
 
-/// Opens `path` and checks the opened file against `policy`. Errors name the file.
+/// Opens `path` and checks the opened file against `policy`. Errors name the file. The open does not
+/// block (a FIFO or a device put in the file's place is refused, not waited on).
 pub fn open_checked(path: &Path, policy: Policy) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let named = |e: String| format!("{}: {e}", path.display());
-    let file = File::open(path).map_err(|e| named(e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| named(e.to_string()))?;
     let meta = file.metadata().map_err(|e| named(e.to_string()))?;
     check_meta(&meta, policy).map_err(named)?;
     Ok(file)
@@ -215,6 +221,21 @@ mod tests {
         assert_eq!(&text[..], b"good-secret\n");
         // And the swapped-in file is refused on its own.
         assert!(read_secret_file(&link).is_err());
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_file_is_refused_without_waiting() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_secret_file(&fifo)
+            .unwrap_err()
+            .contains("not a regular file"));
+        assert!(read_config(&fifo)
+            .unwrap_err()
+            .contains("not a regular file"));
     }
 
     #[test]

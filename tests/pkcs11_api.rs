@@ -126,9 +126,14 @@ fn library_slot_and_token_information() {
 }
 
 #[test]
-fn interface_functions_offer_the_v2_40_list() {
+fn interfaces_offer_3_0_by_default_and_2_40_on_request() {
     let p = p11();
     let mut count: CK_ULONG = 0;
+    let version = |i: &CK_INTERFACE| {
+        // SAFETY: every function list starts with its CK_VERSION.
+        let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
+        (v.major, v.minor)
+    };
     // SAFETY: valid pointers; these work before C_Initialize too.
     unsafe {
         assert_rv(
@@ -136,17 +141,25 @@ fn interface_functions_offer_the_v2_40_list() {
             CKR_OK,
             "C_GetInterfaceList size",
         );
-        assert_eq!(count, 1);
-        let mut list = [CK_INTERFACE::default(); 1];
+        assert_eq!(count, 2);
+        let mut list = [CK_INTERFACE::default(); 2];
         assert_rv(
             p.lib.C_GetInterfaceList(list.as_mut_ptr(), &mut count),
             CKR_OK,
             "C_GetInterfaceList",
         );
-        let name = std::ffi::CStr::from_ptr(list[0].pInterfaceName as *const std::ffi::c_char);
-        assert_eq!(name.to_bytes(), b"PKCS 11");
+        for i in &list {
+            let name = std::ffi::CStr::from_ptr(i.pInterfaceName as *const std::ffi::c_char);
+            assert_eq!(name.to_bytes(), b"PKCS 11");
+            assert_eq!(i.flags, 0);
+        }
         assert_eq!(
-            list[0].pFunctionList as *const CK_FUNCTION_LIST,
+            list.iter().map(version).collect::<Vec<_>>(),
+            [(3, 0), (2, 40)]
+        );
+        // C_GetFunctionList gives the 2.40 list.
+        assert_eq!(
+            list[1].pFunctionList as *const CK_FUNCTION_LIST,
             p.f as *const CK_FUNCTION_LIST
         );
         let mut iface: *mut CK_INTERFACE = null_mut();
@@ -155,16 +168,37 @@ fn interface_functions_offer_the_v2_40_list() {
             CKR_OK,
             "default interface",
         );
-        assert_eq!(
-            (*iface).pFunctionList as *const CK_FUNCTION_LIST,
-            p.f as *const CK_FUNCTION_LIST
-        );
-        assert_eq!((p.f.version.major, p.f.version.minor), (2, 40));
-        let mut v3 = CK_VERSION { major: 3, minor: 0 };
+        assert_eq!(version(&*iface), (3, 0));
+        let mut v2 = CK_VERSION {
+            major: 2,
+            minor: 40,
+        };
         assert_rv(
-            p.lib.C_GetInterface(null_mut(), &mut v3, &mut iface, 0),
+            p.lib.C_GetInterface(null_mut(), &mut v2, &mut iface, 0),
+            CKR_OK,
+            "2.40 on request",
+        );
+        assert_eq!((*iface).pFunctionList, list[1].pFunctionList);
+        let mut v4 = CK_VERSION {
+            major: 4,
+            minor: 50,
+        };
+        assert_rv(
+            p.lib.C_GetInterface(null_mut(), &mut v4, &mut iface, 0),
             CKR_ARGUMENTS_BAD,
-            "no 3.0 list",
+            "unknown version",
+        );
+        let mut other = *b"PKCS 11 other\0";
+        assert_rv(
+            p.lib
+                .C_GetInterface(other.as_mut_ptr(), null_mut(), &mut iface, 0),
+            CKR_ARGUMENTS_BAD,
+            "unknown name",
+        );
+        assert_rv(
+            p.lib.C_GetInterface(null_mut(), null_mut(), &mut iface, 2),
+            CKR_ARGUMENTS_BAD,
+            "unknown flags",
         );
         assert_rv(
             p.lib.C_GetInterface(null_mut(), null_mut(), null_mut(), 0),

@@ -4,7 +4,7 @@ use crate::endpoint::Wire;
 use crate::error::{Error, Result};
 use crate::failure;
 use crate::secret::Secret;
-use crate::transport::{Auth, Transport};
+use crate::transport::{Auth, Op, Transport};
 use crate::types::*;
 use crate::wire::{self, b64, v1, v2};
 use once_cell::sync::OnceCell;
@@ -42,6 +42,12 @@ impl CscClient {
         })
     }
 
+    /// What is left of the wait the service last asked for with `Retry-After` (on a 429 or 503), so a
+    /// caller can back off; `None` once it has passed or after the next successful answer.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        self.transport.retry_after()
+    }
+
     /// The version in use (resolves `Auto` with one `info` call, cached).
     pub fn api_version(&self) -> Result<ApiVersion> {
         Ok(match self.wire()? {
@@ -76,9 +82,9 @@ impl CscClient {
     }
 
     fn fetch_info(&self, wire: Wire) -> Result<ServiceInfo> {
-        let reply = self
-            .transport
-            .call(wire, "info", Auth::None, &wire::Empty {}, &[])?;
+        let reply =
+            self.transport
+                .call(wire, Op::read("info"), Auth::None, &wire::Empty {}, &[])?;
         Ok(reply.json::<wire::InfoResponse>("info")?.into())
     }
 
@@ -95,7 +101,7 @@ impl CscClient {
         let auth = Auth::Basic { user, password };
         let reply = self
             .transport
-            .call(self.wire()?, "auth/login", auth, &body, &[])?;
+            .call(self.wire()?, Op::read("auth/login"), auth, &body, &[])?;
         Ok(reply.json::<wire::LoginResponse>("auth/login")?.into())
     }
 
@@ -108,7 +114,7 @@ impl CscClient {
         };
         let reply = self.transport.call(
             self.wire()?,
-            "auth/login",
+            Op::read("auth/login"),
             Auth::None,
             &body,
             &[refresh_token.expose()],
@@ -124,7 +130,7 @@ impl CscClient {
         };
         self.transport.call(
             self.wire()?,
-            "auth/revoke",
+            Op::read("auth/revoke"),
             Auth::Bearer(access_token),
             &body,
             &[token.expose()],
@@ -142,9 +148,13 @@ impl CscClient {
             let body = wire::ListRequest {
                 page_token: page.as_deref(),
             };
-            let reply =
-                self.transport
-                    .call(wire, METHOD, Auth::Bearer(access_token), &body, &[])?;
+            let reply = self.transport.call(
+                wire,
+                Op::read(METHOD),
+                Auth::Bearer(access_token),
+                &body,
+                &[],
+            )?;
             let list: wire::ListResponse = reply.json(METHOD)?;
             ids.extend(list.credential_ids);
             match list.next_page_token.filter(|t| !t.is_empty()) {
@@ -172,9 +182,13 @@ impl CscClient {
             cert_info: true,
             auth_info: true,
         };
-        let reply = self
-            .transport
-            .call(wire, METHOD, Auth::Bearer(access_token), &body, &[])?;
+        let reply = self.transport.call(
+            wire,
+            Op::read(METHOD),
+            Auth::Bearer(access_token),
+            &body,
+            &[],
+        )?;
         reply
             .json::<wire::CredentialInfoWire>(METHOD)?
             .normalise(credential_id, wire)
@@ -203,8 +217,14 @@ impl CscClient {
             credential_id,
             description: description.map(limit_description),
         };
-        self.transport
-            .call(wire, method, Auth::Bearer(access_token), &body, &[])?;
+        // A second SMS may void the first code: sent once unless it surely never arrived.
+        self.transport.call(
+            wire,
+            Op::write(method),
+            Auth::Bearer(access_token),
+            &body,
+            &[],
+        )?;
         Ok(())
     }
 
@@ -238,7 +258,8 @@ impl CscClient {
                     description,
                     client_data,
                 };
-                self.transport.call(wire, METHOD, auth, &body, &secrets)?
+                self.transport
+                    .call(wire, Op::authorize(METHOD), auth, &body, &secrets)?
             }
             Wire::V2 => {
                 let hash_algorithm_oid =
@@ -265,7 +286,8 @@ impl CscClient {
                     description,
                     client_data,
                 };
-                self.transport.call(wire, METHOD, auth, &body, &secrets)?
+                self.transport
+                    .call(wire, Op::authorize(METHOD), auth, &body, &secrets)?
             }
         };
         authorization(METHOD, reply.json(METHOD)?, None)
@@ -283,7 +305,7 @@ impl CscClient {
         };
         let reply = self.transport.call(
             wire,
-            METHOD,
+            Op::read(METHOD),
             Auth::Bearer(access_token),
             &body,
             &[handle.expose()],
@@ -315,7 +337,8 @@ impl CscClient {
                     hash: b64::encode_all(hashes),
                     sad: sad.expose(),
                 };
-                self.transport.call(wire, METHOD, auth, &body, &secrets)?
+                self.transport
+                    .call(wire, Op::write(METHOD), auth, &body, &secrets)?
             }
             Wire::V2 => {
                 let body = v2::ExtendTransactionRequest {
@@ -324,7 +347,8 @@ impl CscClient {
                     hash_algorithm_oid: v2_hash_algorithm(hashes, hash_algorithm_oid)?,
                     sad: sad.expose(),
                 };
-                self.transport.call(wire, METHOD, auth, &body, &secrets)?
+                self.transport
+                    .call(wire, Op::write(METHOD), auth, &body, &secrets)?
             }
         };
         reply
@@ -358,7 +382,8 @@ impl CscClient {
                     sign_algo: &request.sign_algorithm_oid,
                     sign_algo_params: params,
                 };
-                self.transport.call(wire, METHOD, auth, &body, &secrets)?
+                self.transport
+                    .call(wire, Op::write(METHOD), auth, &body, &secrets)?
             }
             Wire::V2 => {
                 let body = v2::SignHashRequest {
@@ -370,7 +395,8 @@ impl CscClient {
                     sign_algo_params: params,
                     operation_mode: "S",
                 };
-                self.transport.call(wire, METHOD, auth, &body, &secrets)?
+                self.transport
+                    .call(wire, Op::write(METHOD), auth, &body, &secrets)?
             }
         };
         if reply.status == 202 {

@@ -7,6 +7,7 @@ mod client;
 mod endpoint;
 mod error;
 mod failure;
+mod retry;
 mod secret;
 mod tls;
 mod transport;
@@ -15,6 +16,7 @@ mod wire;
 
 pub use client::CscClient;
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use types::*;
 

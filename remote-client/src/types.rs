@@ -2,6 +2,7 @@
 //! Binary values (hashes, signatures, certificates, DER parameters) are raw bytes here; the client does the
 //! base64 of the wire format.
 
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,8 +27,14 @@ pub struct ClientConfig {
     /// Client certificate for mutual TLS.
     pub client_identity: Option<ClientIdentity>,
     pub connect_timeout: Duration,
-    /// Whole request (connect, send, wait, read).
+    /// Deadline of one exchange: connect, send, wait and read the whole answer, however slowly the
+    /// service sends it.
     pub request_timeout: Duration,
+    /// Deadline of one `credentials/authorize` exchange, which may wait for the user to approve a push
+    /// on a phone (about a minute at some services). `None`: `request_timeout`.
+    pub authorize_timeout: Option<Duration>,
+    /// Which failed requests are repeated, and for how long. Default: none.
+    pub retry: RetryPolicy,
     /// Allow `http://` when, and only when, the host is a loopback address. Off by default.
     pub allow_loopback_http: bool,
 }
@@ -41,6 +48,8 @@ impl ClientConfig {
             client_identity: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            authorize_timeout: None,
+            retry: RetryPolicy::default(),
             allow_loopback_http: false,
         }
     }
@@ -159,7 +168,7 @@ pub struct CredentialInfo {
 }
 
 /// `credentials/authorize`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizeRequest {
     pub credential_id: String,
     pub num_signatures: u32,

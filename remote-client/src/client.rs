@@ -65,8 +65,18 @@ impl CscClient {
     }
 
     /// v2's `info` first; a service without it (404, an error body, garbage) is asked at v1. A service
-    /// that serves v1 under the v2 path says so in `specs`.
+    /// that serves v1 under the v2 path says so in `specs`. At an explicit API base there is one `info`,
+    /// whose `specs` decide (v0 services are v1-shaped).
     fn detect(&self) -> Result<Wire> {
+        if self.transport.endpoint().is_api_base() {
+            let info = self.fetch_info(Wire::V2)?;
+            let wire = match spec_major(&info.specs) {
+                Some(2) => Wire::V2,
+                _ => Wire::V1,
+            };
+            log::debug!("CSC API version at the API base: {wire:?}");
+            return Ok(wire);
+        }
         let wire = match self.fetch_info(Wire::V2) {
             Ok(info) if spec_major(&info.specs) == Some(1) => Wire::V1,
             Ok(_) => Wire::V2,

@@ -1,4 +1,5 @@
-//! The service's base URL and the policy on which URLs may carry a PIN.
+//! Where the CSC methods live (`{base}/csc/v1|v2/` or an explicit API base) and the policy on which URLs
+//! may carry a PIN.
 
 use crate::error::{Error, Result};
 use reqwest::Url;
@@ -24,6 +25,8 @@ impl Wire {
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
     base: String,
+    /// `base` is the full base of the methods (`https://host/csc/v0`), the same for both wire formats.
+    api_base: bool,
     plain_http: bool,
     loopback: bool,
 }
@@ -71,13 +74,32 @@ impl Endpoint {
         let base = url.as_str().trim_end_matches('/').to_owned();
         Ok(Endpoint {
             base,
+            api_base: false,
             plain_http,
             loopback,
         })
     }
 
+    /// An explicit base of the CSC methods, for services that do not use `/csc/v1|v2`; the same rules
+    /// as [`Endpoint::parse`].
+    pub(crate) fn parse_api_base(api_base: &str, allow_loopback_http: bool) -> Result<Endpoint> {
+        Ok(Endpoint {
+            api_base: true,
+            ..Endpoint::parse(api_base, allow_loopback_http)?
+        })
+    }
+
+    /// True when the methods' URL does not depend on the wire format.
+    pub(crate) fn is_api_base(&self) -> bool {
+        self.api_base
+    }
+
     pub(crate) fn method_url(&self, wire: Wire, method: &str) -> String {
-        format!("{}/csc/{}/{}", self.base, wire.segment(), method)
+        if self.api_base {
+            format!("{}/{}", self.base, method)
+        } else {
+            format!("{}/csc/{}/{}", self.base, wire.segment(), method)
+        }
     }
 
     pub(crate) fn is_plain_http(&self) -> bool {
@@ -109,10 +131,7 @@ mod tests {
     use super::*;
 
     fn config_error(url: &str, allow: bool) -> String {
-        match Endpoint::parse(url, allow) {
-            Err(Error::Config(m)) => m,
-            other => panic!("{url}: expected a configuration error, got {other:?}"),
-        }
+        config_error_of(Endpoint::parse(url, allow))
     }
 
     #[test]
@@ -131,6 +150,32 @@ mod tests {
         );
         let e = Endpoint::parse("https://127.0.0.1:9000", false).unwrap();
         assert!(e.is_loopback());
+    }
+
+    #[test]
+    fn explicit_api_base() {
+        let e = Endpoint::parse_api_base("https://host/documentmanager/csc/v0/", false).unwrap();
+        assert!(e.is_api_base());
+        for wire in [Wire::V1, Wire::V2] {
+            assert_eq!(
+                e.method_url(wire, "credentials/list"),
+                "https://host/documentmanager/csc/v0/credentials/list"
+            );
+        }
+        assert!(!Endpoint::parse("https://host", false)
+            .unwrap()
+            .is_api_base());
+        assert!(
+            config_error_of(Endpoint::parse_api_base("http://host/csc/v0", true))
+                .contains("loopback")
+        );
+    }
+
+    fn config_error_of(r: Result<Endpoint>) -> String {
+        match r {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
     }
 
     #[test]

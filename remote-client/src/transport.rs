@@ -145,7 +145,10 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub(crate) fn new(config: &ClientConfig) -> Result<Transport> {
-        let endpoint = Endpoint::parse(&config.base_url, config.allow_loopback_http)?;
+        let endpoint = match &config.api_base {
+            Some(api_base) => Endpoint::parse_api_base(api_base, config.allow_loopback_http)?,
+            None => Endpoint::parse(&config.base_url, config.allow_loopback_http)?,
+        };
         let authorize_timeout = config.authorize_timeout.unwrap_or(config.request_timeout);
         if config.connect_timeout.is_zero()
             || config.request_timeout.is_zero()

@@ -19,8 +19,14 @@ pub enum ApiVersion {
 /// How to reach one service. One `CscClient` is built from it and reused for every request.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Base URL without the `/csc/vN` part, e.g. `https://127.0.0.1:8443` or `https://host/prefix`.
+    /// Base URL without the `/csc/vN` part, e.g. `https://127.0.0.1:8443` or `https://host/prefix`:
+    /// methods are at `{base_url}/csc/v1/` or `/csc/v2/` by `api_version`. Unused with `api_base`.
     pub base_url: String,
+    /// The full base of the CSC methods, for services that do not use `/csc/v1|v2`, e.g.
+    /// `https://host/csc/v0` or `https://host/documentmanager/csc/v0`: methods are at
+    /// `{api_base}/{method}` whatever the wire format, which `api_version` names (`Auto`: the major
+    /// number of `info.specs`, 2 for v2 and v1 otherwise).
+    pub api_base: Option<String>,
     pub api_version: ApiVersion,
     /// PEM bundle of trusted CAs. `None`: the system roots.
     pub ca_file: Option<PathBuf>,
@@ -43,6 +49,7 @@ impl ClientConfig {
     pub fn new(base_url: impl Into<String>) -> Self {
         ClientConfig {
             base_url: base_url.into(),
+            api_base: None,
             api_version: ApiVersion::Auto,
             ca_file: None,
             client_identity: None,

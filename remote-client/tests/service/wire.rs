@@ -270,6 +270,56 @@ fn v1_wire_format() {
     assert!(matches!(e, Error::Config(_)), "{e:?}");
 }
 
+/// `service` behind an API base that does not say the version: `/documentmanager/csc/v0/{method}`
+/// answered as `version` would be.
+fn at_api_base(version: &'static str) -> impl Fn(&Req) -> Resp + Send + Sync + 'static {
+    move |r: &Req| {
+        let mut r = r.clone();
+        r.path = r
+            .path
+            .replace("/documentmanager/csc/v0/", &format!("/csc/{version}/"));
+        service(&r)
+    }
+}
+
+fn api_base_client(fake: &Fake, version: ApiVersion) -> CscClient {
+    let mut cfg = ClientConfig::new("https://unused.invalid");
+    cfg.api_base = Some(format!("{}/documentmanager/csc/v0", fake.http_url()));
+    cfg.api_version = version;
+    cfg.allow_loopback_http = true;
+    cfg.request_timeout = Duration::from_secs(5);
+    CscClient::new(&cfg).unwrap()
+}
+
+#[test]
+fn explicit_api_base_with_either_wire_format() {
+    let fake = Fake::http(at_api_base("v1"));
+    let c = api_base_client(&fake, ApiVersion::V1);
+    full_flow(&c);
+    assert!(fake
+        .paths()
+        .iter()
+        .all(|p| p.starts_with("/documentmanager/csc/v0/")));
+    assert_eq!(
+        body_of(&fake, "credentials/extendTransaction"),
+        json!({"credentialID":"c1","hash":[B64.encode([3u8; 32])],"SAD":SAD})
+    );
+
+    // Auto: one `info` at the base, its specs decide.
+    let c = api_base_client(&fake, ApiVersion::Auto);
+    assert_eq!(c.api_version().unwrap(), ApiVersion::V1);
+    let fake = Fake::http(at_api_base("v2"));
+    let c = api_base_client(&fake, ApiVersion::Auto);
+    assert_eq!(c.api_version().unwrap(), ApiVersion::V2);
+    assert_eq!(fake.paths(), ["/documentmanager/csc/v0/info"]);
+    full_flow(&c);
+    assert_eq!(
+        body_of(&fake, "credentials/extendTransaction"),
+        json!({"credentialID":"c1","hashes":[B64.encode([3u8; 32])],
+               "hashAlgorithmOID":oid::SHA256,"SAD":SAD})
+    );
+}
+
 #[test]
 fn auto_detection() {
     // A v2 service.

@@ -3,6 +3,7 @@
 //! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
 //! and JSON and nothing of PKCS#11.
 
+mod access;
 mod client;
 mod endpoint;
 mod error;
@@ -14,6 +15,7 @@ mod transport;
 mod types;
 mod wire;
 
+pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
 pub use client::CscClient;
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
 pub use retry::RetryPolicy;

@@ -15,7 +15,7 @@ use crate::tls;
 use crate::types::ClientConfig;
 use bytes::Bytes;
 use reqwest::blocking::RequestBuilder;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::Read;
@@ -27,24 +27,41 @@ use zeroize::Zeroizing;
 const MAX_RESPONSE: usize = 8 << 20;
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
+/// The credential one request carries.
+#[derive(Clone, Copy)]
 pub(crate) enum Auth<'a> {
     None,
     Bearer(&'a Secret),
-    Basic { user: &'a str, password: &'a Secret },
+    Basic {
+        user: &'a str,
+        password: &'a Secret,
+    },
+    /// A header of its own, e.g. `x-api-key`.
+    Header {
+        name: &'a str,
+        value: &'a Secret,
+    },
 }
 
 impl Auth<'_> {
     fn secret(&self) -> Option<&str> {
         match self {
             Auth::None => None,
-            Auth::Bearer(s) => Some(s.expose()),
+            Auth::Bearer(s) | Auth::Header { value: s, .. } => Some(s.expose()),
             Auth::Basic { password, .. } => Some(password.expose()),
         }
     }
 
-    fn header(&self) -> Result<Option<HeaderValue>> {
+    /// The header carrying the credential, marked sensitive (hyper then keeps it out of its logs).
+    fn header(&self) -> Result<Option<(HeaderName, HeaderValue)>> {
+        let mut name = AUTHORIZATION;
         let value: Zeroizing<Vec<u8>> = match self {
             Auth::None => return Ok(None),
+            Auth::Header { name: n, value } => {
+                name = HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|_| Error::Config(format!("{n:?} is not a valid HTTP header name")))?;
+                Zeroizing::new(value.expose().as_bytes().to_vec())
+            }
             Auth::Bearer(token) => {
                 let mut v = Zeroizing::new(Vec::with_capacity(7 + token.len()));
                 v.extend_from_slice(b"Bearer ");
@@ -76,10 +93,12 @@ impl Auth<'_> {
             }
         };
         let mut hv = HeaderValue::from_maybe_shared(Bytes::from_owner(value)).map_err(|_| {
-            Error::Config("access token or account name has characters not allowed in HTTP".into())
+            Error::Config(
+                "access token, API key or account name has characters not allowed in HTTP".into(),
+            )
         })?;
         hv.set_sensitive(true);
-        Ok(Some(hv))
+        Ok(Some((name, hv)))
     }
 }
 
@@ -230,8 +249,8 @@ impl Transport {
                 .header(CONTENT_TYPE, "application/json")
                 .header(ACCEPT, "application/json")
                 .body(reqwest::blocking::Body::from(payload.clone()));
-            if let Some(h) = &authorization {
-                request = request.header(AUTHORIZATION, h.clone());
+            if let Some((name, value)) = &authorization {
+                request = request.header(name.clone(), value.clone());
             }
             let (reply, retry_after) = self.exchange(op.method, request, budget, &all_secrets)?;
             if reply.is_success() {
@@ -392,13 +411,14 @@ mod tests {
     #[test]
     fn authorization_headers() {
         let pw = Secret::new("p@ss word");
-        let h = Auth::Basic {
+        let (name, h) = Auth::Basic {
             user: "alice",
             password: &pw,
         }
         .header()
         .unwrap()
         .unwrap();
+        assert_eq!(name, AUTHORIZATION);
         assert!(h.is_sensitive());
         use base64::Engine;
         let expected = format!(
@@ -409,10 +429,29 @@ mod tests {
         assert!(!format!("{h:?}").contains("Basic"));
 
         let tok = Secret::new("tok-123");
-        let h = Auth::Bearer(&tok).header().unwrap().unwrap();
+        let (_, h) = Auth::Bearer(&tok).header().unwrap().unwrap();
         assert_eq!(h.to_str().unwrap(), "Bearer tok-123");
         assert!(h.is_sensitive());
         assert!(Auth::None.header().unwrap().is_none());
+
+        let key = Secret::new("key-4567");
+        let (name, h) = Auth::Header {
+            name: "X-Api-Key",
+            value: &key,
+        }
+        .header()
+        .unwrap()
+        .unwrap();
+        assert_eq!(name.as_str(), "x-api-key");
+        assert_eq!(h.to_str().unwrap(), "key-4567");
+        assert!(h.is_sensitive());
+        let e = Auth::Header {
+            name: "bad header",
+            value: &key,
+        }
+        .header()
+        .unwrap_err();
+        assert!(matches!(e, Error::Config(_)) && !e.to_string().contains("4567"));
 
         let e = Auth::Basic {
             user: "a:b",

@@ -2,6 +2,7 @@
 
 mod fake;
 mod faults;
+mod sign_in;
 mod wire;
 
 use remote_client::{Error, TransportKind};

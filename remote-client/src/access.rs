@@ -4,6 +4,7 @@
 //!
 //! [`CscClient::sign_in`]: crate::CscClient::sign_in
 
+use crate::oauth::{OAuth2Client, OAuth2Grant};
 use crate::secret::Secret;
 use crate::transport::Auth;
 use std::time::Duration;
@@ -25,6 +26,13 @@ pub enum ServiceAuth {
     Password { account: String, password: Secret },
     /// CSC `auth/login` with a refresh token.
     RefreshToken(Secret),
+    /// OAuth 2.0 at the service's token endpoint (a person's first sign-in, with a browser, is
+    /// [`CscClient::oauth2_authorization`](crate::CscClient::oauth2_authorization); its refresh token
+    /// then signs in here).
+    OAuth2 {
+        client: OAuth2Client,
+        grant: OAuth2Grant,
+    },
 }
 
 impl ServiceAuth {
@@ -41,7 +49,9 @@ impl ServiceAuth {
     pub fn renews(&self) -> bool {
         matches!(
             self,
-            ServiceAuth::Password { .. } | ServiceAuth::RefreshToken(_)
+            ServiceAuth::Password { .. }
+                | ServiceAuth::RefreshToken(_)
+                | ServiceAuth::OAuth2 { .. }
         )
     }
 }

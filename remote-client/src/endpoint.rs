@@ -35,41 +35,11 @@ impl Endpoint {
     /// HTTPS always; `http://` only when the caller allows it and the host is this machine, because the
     /// PIN, OTP and tokens travel in these requests.
     pub(crate) fn parse(base_url: &str, allow_loopback_http: bool) -> Result<Endpoint> {
-        // The URL text is not echoed: a mistyped URL may hold a password in its user-info part.
-        let url = Url::parse(base_url.trim())
-            .map_err(|e| Error::Config(format!("service URL is not a valid URL ({e})")))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Error::Config(
-                "service URL must not contain a user name or password".into(),
-            ));
-        }
+        let (url, plain_http, loopback) = checked(base_url, allow_loopback_http)?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::Config(
                 "service URL must not have a query or fragment".into(),
             ));
-        }
-        let loopback = is_loopback(&url);
-        let plain_http = match url.scheme() {
-            "https" => false,
-            "http" if allow_loopback_http && loopback => true,
-            "http" if allow_loopback_http => {
-                return Err(Error::Config(format!(
-                    "plain http:// is allowed for loopback hosts only, not for {url}"
-                )))
-            }
-            "http" => {
-                return Err(Error::Config(format!(
-                    "plain http:// is refused ({url}): use https://"
-                )))
-            }
-            other => {
-                return Err(Error::Config(format!(
-                    "service URL scheme {other:?} is not supported: use https://"
-                )))
-            }
-        };
-        if url.host().is_none() {
-            return Err(Error::Config("service URL has no host".into()));
         }
         let base = url.as_str().trim_end_matches('/').to_owned();
         Ok(Endpoint {
@@ -115,6 +85,49 @@ impl fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.base)
     }
+}
+
+/// The policy for any URL a secret travels to (the CSC methods, an OAuth 2.0 token endpoint): https, or
+/// http to this machine when allowed; no user-info. Returns the URL, whether it is plain http, and
+/// whether its host is a loopback address. An endpoint may have a query (RFC 6749 §3.1, §3.2).
+pub(crate) fn checked(text: &str, allow_loopback_http: bool) -> Result<(Url, bool, bool)> {
+    // The URL text is not echoed: a mistyped URL may hold a password in its user-info part.
+    let url = Url::parse(text.trim())
+        .map_err(|e| Error::Config(format!("service URL is not a valid URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "service URL must not contain a user name or password".into(),
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::Config(
+            "service URL must not have a query or fragment".into(),
+        ));
+    }
+    let loopback = is_loopback(&url);
+    let plain_http = match url.scheme() {
+        "https" => false,
+        "http" if allow_loopback_http && loopback => true,
+        "http" if allow_loopback_http => {
+            return Err(Error::Config(format!(
+                "plain http:// is allowed for loopback hosts only, not for {url}"
+            )))
+        }
+        "http" => {
+            return Err(Error::Config(format!(
+                "plain http:// is refused ({url}): use https://"
+            )))
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "service URL scheme {other:?} is not supported: use https://"
+            )))
+        }
+    };
+    if url.host().is_none() {
+        return Err(Error::Config("service URL has no host".into()));
+    }
+    Ok((url, plain_http, loopback))
 }
 
 fn is_loopback(url: &Url) -> bool {

@@ -178,6 +178,25 @@ impl Error {
                         }
                     }
                     CscErrorCode::InvalidRequest => Reason::InvalidRequest,
+                    // RFC 6749 §5.2 at a token endpoint: the grant (password, refresh token, code)
+                    // or the client's own credentials were refused; only new credentials help.
+                    CscErrorCode::Other(c)
+                        if matches!(
+                            c.as_str(),
+                            "invalid_grant" | "invalid_client" | "unauthorized_client"
+                        ) =>
+                    {
+                        Reason::WrongPassword
+                    }
+                    CscErrorCode::Other(c) if c == "invalid_scope" => Reason::InvalidRequest,
+                    CscErrorCode::Other(c)
+                        if matches!(
+                            c.as_str(),
+                            "unsupported_grant_type" | "unsupported_response_type"
+                        ) =>
+                    {
+                        Reason::NotSupported
+                    }
                     CscErrorCode::Other(_) => Reason::Other,
                 }
             }
@@ -341,6 +360,22 @@ mod tests {
                 Reason::ServiceUnavailable,
             ),
             (400, "unsupported_thing", "no", Reason::Other),
+            (
+                400,
+                "invalid_grant",
+                "refresh token revoked",
+                Reason::WrongPassword,
+            ),
+            (401, "invalid_client", "", Reason::WrongPassword),
+            (400, "unauthorized_client", "", Reason::WrongPassword),
+            (400, "invalid_scope", "", Reason::InvalidRequest),
+            (400, "unsupported_grant_type", "", Reason::NotSupported),
+            (
+                302,
+                "access_denied",
+                "the user refused",
+                Reason::AccessDenied,
+            ),
         ];
         for (status, code, description, want) in cases {
             assert_eq!(

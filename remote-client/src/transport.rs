@@ -139,6 +139,7 @@ impl<'a> Op<'a> {
 /// A complete answer, read within the exchange's deadline.
 pub(crate) struct Reply {
     pub status: u16,
+    pub content_type: Option<HeaderValue>,
     pub body: Zeroizing<Vec<u8>>,
 }
 
@@ -147,7 +148,7 @@ impl Reply {
         serde_json::from_slice(&self.body).map_err(|e| failure::bad_json(method, &e))
     }
 
-    fn is_success(&self) -> bool {
+    pub(crate) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 }
@@ -155,6 +156,7 @@ impl Reply {
 pub(crate) struct Transport {
     http: reqwest::blocking::Client,
     endpoint: Endpoint,
+    allow_loopback_http: bool,
     request_timeout: Duration,
     authorize_timeout: Duration,
     retry: RetryPolicy,
@@ -204,6 +206,7 @@ impl Transport {
         Ok(Transport {
             http,
             endpoint,
+            allow_loopback_http: config.allow_loopback_http,
             request_timeout: config.request_timeout,
             authorize_timeout,
             retry: config.retry.clone(),
@@ -213,6 +216,31 @@ impl Transport {
 
     pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
+    }
+
+    /// Checks a URL other than the methods' (an OAuth 2.0 endpoint) against the same policy.
+    pub(crate) fn check_url(&self, url: &str) -> Result<reqwest::Url> {
+        let (url, plain_http, _) = crate::endpoint::checked(url, self.allow_loopback_http)?;
+        if plain_http && !self.endpoint.is_plain_http() {
+            // The client is built https-only for an https service.
+            return Err(Error::Config(
+                "plain http:// is allowed only when the service itself is plain http".into(),
+            ));
+        }
+        Ok(url)
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// A request to `url` on this client's connection pool and TLS configuration.
+    pub(crate) fn request(&self, method: reqwest::Method, url: reqwest::Url) -> RequestBuilder {
+        self.http.request(method, url)
     }
 
     /// What is left of the wait the service last asked for with `Retry-After`.
@@ -291,12 +319,17 @@ impl Transport {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
         let hint = response.content_length();
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
         let body = read_body(response, hint, started + budget).map_err(|e| match e {
             ReadError::TooLarge => failure::protocol(name, "response too large"),
             ReadError::Io(e) => failure::transport(name, &e, Phase::Body, secrets),
         })?;
         log::debug!("{name} -> {status} in {} ms", started.elapsed().as_millis());
-        let reply = Reply { status, body };
+        let reply = Reply {
+            status,
+            content_type,
+            body,
+        };
         let mut come_back_at = self.come_back_at.lock().unwrap_or_else(|p| p.into_inner());
         if reply.is_success() {
             *come_back_at = None;

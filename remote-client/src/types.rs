@@ -81,6 +81,17 @@ pub struct ServiceInfo {
     pub methods: Vec<String>,
     /// v2 `signAlgorithms.algos`; empty for v1.
     pub sign_algorithms: Vec<String>,
+    /// The base URI of the service's OAuth 2.0 authorization server (`oauth2`), whose endpoints are
+    /// `{oauth2}/oauth2/authorize`, `/oauth2/token` and `/oauth2/revoke`.
+    pub oauth2: Option<String>,
+}
+
+impl ServiceInfo {
+    /// Whether the service lists `method` (e.g. "credentials/extendTransaction") in `methods`. A service
+    /// that lists nothing says nothing: then every method counts as offered.
+    pub fn offers(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m.trim_matches('/') == method)
+    }
 }
 
 /// `auth/login` result.

@@ -22,6 +22,8 @@ pub struct CscClient {
     transport: Transport,
     configured: ApiVersion,
     resolved: OnceCell<Wire>,
+    /// The first `info` answer of the version in use (detection's, or `service_info`'s).
+    service: OnceCell<ServiceInfo>,
 }
 
 impl fmt::Debug for CscClient {
@@ -41,6 +43,7 @@ impl CscClient {
             transport: Transport::new(config)?,
             configured: config.api_version,
             resolved: OnceCell::new(),
+            service: OnceCell::new(),
         })
     }
 
@@ -58,7 +61,11 @@ impl CscClient {
         })
     }
 
-    fn wire(&self) -> Result<Wire> {
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    pub(crate) fn wire(&self) -> Result<Wire> {
         match self.configured {
             ApiVersion::V1 => Ok(Wire::V1),
             ApiVersion::V2 => Ok(Wire::V2),
@@ -77,19 +84,20 @@ impl CscClient {
                 _ => Wire::V1,
             };
             log::debug!("CSC API version at the API base: {wire:?}");
+            let _ = self.service.set(info);
             return Ok(wire);
         }
-        let wire = match self.fetch_info(Wire::V2) {
-            Ok(info) if spec_major(&info.specs) == Some(1) => Wire::V1,
-            Ok(_) => Wire::V2,
+        let (wire, info) = match self.fetch_info(Wire::V2) {
+            Ok(info) if spec_major(&info.specs) == Some(1) => (Wire::V1, info),
+            Ok(info) => (Wire::V2, info),
             Err(e @ (Error::Transport { .. } | Error::Config(_))) => return Err(e),
             Err(v2_error) => {
                 log::debug!("CSC v2 info unavailable ({v2_error}); trying v1");
-                self.fetch_info(Wire::V1)?;
-                Wire::V1
+                (Wire::V1, self.fetch_info(Wire::V1)?)
             }
         };
         log::debug!("CSC API version in use: {wire:?}");
+        let _ = self.service.set(info);
         Ok(wire)
     }
 
@@ -100,8 +108,20 @@ impl CscClient {
         Ok(reply.json::<wire::InfoResponse>("info")?.into())
     }
 
+    /// `info`, asked now.
     pub fn info(&self) -> Result<ServiceInfo> {
         self.fetch_info(self.wire()?)
+    }
+
+    /// `info` as the service first answered it to this client (asked once, then kept).
+    pub fn service_info(&self) -> Result<ServiceInfo> {
+        self.service.get_or_try_init(|| self.info()).cloned()
+    }
+
+    /// Whether the service lists `method` in `info.methods` ([`ServiceInfo::offers`]), so that a caller
+    /// never calls a method the service does not offer.
+    pub fn offers(&self, method: &str) -> Result<bool> {
+        Ok(self.service_info()?.offers(method))
     }
 
     /// `auth/login` with HTTP Basic. `remember_me` asks for a refresh token.
@@ -156,7 +176,7 @@ impl CscClient {
     }
 
     /// Signs in to the service as `auth` says: no request for the static kinds (none, bearer token, API
-    /// key), `auth/login` for a password or refresh token. Pass the result's `access` to every method;
+    /// key), `auth/login` for a password or refresh token, the token endpoint for OAuth 2.0. Pass the result's `access` to every method;
     /// when one answers [`Reason::TokenExpired`](crate::Reason::TokenExpired) and
     /// [`ServiceAuth::renews`], sign in again.
     pub fn sign_in(&self, auth: &ServiceAuth) -> Result<SignIn> {
@@ -171,6 +191,7 @@ impl CscClient {
                 Ok(self.login(account, password, false)?.into())
             }
             ServiceAuth::RefreshToken(token) => Ok(self.refresh(token)?.into()),
+            ServiceAuth::OAuth2 { client, grant } => self.oauth2_sign_in(client, grant),
         }
     }
 }
@@ -190,7 +211,7 @@ fn spec_major(specs: &str) -> Option<u32> {
     specs.trim().split('.').next()?.parse().ok()
 }
 
-fn limit_description(d: &str) -> &str {
+pub(crate) fn limit_description(d: &str) -> &str {
     match d.char_indices().nth(MAX_DESCRIPTION) {
         Some((cut, _)) => &d[..cut],
         None => d,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 
 /// CSC v1 §10.1: `expiresIn` defaults to 3600 seconds when the service leaves it out.
-const DEFAULT_SAD_LIFETIME: u64 = 3600;
+pub(crate) const DEFAULT_SAD_LIFETIME: u64 = 3600;
 
 /// The CSC error body, `{"error": ..., "error_description": ...}`.
 #[derive(Deserialize)]
@@ -45,6 +45,8 @@ pub(crate) struct InfoResponse {
     methods: Vec<String>,
     #[serde(default)]
     sign_algorithms: Option<SignAlgorithms>,
+    #[serde(default)]
+    oauth2: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +65,7 @@ impl From<InfoResponse> for ServiceInfo {
             auth_types: w.auth_type,
             methods: w.methods,
             sign_algorithms: w.sign_algorithms.map(|s| s.algos).unwrap_or_default(),
+            oauth2: w.oauth2.filter(|u| !u.trim().is_empty()),
         }
     }
 }
@@ -209,6 +212,8 @@ mod tests {
         assert_eq!(v1.region.as_deref(), Some("IT"));
         assert_eq!(v1.auth_types, ["basic", "oauth2code"]);
         assert_eq!(v1.methods.len(), 2);
+        assert!(v1.offers("credentials/list") && !v1.offers("credentials/extendTransaction"));
+        assert_eq!(v1.oauth2.as_deref(), Some("https://x"));
         assert!(v1.sign_algorithms.is_empty());
 
         let v2: ServiceInfo = serde_json::from_str::<InfoResponse>(

@@ -17,6 +17,16 @@ pub struct Req {
     pub headers: HashMap<String, String>,
     /// The body as JSON, `Null` when it is not JSON.
     pub body: serde_json::Value,
+    pub raw: String,
+}
+
+impl Req {
+    /// The body as `application/x-www-form-urlencoded` pairs (OAuth 2.0 token requests).
+    pub fn form(&self) -> HashMap<String, String> {
+        url::form_urlencoded::parse(self.raw.as_bytes())
+            .into_owned()
+            .collect()
+    }
 }
 
 /// Ways to misbehave after the request has been read.
@@ -194,6 +204,7 @@ fn serve<S: Read + Write>(stream: S, handler: &Handler, reqs: &Mutex<Vec<Req>>) 
             path,
             headers,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            raw: String::from_utf8_lossy(&body).into_owned(),
         };
         reqs.lock().unwrap().push(req.clone());
         let resp = handler(&req);

@@ -3,6 +3,7 @@
 //! repeated and signatures never are, and the next call succeeds once the fault clears.
 
 use crate::fake::{Fake, Fault, Req, Resp};
+use crate::loopback;
 use crate::transport_kind;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -19,9 +20,7 @@ const TIMEOUT: Duration = Duration::from_millis(800);
 const LIMIT: Duration = Duration::from_millis(2500);
 
 fn client(url: &str, retry: RetryPolicy) -> CscClient {
-    let mut cfg = ClientConfig::new(url);
-    cfg.api_version = ApiVersion::V2;
-    cfg.allow_loopback_http = true;
+    let mut cfg = loopback(url, ApiVersion::V2);
     cfg.request_timeout = TIMEOUT;
     cfg.retry = retry;
     CscClient::new(&cfg).unwrap()
@@ -248,9 +247,7 @@ fn authorize_has_its_own_timeout() {
             Resp::raw(200, &list_body()).delayed(slow)
         }
     });
-    let mut cfg = ClientConfig::new(fake.http_url());
-    cfg.api_version = ApiVersion::V2;
-    cfg.allow_loopback_http = true;
+    let mut cfg = loopback(&fake.http_url(), ApiVersion::V2);
     cfg.request_timeout = Duration::from_millis(500);
     cfg.authorize_timeout = Some(Duration::from_secs(5));
     let c = CscClient::new(&cfg).unwrap();

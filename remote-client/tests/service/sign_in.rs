@@ -2,6 +2,7 @@
 //! the kind (none, bearer token, API key, auth/login), alone or over mutual TLS.
 
 use crate::fake::{Fake, Pki, Req, Resp};
+use crate::loopback;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use remote_client::*;
@@ -49,10 +50,7 @@ fn service(expected: Option<(&'static str, String)>) -> impl Fn(&Req) -> Resp + 
 }
 
 fn client(url: &str) -> CscClient {
-    let mut cfg = ClientConfig::new(url);
-    cfg.api_version = ApiVersion::V1;
-    cfg.allow_loopback_http = true;
-    cfg.request_timeout = Duration::from_secs(5);
+    let cfg = loopback(url, ApiVersion::V1);
     CscClient::new(&cfg).unwrap()
 }
 

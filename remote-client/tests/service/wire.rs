@@ -2,6 +2,7 @@
 //! asynchronous authorization, error mapping, timeouts, TLS trust and mutual TLS, connection reuse.
 
 use crate::fake::{Fake, Pki, Req, Resp};
+use crate::loopback;
 use crate::transport_kind;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -17,10 +18,7 @@ const REFRESH: &str = "rt-9876543210";
 const SAD: &str = "sad-abcdef123456";
 
 fn client(url: &str, version: ApiVersion) -> CscClient {
-    let mut cfg = ClientConfig::new(url);
-    cfg.api_version = version;
-    cfg.allow_loopback_http = true;
-    cfg.request_timeout = Duration::from_secs(5);
+    let cfg = loopback(url, version);
     CscClient::new(&cfg).unwrap()
 }
 
@@ -509,9 +507,7 @@ fn timeouts_and_unreachable() {
     let fake = Fake::http(|_r: &Req| {
         Resp::json(200, json!({"specs":"2.0.0.2"})).delayed(Duration::from_secs(3))
     });
-    let mut cfg = ClientConfig::new(fake.http_url());
-    cfg.allow_loopback_http = true;
-    cfg.api_version = ApiVersion::V2;
+    let mut cfg = loopback(&fake.http_url(), ApiVersion::V2);
     cfg.request_timeout = Duration::from_millis(300);
     let c = CscClient::new(&cfg).unwrap();
     let started = std::time::Instant::now();

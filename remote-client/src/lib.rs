@@ -17,7 +17,7 @@ mod types;
 mod wire;
 
 pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
-pub use client::CscClient;
+pub use client::{CscClient, ListedCredential};
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
 pub use oauth::{ClientAuthMethod, OAuth2Client, OAuth2Grant, PendingAuthorization};
 pub use retry::RetryPolicy;

@@ -2,6 +2,8 @@
 //! of credentials and signatures are in the submodules, each in one place for both API versions.
 
 mod credentials;
+
+pub use credentials::ListedCredential;
 mod signing;
 
 use crate::access::{Access, AccessRef, ServiceAuth, SignIn};
@@ -13,6 +15,7 @@ use crate::types::*;
 use crate::wire;
 use once_cell::sync::OnceCell;
 use std::fmt;
+use std::sync::atomic::AtomicBool;
 
 /// CSC's limit on `description`, in characters.
 const MAX_DESCRIPTION: usize = 500;
@@ -24,6 +27,8 @@ pub struct CscClient {
     resolved: OnceCell<Wire>,
     /// The first `info` answer of the version in use (detection's, or `service_info`'s).
     service: OnceCell<ServiceInfo>,
+    /// Set once the service refused `certInfo: true` (400/501) and answered without it.
+    no_cert_info: AtomicBool,
 }
 
 impl fmt::Debug for CscClient {
@@ -44,6 +49,7 @@ impl CscClient {
             configured: config.api_version,
             resolved: OnceCell::new(),
             service: OnceCell::new(),
+            no_cert_info: AtomicBool::new(false),
         })
     }
 

@@ -109,6 +109,18 @@ pub(crate) struct RevokeRequest<'a> {
 pub(crate) struct ListRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_token: Option<&'a str>,
+    /// v2.0 §11.4: ask for `credentialInfos` in the answer, with the fields below.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub infos: Option<ListInfos>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListInfos {
+    pub credential_info: bool,
+    pub certificates: &'static str,
+    pub cert_info: bool,
+    pub auth_info: bool,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +128,10 @@ pub(crate) struct ListRequest<'a> {
 pub(crate) struct ListResponse {
     #[serde(default, rename = "credentialIDs")]
     pub credential_ids: Vec<String>,
+    /// v2: one `credentials/info` answer per credential, with its `credentialID`; each is read on its
+    /// own, so one the client cannot read does not hide the others.
+    #[serde(default)]
+    pub credential_infos: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub next_page_token: Option<String>,
 }
@@ -294,15 +310,25 @@ mod tests {
     #[test]
     fn list_bodies() {
         assert_eq!(
-            serde_json::to_string(&ListRequest { page_token: None }).unwrap(),
+            serde_json::to_string(&ListRequest {
+                page_token: None,
+                infos: None
+            })
+            .unwrap(),
             "{}"
         );
         assert_eq!(
             serde_json::to_string(&ListRequest {
-                page_token: Some("p2")
+                page_token: Some("p2"),
+                infos: Some(ListInfos {
+                    credential_info: true,
+                    certificates: "chain",
+                    cert_info: false,
+                    auth_info: true
+                })
             })
             .unwrap(),
-            r#"{"pageToken":"p2"}"#
+            r#"{"pageToken":"p2","credentialInfo":true,"certificates":"chain","certInfo":false,"authInfo":true}"#
         );
         let r: ListResponse =
             serde_json::from_str(r#"{"credentialIDs":["a","b"],"nextPageToken":"p2"}"#).unwrap();

@@ -4,6 +4,7 @@ mod fake;
 mod faults;
 mod oauth;
 mod sign_in;
+mod tolerance;
 mod wire;
 
 use remote_client::{ApiVersion, ClientConfig, Error, TransportKind};

@@ -2,19 +2,32 @@
 //!
 //! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
 //! and JSON and nothing of PKCS#11.
+//!
+//! - Where: `{base_url}/csc/v1|v2/` or an explicit `api_base`, the wire format chosen by `api_version`.
+//! - Who: one [`ServiceAuth`] per client (none, bearer token, API key, `auth/login`, OAuth 2.0), turned
+//!   by [`CscClient::sign_in`] into the [`Access`] every method takes; mutual TLS combines with any.
+//! - When to give up: `request_timeout` is the deadline of one exchange, whole body included;
+//!   [`RetryPolicy`] repeats what is safe to repeat, honouring `Retry-After`;
+//!   [`Error::maybe_processed`] tells a caller whether the service may have acted on a failed request.
 
+mod access;
 mod client;
 mod endpoint;
 mod error;
 mod failure;
+mod oauth;
+mod retry;
 mod secret;
 mod tls;
 mod transport;
 mod types;
 mod wire;
 
-pub use client::CscClient;
+pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
+pub use client::{CscClient, ListedCredential};
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
+pub use oauth::{ClientAuthMethod, OAuth2Client, OAuth2Grant, PendingAuthorization};
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use types::*;
 

@@ -2,7 +2,7 @@
 //! key, never a half-applied configuration.
 
 use super::files::{check_program, check_secret_file};
-use super::{err, ConfigError, OtpChannel, TokenConfig};
+use super::{err, ConfigError, OtpChannel, ServiceAuthKind, TokenConfig};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -22,25 +22,14 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
         if !slot_ids.insert(slot) {
             return Err(e(&format!("slot_id {slot} used twice")));
         }
-        match (&t.url, &t.url_file) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => return Err(e("give exactly one of url and url_file")),
-        }
-        if t.account.is_empty() {
-            return Err(e("account is empty"));
+        let places = [t.url.is_some(), t.url_file.is_some(), t.api_base.is_some()];
+        if places.iter().filter(|p| **p).count() != 1 {
+            return Err(e("give exactly one of url, url_file and api_base"));
         }
         if t.client_cert.is_some() != t.client_key.is_some() {
             return Err(e("client_cert and client_key go together"));
         }
-        let secret = match (&t.refresh_token_file, &t.password_file) {
-            (Some(f), None) | (None, Some(f)) => f,
-            _ => {
-                return Err(e(
-                    "give exactly one of refresh_token_file and password_file",
-                ))
-            }
-        };
-        check_secret_file(secret).map_err(|m| e(&m))?;
+        validate_sign_in(t).map_err(|m| e(&m))?;
         validate_channels(t).map_err(|m| e(&m))?;
         if !(1..=16).contains(&t.otp_length) {
             return Err(e("otp_length must be 1 to 16"));
@@ -52,9 +41,91 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
             || t.request_timeout_ms == 0
             || t.prompt_timeout_ms == 0
             || t.approval_timeout_ms == 0
+            || t.authorize_timeout_ms == Some(0)
         {
             return Err(e("timeouts must be positive"));
         }
+    }
+    Ok(())
+}
+
+/// The keys each way of signing in takes: (key, given), required first, then optional.
+fn sign_in_keys(t: &TokenConfig) -> [(&'static str, bool); 6] {
+    [
+        ("refresh_token_file", t.refresh_token_file.is_some()),
+        ("password_file", t.password_file.is_some()),
+        ("access_token_file", t.access_token_file.is_some()),
+        ("api_key_file", t.api_key_file.is_some()),
+        ("client_id", t.client_id.is_some()),
+        ("client_secret_file", t.client_secret_file.is_some()),
+    ]
+}
+
+/// `service_auth` and the keys it needs: each way of signing in takes exactly its keys, so that a
+/// secret meant for another way is never sent (nor silently ignored).
+fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
+    use ServiceAuthKind::*;
+    let kind = t.service_auth;
+    // (required, optional) keys.
+    let (required, optional): (&[&str], &[&str]) = match kind {
+        // One of the two, checked below.
+        Login => (&[], &["refresh_token_file", "password_file"]),
+        None => (&[], &[]),
+        Bearer => (&["access_token_file"], &[]),
+        ApiKey => (&["api_key_file"], &[]),
+        Oauth2Client => (&["client_id", "client_secret_file"], &[]),
+        Oauth2Password => (&["client_id", "password_file"], &["client_secret_file"]),
+        Oauth2Code => (
+            &["client_id", "refresh_token_file"],
+            &["client_secret_file"],
+        ),
+    };
+    for (key, given) in sign_in_keys(t) {
+        if required.contains(&key) && !given {
+            return Err(format!("service_auth \"{}\" needs {key}", kind.name()));
+        }
+        if given && !required.contains(&key) && !optional.contains(&key) {
+            return Err(format!(
+                "{key} is not used with service_auth \"{}\"",
+                kind.name()
+            ));
+        }
+    }
+    if kind == Login {
+        if t.refresh_token_file.is_some() == t.password_file.is_some() {
+            return Err(
+                "service_auth \"login\" needs exactly one of refresh_token_file and password_file"
+                    .into(),
+            );
+        }
+        if t.account.is_empty() {
+            return Err("account is empty".into());
+        }
+    }
+    if kind == Oauth2Password && t.account.is_empty() {
+        return Err("service_auth \"oauth2-password\" needs account".into());
+    }
+    let oauth2 = matches!(kind, Oauth2Client | Oauth2Password | Oauth2Code);
+    if !oauth2 && (t.oauth2_token_url.is_some() || t.oauth2_authorize_url.is_some()) {
+        return Err(format!(
+            "oauth2_token_url and oauth2_authorize_url are not used with service_auth \"{}\"",
+            kind.name()
+        ));
+    }
+    if t.api_key_header.is_empty() {
+        return Err("api_key_header is empty".into());
+    }
+    for f in [
+        &t.refresh_token_file,
+        &t.password_file,
+        &t.access_token_file,
+        &t.api_key_file,
+        &t.client_secret_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        check_secret_file(f)?;
     }
     Ok(())
 }
@@ -88,12 +159,6 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
     }
     for f in [&t.totp_secret_file, &t.pin_file].into_iter().flatten() {
         check_secret_file(f)?;
-    }
-    if t.mode.collects_pin() && t.prompt_command.is_none() && t.pin_file.is_none() {
-        return Err(format!(
-            "mode \"{}\" collects the PIN itself: set prompt_command or pin_file",
-            t.mode.name()
-        ));
     }
     Ok(())
 }

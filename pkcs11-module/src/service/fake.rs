@@ -204,7 +204,9 @@ impl FakeService {
             inner.access += 1;
         }
         if let Some(a) = access {
-            if a.token.expose() != format!("access-{}", inner.access) {
+            let current = Secret::new(format!("access-{}", inner.access));
+            let valid = matches!(&a.carried, remote_client::Access::Bearer(t) if t.expose() == current.expose());
+            if !valid {
                 return Err(expired("fake"));
             }
         }
@@ -247,10 +249,10 @@ impl Service for FakeService {
         let fault = self.begin(Method::SignIn, None)?;
         let mut inner = self.inner.lock();
         inner.access += 1;
-        let access = Access {
-            token: Secret::new(format!("access-{}", inner.access)),
-            lifetime: Some(Duration::from_secs(3600)),
-        };
+        let access = Access::bearer(
+            Secret::new(format!("access-{}", inner.access)),
+            Some(Duration::from_secs(3600)),
+        );
         drop(inner);
         after(fault).map(|()| access)
     }

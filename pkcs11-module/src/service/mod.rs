@@ -28,12 +28,21 @@ pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     })
 }
 
-/// What a sign-in to the account gives: the token every later call carries, and how long the service
-/// said it lasts.
+/// What a sign-in to the account gives: what every later call carries (a bearer token, an API key, or
+/// nothing), and how long the service said it lasts.
 #[derive(Clone)]
 pub struct Access {
-    pub token: Secret,
+    pub carried: remote_client::Access,
     pub lifetime: Option<Duration>,
+}
+
+impl Access {
+    pub fn bearer(token: Secret, lifetime: Option<Duration>) -> Access {
+        Access {
+            carried: remote_client::Access::Bearer(token),
+            lifetime,
+        }
+    }
 }
 
 /// One remote signing service, as one token's account sees it. Every method is one request (or, for
@@ -45,6 +54,17 @@ pub trait Service: Send + Sync {
 
     /// Signs in to the account without the user (enrolment refresh token, password file, ...).
     fn sign_in(&self) -> Result<Access, Error>;
+
+    /// Whether signing in again can give a new access (false for a static token or API key, where a
+    /// refused access is final).
+    fn renews(&self) -> bool {
+        true
+    }
+
+    /// How long the service asked to wait before the next request (`Retry-After`), if it did.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 
     /// Ends a sign-in at the service (best effort; used when an access is dropped on purpose).
     fn sign_out(&self, _access: &Access) {}

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 const READ_TRIES: u32 = 3;
 /// First pause between tries of a read; it doubles.
 const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// The longest `Retry-After` a read waits for; an application waiting on C_OpenSession or C_Sign should
+/// not hang for the service's maintenance window.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// An access token that expires sooner than this is renewed before it carries a signature request.
 const RENEW_MARGIN: Duration = Duration::from_secs(5);
 
@@ -95,7 +98,7 @@ impl Account {
         if let Some(h) = current(&self.access.lock()) {
             return Ok(h);
         }
-        let access = retry(self.slot, || service.sign_in())
+        let access = retry(self.slot, service, || service.sign_in())
             .map_err(|e| error::from_remote(self.slot, Step::Login, &e))?;
         log::debug!("slot {}: signed in to the service account", self.slot);
         let held = Arc::new(Held {
@@ -113,7 +116,7 @@ impl Account {
         step: Step,
         f: impl Fn(&dyn Service, &Access) -> Result<T, Error>,
     ) -> CkResult<T> {
-        self.call(|s, a| retry(self.slot, || f(s, a)))
+        self.call(|s, a| retry(self.slot, s, || f(s, a)))
             .map_err(|e| e.into_rv(self.slot, step))
     }
 
@@ -126,7 +129,7 @@ impl Account {
         let service = self.service().map_err(CallError::Ck)?;
         let held = self.access(&*service, None).map_err(CallError::Ck)?;
         match f(&*service, &held.access) {
-            Err(e) if e.reason() == Reason::TokenExpired => {
+            Err(e) if e.reason() == Reason::TokenExpired && service.renews() => {
                 log::info!("slot {}: access token expired; logging in again", self.slot);
                 let held = self.access(&*service, Some(&held)).map_err(CallError::Ck)?;
                 f(&*service, &held.access).map_err(CallError::Remote)
@@ -171,15 +174,34 @@ impl Account {
     }
 }
 
-/// Repeats `f` on transient failures, with back-off.
-fn retry<T>(slot: CK_SLOT_ID, f: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
+/// Repeats `f` on transient failures, with back-off, or after the pause the service asked for
+/// (`Retry-After`) when that is at most [`LONGEST_RETRY_AFTER`]; a longer one ends the read at once.
+fn retry<T>(
+    slot: CK_SLOT_ID,
+    service: &dyn Service,
+    f: impl Fn() -> Result<T, Error>,
+) -> Result<T, Error> {
     let mut delay = FIRST_RETRY;
     let mut tries = 1;
     loop {
         match f() {
             Err(e) if e.is_retryable() && tries < READ_TRIES => {
-                log::warn!("slot {slot}: retrying after a transient failure: {e}");
-                std::thread::sleep(delay);
+                let pause = match service.retry_after() {
+                    Some(asked) if asked > LONGEST_RETRY_AFTER => {
+                        log::warn!(
+                            "slot {slot}: the service asks to wait {} s; not retrying: {e}",
+                            asked.as_secs()
+                        );
+                        return Err(e);
+                    }
+                    Some(asked) => asked,
+                    None => delay,
+                };
+                log::warn!(
+                    "slot {slot}: retrying in {} ms after a transient failure: {e}",
+                    pause.as_millis()
+                );
+                std::thread::sleep(pause);
                 delay *= 2;
                 tries += 1;
             }

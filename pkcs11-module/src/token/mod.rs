@@ -42,6 +42,7 @@ fn serial(config: &TokenConfig) -> String {
     let service = config
         .url
         .clone()
+        .or_else(|| config.api_base.clone())
         .or_else(|| config.url_file.as_ref().map(|p| p.display().to_string()))
         .unwrap_or_default();
     let mut h = Sha256::new();

@@ -3,16 +3,13 @@
 //! lockout on a service of its own. The tests here initialize and finalize the module, so they run one
 //! at a time (a process-wide lock) and each leaves it finalized.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::ffi::c_void;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::null_mut;
+use support::prelude::*;
 use support::{openssl_verify, totp_code, Service};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -307,7 +304,7 @@ fn forked_child_must_reinitialize_and_can_then_sign() {
             CKR_OK,
             "C_Initialize",
         );
-        let (token, cred) = demo_cred(svc, "alice-p256");
+        let (token, cred) = svc.demo.credential("alice-p256");
         let slot = p.slot_of(&token.label);
         // The parent is in the middle of things: a session, a login.
         let parent = p.open(slot);
@@ -459,8 +456,8 @@ fn trace_logs_hold_no_secrets_and_finalize_stops_the_http_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("cloudtoken.log");
     isolated(|p| {
-        let (token, cred) = demo_cred(svc, "alice-rsa2048");
-        let (_, sms) = demo_cred(svc, "alice-p384");
+        let (token, cred) = svc.demo.credential("alice-rsa2048");
+        let (_, sms) = svc.demo.credential("alice-p384");
         let otp = totp_code(cred);
         let mut sms_code = String::new();
         with_env(
@@ -554,7 +551,7 @@ fn expired_access_token_is_renewed_and_expired_batches_are_not_used() {
                 );
             },
         );
-        let (token, cred) = demo_cred(&svc, "alice-p384");
+        let (token, cred) = svc.demo.credential("alice-p384");
         let h = p.open(p.slot_of(&token.label));
         assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
         let key = key_of(p, h, &cred.label);
@@ -625,7 +622,7 @@ fn signs_over_csc_api_v1_too() {
             ("alice-p384", CKM_ECDSA_SHA384),
             ("bob-rsa2048-scal2", CKM_SHA256_RSA_PKCS_PSS),
         ] {
-            let (token, cred) = demo_cred(svc, id);
+            let (token, cred) = svc.demo.credential(id);
             let h = p.open(p.slot_of(&token.label));
             assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
             let key = key_of(p, h, &cred.label);
@@ -665,7 +662,7 @@ fn repeated_wrong_pins_lock_the_credential() {
             CKR_OK,
             "C_Initialize",
         );
-        let (token, cred) = demo_cred(&svc, "carol-p256-sms");
+        let (token, cred) = svc.demo.credential("carol-p256-sms");
         let h = p.open(p.slot_of(&token.label));
         let mut wrong_pin = token.pin.clone().into_bytes();
         let last = wrong_pin.len() - 1;

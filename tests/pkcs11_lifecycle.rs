@@ -60,10 +60,8 @@ fn reserved(path: &Path) -> std::ffi::CString {
 }
 
 #[test]
-fn initialize_arguments_and_finalize() {
-    let svc = Service::shared();
+fn nothing_works_before_c_initialize() {
     isolated(|p| {
-        // Nothing works before C_Initialize.
         assert!(matches!(p.slots(), Err(CKR_CRYPTOKI_NOT_INITIALIZED)));
         let mut info = CK_INFO::default();
         // SAFETY: valid out pointer.
@@ -74,56 +72,84 @@ fn initialize_arguments_and_finalize() {
         );
         assert_rv(p.finalize(), CKR_CRYPTOKI_NOT_INITIALIZED, "C_Finalize");
         assert_rv(p.close(1), CKR_CRYPTOKI_NOT_INITIALIZED, "C_CloseSession");
+    });
+}
 
+/// C_Initialize with `a` fails with `want` and leaves the module uninitialized.
+fn refused(p: P11, a: &mut CK_C_INITIALIZE_ARGS, want: CK_RV, what: &str) {
+    assert_rv(p.initialize(Some(a)), want, what);
+    assert!(
+        matches!(p.slots(), Err(CKR_CRYPTOKI_NOT_INITIALIZED)),
+        "a failed C_Initialize leaves nothing ({what})"
+    );
+}
+
+#[test]
+fn c_initialize_refuses_some_mutex_callbacks_but_not_all() {
+    let svc = Service::shared();
+    isolated(|p| {
         let conf = reserved(&svc.config_file());
-        let r = conf.as_ptr() as *mut c_void;
-        // Some mutex callbacks but not all.
-        let mut a = args(CKF_OS_LOCKING_OK, true, r);
+        let mut a = args(CKF_OS_LOCKING_OK, true, conf.as_ptr() as *mut c_void);
         a.LockMutex = None;
-        assert_rv(
-            p.initialize(Some(&mut a)),
-            CKR_ARGUMENTS_BAD,
-            "partial callbacks",
-        );
-        // Callbacks without permission to use OS locking: the module cannot honour them.
-        assert_rv(
-            p.initialize(Some(&mut args(0, true, r))),
-            CKR_CANT_LOCK,
-            "callbacks only",
-        );
-        // The HTTP client needs a thread.
-        assert_rv(
-            p.initialize(Some(&mut args(
-                CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS,
-                false,
-                r,
-            ))),
-            CKR_NEED_TO_CREATE_THREADS,
-            "no threads",
-        );
-        // pReserved: only our string form.
-        let junk = std::ffi::CString::new("something=else").unwrap();
+        refused(p, &mut a, CKR_ARGUMENTS_BAD, "partial callbacks");
+    });
+}
+
+#[test]
+fn c_initialize_with_callbacks_but_no_os_locking_cannot_lock() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let conf = reserved(&svc.config_file());
+        // The module cannot honour application mutexes without OS locking.
+        let mut a = args(0, true, conf.as_ptr() as *mut c_void);
+        refused(p, &mut a, CKR_CANT_LOCK, "callbacks only");
+        // Callbacks with OS locking allowed: fine.
         assert_rv(
             p.initialize(Some(&mut args(
                 CKF_OS_LOCKING_OK,
-                false,
-                junk.as_ptr() as *mut c_void,
+                true,
+                conf.as_ptr() as *mut c_void,
             ))),
-            CKR_ARGUMENTS_BAD,
-            "foreign pReserved",
+            CKR_OK,
+            "callbacks and OS locking",
         );
-        assert!(
-            matches!(p.slots(), Err(CKR_CRYPTOKI_NOT_INITIALIZED)),
-            "failed C_Initialize leaves nothing"
-        );
+        assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
+    });
+}
 
-        // Callbacks with OS locking allowed: fine.
+#[test]
+fn c_initialize_that_forbids_threads_needs_to_create_threads() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let conf = reserved(&svc.config_file());
+        // The HTTP client needs a thread.
+        let mut a = args(
+            CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS,
+            false,
+            conf.as_ptr() as *mut c_void,
+        );
+        refused(p, &mut a, CKR_NEED_TO_CREATE_THREADS, "no threads");
+    });
+}
+
+#[test]
+fn c_initialize_refuses_a_foreign_preserved_string() {
+    isolated(|p| {
+        let junk = std::ffi::CString::new("something=else").unwrap();
+        let mut a = args(CKF_OS_LOCKING_OK, false, junk.as_ptr() as *mut c_void);
+        refused(p, &mut a, CKR_ARGUMENTS_BAD, "foreign pReserved");
+    });
+}
+
+#[test]
+fn c_initialize_twice_is_already_initialized_and_c_finalize_takes_null_only() {
+    let svc = Service::shared();
+    isolated(|p| {
         assert_rv(
-            p.initialize(Some(&mut args(CKF_OS_LOCKING_OK, true, r))),
+            p.initialize_with_config(&svc.config_file()),
             CKR_OK,
             "C_Initialize",
         );
-        assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
         assert_rv(
             p.initialize(None),
             CKR_CRYPTOKI_ALREADY_INITIALIZED,
@@ -136,8 +162,19 @@ fn initialize_arguments_and_finalize() {
             CKR_ARGUMENTS_BAD,
             "C_Finalize(junk)",
         );
+        assert_rv(p.finalize(), CKR_OK, "C_Finalize(NULL)");
+    });
+}
 
-        // Sessions and logins do not survive C_Finalize.
+#[test]
+fn sessions_and_logins_do_not_survive_c_finalize() {
+    let svc = Service::shared();
+    isolated(|p| {
+        assert_rv(
+            p.initialize_with_config(&svc.config_file()),
+            CKR_OK,
+            "C_Initialize",
+        );
         let alice = svc.demo.token_of("alice");
         let h = p.open(p.slot_of(&alice.label));
         assert_rv(p.login(h, CKU_USER, &alice.pin), CKR_OK, "C_Login");
@@ -155,17 +192,29 @@ fn initialize_arguments_and_finalize() {
             CKR_USER_NOT_LOGGED_IN,
             "the login was forgotten",
         );
-        // Many cycles leave nothing behind (threads are joined at C_Finalize).
-        for _ in 0..5 {
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
+    });
+}
+
+#[test]
+fn finalize_initialize_cycles_leave_nothing_behind() {
+    let svc = Service::shared();
+    isolated(|p| {
+        // Threads are joined at C_Finalize: many cycles leave none behind.
+        for _ in 0..6 {
             assert_rv(
                 p.initialize_with_config(&svc.config_file()),
                 CKR_OK,
                 "C_Initialize",
             );
-            let h = p.open(p.slot_of(&alice.label));
+            let h = p.open(p.slot_of(&svc.demo.token_of("alice").label));
             assert_rv(p.close(h), CKR_OK, "close");
+            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
         }
+        assert!(
+            !thread_names().iter().any(|n| n.starts_with("reqwest")),
+            "no HTTP runtime thread outlives C_Finalize: {:?}",
+            thread_names()
+        );
     });
 }
 
@@ -201,13 +250,11 @@ fn with_env<R>(vars: &[(&str, Option<&Path>)], f: impl FnOnce() -> R) -> R {
 }
 
 #[test]
-fn configuration_discovery_and_refusal() {
+fn configuration_from_cloudtoken_config_is_used() {
     let svc = Service::shared();
     isolated(|p| {
         let dir = tempfile::tempdir().unwrap();
-        let empty = tempfile::tempdir().unwrap();
         let conf = copy_config(svc, dir.path(), 0o600);
-        // CLOUDTOKEN_CONFIG.
         with_env(&[("CLOUDTOKEN_CONFIG", Some(&conf))], || {
             assert_rv(
                 p.initialize(None),
@@ -215,9 +262,18 @@ fn configuration_discovery_and_refusal() {
                 "C_Initialize from CLOUDTOKEN_CONFIG",
             );
             assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
-            // A configuration others can write decides where the PIN goes: refused.
-            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o666)).unwrap();
+        });
+    });
+}
+
+#[test]
+fn configuration_others_can_write_is_refused_readable_is_fine() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = copy_config(svc, dir.path(), 0o666);
+        with_env(&[("CLOUDTOKEN_CONFIG", Some(&conf))], || {
+            // A configuration others can write decides where the PIN goes.
             assert_rv(
                 p.initialize(None),
                 CKR_GENERAL_ERROR,
@@ -225,9 +281,16 @@ fn configuration_discovery_and_refusal() {
             );
             std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert_rv(p.initialize(None), CKR_OK, "readable by others is fine");
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
         });
-        // A secret file readable by others is refused.
+    });
+}
+
+#[test]
+fn secret_file_others_can_read_is_refused() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = copy_config(svc, dir.path(), 0o600);
         let text = std::fs::read_to_string(&conf).unwrap();
         let secret = text
             .lines()
@@ -249,9 +312,14 @@ fn configuration_discovery_and_refusal() {
             );
             std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
             assert_rv(p.initialize(None), CKR_OK, "0600 secret file");
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
         });
-        // An explicit path that does not exist is an error; no configuration anywhere is zero slots.
+    });
+}
+
+#[test]
+fn missing_explicit_configuration_is_an_error() {
+    isolated(|p| {
+        let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.toml");
         with_env(&[("CLOUDTOKEN_CONFIG", Some(&missing))], || {
             assert_rv(
@@ -260,6 +328,43 @@ fn configuration_discovery_and_refusal() {
                 "missing explicit configuration",
             );
         });
+    });
+}
+
+#[test]
+fn configuration_in_xdg_config_home_is_found() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let home = tempfile::tempdir().unwrap();
+        let conf = home.path().join("cloudtoken/cloudtoken.toml");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::copy(svc.config_file(), &conf).unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        with_env(
+            &[
+                ("CLOUDTOKEN_CONFIG", None),
+                ("XDG_CONFIG_HOME", Some(home.path())),
+                ("HOME", Some(home.path())),
+            ],
+            || {
+                assert_rv(p.initialize(None), CKR_OK, "XDG configuration");
+                assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
+            },
+        );
+    });
+}
+
+#[test]
+fn no_configuration_anywhere_gives_no_slots() {
+    const SYSTEM: &str = "/etc/cloudtoken/cloudtoken.toml";
+    if Path::new(SYSTEM).exists() {
+        skip(&format!(
+            "{SYSTEM} exists on this machine: the module would read it (the tests do not touch it)"
+        ));
+        return;
+    }
+    isolated(|p| {
+        let empty = tempfile::tempdir().unwrap();
         with_env(
             &[
                 ("CLOUDTOKEN_CONFIG", None),
@@ -267,29 +372,11 @@ fn configuration_discovery_and_refusal() {
                 ("HOME", Some(empty.path())),
             ],
             || {
-                if Path::new("/etc/cloudtoken/cloudtoken.toml").exists() {
-                    return;
-                }
                 assert_rv(p.initialize(None), CKR_OK, "no configuration");
                 assert!(
                     ok(p.slots(), "slots").is_empty(),
                     "no configuration, no slots"
                 );
-                assert_rv(p.finalize(), CKR_OK, "C_Finalize");
-                // $XDG_CONFIG_HOME/cloudtoken/cloudtoken.toml is found.
-                std::fs::create_dir_all(empty.path().join("cloudtoken")).unwrap();
-                std::fs::copy(
-                    svc.config_file(),
-                    empty.path().join("cloudtoken/cloudtoken.toml"),
-                )
-                .unwrap();
-                std::fs::set_permissions(
-                    empty.path().join("cloudtoken/cloudtoken.toml"),
-                    std::fs::Permissions::from_mode(0o600),
-                )
-                .unwrap();
-                assert_rv(p.initialize(None), CKR_OK, "XDG configuration");
-                assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
             },
         );
     });

@@ -72,10 +72,7 @@ fn env() -> &'static Env {
                 ),
             ),
         ];
-        let log = dir.path().join("module.log");
-        let config = write_config(dir.path(), "debug", &log, &tokens);
-        let p = p11();
-        assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
+        let support::p11::flow::Configured { p, config, log } = initialize_on(dir.path(), &tokens);
         Env {
             svc,
             p,

@@ -42,10 +42,7 @@ fn env() -> &'static Env {
             token_toml(&svc, "Prompt Bob", "bob", &bob.command_toml()),
             token_toml(&svc, "Prompt Carol", "carol", &carol.command_toml()),
         ];
-        let log = dir.path().join("module.log");
-        let config = write_config(dir.path(), "debug", &log, &tokens);
-        let p = p11();
-        assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
+        let support::p11::flow::Configured { p, log, .. } = initialize_on(dir.path(), &tokens);
         Env {
             svc,
             p,

@@ -7,13 +7,53 @@ use std::path::{Path, PathBuf};
 
 /// One `[[token]]` of `user` on the service, with `extra` lines (mode, channels, ...).
 pub fn token_toml(svc: &Service, label: &str, user: &str, extra: &str) -> String {
-    let state = &svc.state;
-    format!(
-        "[[token]]\nlabel = {label:?}\nurl_file = {:?}\napi = \"v2\"\nca_file = {:?}\n\
-         request_timeout_ms = 30000\naccount = {user:?}\nrefresh_token_file = {:?}\n{extra}\n",
-        state.join("server.url").display().to_string(),
+    let endpoint = format!(
+        "url_file = {:?}\nca_file = {:?}\nrequest_timeout_ms = 30000\n",
+        svc.state.join("server.url").display().to_string(),
         svc.ca_file().display().to_string(),
+    );
+    account_token_toml(svc, label, user, &format!("{endpoint}{extra}"))
+}
+
+/// One `[[token]]` of `user` reaching the service at `url` (a proxy in front of it) and trusting the CA
+/// in `ca_file`, with `extra` lines (timeouts, mode, ...).
+pub fn token_toml_via(
+    svc: &Service,
+    url: &str,
+    ca_file: &Path,
+    label: &str,
+    user: &str,
+    extra: &str,
+) -> String {
+    let endpoint = format!(
+        "url = {url:?}\nca_file = {:?}\n",
+        ca_file.display().to_string()
+    );
+    account_token_toml(svc, label, user, &format!("{endpoint}{extra}"))
+}
+
+fn account_token_toml(svc: &Service, label: &str, user: &str, extra: &str) -> String {
+    format!(
+        "[[token]]\nlabel = {label:?}\napi = \"v2\"\naccount = {user:?}\nrefresh_token_file = {:?}\n{extra}\n",
         svc.refresh_token_file(user).display().to_string(),
+    )
+}
+
+/// The lines of an unattended token signing with `credential` (a TOTP credential of the token's
+/// account): login-free, the PIN in `dir/<credential>.pin` and the authenticator secret in
+/// `dir/<credential>.totp` (both written, 0600), the service's TOTP `period`.
+pub fn unattended_toml(svc: &Service, dir: &Path, credential: &str, period: u64) -> String {
+    let (token, cred) = svc.demo.credential(credential);
+    let pin = secret_file(&dir.join(format!("{credential}.pin")), &token.pin);
+    let totp = secret_file(
+        &dir.join(format!("{credential}.totp")),
+        cred.totp_secret.as_deref().expect("a TOTP credential"),
+    );
+    format!(
+        "mode = \"login-free\"\npin_file = {:?}\ntotp_secret_file = {:?}\n\
+         totp_credential = {credential:?}\ntotp_period = {period}\n",
+        pin.display().to_string(),
+        totp.display().to_string()
     )
 }
 

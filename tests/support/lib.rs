@@ -1,15 +1,18 @@
 //! The `support` crate: what the integration and real-client tests share. A real `csc-server` on
 //! 127.0.0.1 with its demo data and audit trail, the built module loaded as applications load it,
 //! one-time codes, independent signature checks with `openssl`, the shipped test prompt, the approval
-//! page, the `cloudtoken` tool and NSS, and visible skips.
+//! page, the `cloudtoken` tool and NSS, a fault proxy between module and service, child processes with
+//! deadlines, visible skips, and the PKCS#11 return-value table of the specification.
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
 //! `audit`, `totp`, `verify`, `config` (module configurations and secret files), `prompt`, `page`,
 //! `tls`, `tools`, `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign →
-//! verify helper), `skip`. Tests usually `use support::prelude::*`.
+//! verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually `use support::prelude::*`.
 
 pub mod audit;
+pub mod child;
 pub mod config;
+pub mod fault_proxy;
 pub mod p11;
 pub mod page;
 pub mod paths;
@@ -17,6 +20,7 @@ pub mod pdf;
 pub mod prompt;
 pub mod service;
 pub mod skip;
+pub mod spec;
 pub mod tls;
 pub mod tools;
 pub mod totp;
@@ -31,7 +35,9 @@ pub use verify::{openssl_verify, Scheme};
 /// What the PKCS#11 tests use: the module's wrappers, mechanisms and cases, keys, the shared service.
 pub mod prelude {
     pub use crate::config::{mode_of, secret_file, token_toml, write_config, write_private};
-    pub use crate::p11::flow::{serial, setup, sign_verified, token_lock, KeySession};
+    pub use crate::p11::flow::{
+        initialize_on, serial, setup, sign_verified, token_lock, KeySession,
+    };
     pub use crate::p11::mech::{cases_for, digest_info, hash_by_len, sha, Case, Mech, HASHES};
     pub use crate::p11::objects::{bool_attr, find_labelled, key_of, ulong, ulongs, Key};
     pub use crate::p11::rv::{assert_rv, ok, rv_name};

@@ -21,8 +21,8 @@ pub fn target_profile_dir() -> PathBuf {
 }
 
 /// A binary of the workspace build, or the path in `env_var` when set.
-fn built(env_var: &str, name: &str) -> PathBuf {
-    if let Some(p) = std::env::var_os(env_var) {
+fn built(env_var: Option<&str>, name: &str) -> PathBuf {
+    if let Some(p) = env_var.and_then(std::env::var_os) {
         return PathBuf::from(p);
     }
     let p = target_profile_dir().join(name);
@@ -35,17 +35,22 @@ fn built(env_var: &str, name: &str) -> PathBuf {
 }
 
 pub fn csc_server_bin() -> PathBuf {
-    built("CSC_SERVER_BIN", "csc-server")
+    built(Some("CSC_SERVER_BIN"), "csc-server")
 }
 
 /// The built PKCS#11 module, `libcloudtoken.so`.
 pub fn module_path() -> PathBuf {
-    built("CLOUDTOKEN_MODULE", "libcloudtoken.so")
+    built(Some("CLOUDTOKEN_MODULE"), "libcloudtoken.so")
 }
 
 /// The `cloudtoken` command-line tool, built next to the module.
 pub fn cloudtoken_bin() -> PathBuf {
-    built("CLOUDTOKEN_BIN", "cloudtoken")
+    built(Some("CLOUDTOKEN_BIN"), "cloudtoken")
+}
+
+/// A program of this crate (`tests/bin/`), built next to the module by the workspace build.
+pub fn test_program(name: &str) -> PathBuf {
+    built(None, name)
 }
 
 /// The repository root (tests/..).

@@ -107,3 +107,21 @@ pub fn sign_verified(p: P11, h: CK_SESSION_HANDLE, key: &Key, message: &[u8]) ->
     case.assert_verified(key, &sig);
     Ok(())
 }
+
+/// The module initialized on a configuration of its own.
+pub struct Configured {
+    pub p: P11,
+    pub config: std::path::PathBuf,
+    /// The module's log (debug level).
+    pub log: std::path::PathBuf,
+}
+
+/// Writes a configuration of `tokens` to `dir` (logging at debug level to `dir/module.log`) and
+/// initializes the module on it.
+pub fn initialize_on(dir: &std::path::Path, tokens: &[String]) -> Configured {
+    let log = dir.join("module.log");
+    let config = crate::config::write_config(dir, "debug", &log, tokens);
+    let p = p11();
+    assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
+    Configured { p, config, log }
+}

@@ -138,7 +138,12 @@ impl Case {
 
     /// Whether openssl, independently of the module, accepts `sig` as this case's signature by `key`.
     pub fn verifies(&self, key: &Key, sig: &[u8]) -> bool {
-        openssl_verify(&key.cert_der, self.hash, &self.digest, sig, self.scheme)
+        self.verifies_for(&key.cert_der, sig)
+    }
+
+    /// Whether openssl accepts `sig` as this case's signature by the key of the certificate `cert_der`.
+    pub fn verifies_for(&self, cert_der: &[u8], sig: &[u8]) -> bool {
+        openssl_verify(cert_der, self.hash, &self.digest, sig, self.scheme)
     }
 
     /// Asserts that openssl accepts `sig` as this case's signature by `key`.

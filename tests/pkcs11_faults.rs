@@ -40,9 +40,7 @@ struct Env {
 fn env() -> &'static Env {
     static ENV: OnceCell<Env> = OnceCell::new();
     ENV.get_or_init(|| {
-        let svc = lasting(|| {
-            Service::start_fresh_init_serve(&["--totp-period", &PERIOD.to_string()], &[])
-        });
+        let svc = Service::lasting_with_totp_period(PERIOD);
         let signing = FaultProxy::start(&svc);
         let fetching = FaultProxy::start(&svc);
         let dir = tempfile::tempdir().unwrap();

@@ -29,9 +29,7 @@ struct Env {
 fn env() -> &'static Env {
     static ENV: OnceCell<Env> = OnceCell::new();
     ENV.get_or_init(|| {
-        let svc = lasting(|| {
-            Service::start_fresh_init_serve(&["--totp-period", &PERIOD.to_string()], &[])
-        });
+        let svc = Service::lasting_with_totp_period(PERIOD);
         let dir = tempfile::tempdir().unwrap();
         let alice_demo = svc.demo.token_of("alice").clone();
         let alice = PromptDir::new(dir.path().join("prompt-alice"), &svc, &alice_demo.pin);

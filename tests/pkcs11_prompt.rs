@@ -25,7 +25,7 @@ const HURRY_MS: u64 = 1500;
 fn env() -> &'static Env {
     static ENV: OnceCell<Env> = OnceCell::new();
     ENV.get_or_init(|| {
-        let svc = lasting(|| Service::start_fresh_init_serve(&["--totp-period", "5"], &[]));
+        let svc = Service::lasting_with_totp_period(5);
         let dir = tempfile::tempdir().unwrap();
         let pin = |user: &str| svc.demo.token_of(user).pin.clone();
         let alice = PromptDir::new(dir.path().join("alice"), &svc, &pin("alice"));

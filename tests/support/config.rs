@@ -39,21 +39,30 @@ fn account_token_toml(svc: &Service, label: &str, user: &str, extra: &str) -> St
     )
 }
 
-/// The lines of an unattended token signing with `credential` (a TOTP credential of the token's
-/// account): login-free, the PIN in `dir/<credential>.pin` and the authenticator secret in
-/// `dir/<credential>.totp` (both written, 0600), the service's TOTP `period`.
-pub fn unattended_toml(svc: &Service, dir: &Path, credential: &str, period: u64) -> String {
-    let (token, cred) = svc.demo.credential(credential);
-    let pin = secret_file(&dir.join(format!("{credential}.pin")), &token.pin);
+/// The lines that have the module compute `credential`'s codes (a TOTP credential of the token's
+/// account) from its authenticator secret, written to `dir/<credential>.totp` (0600), with the
+/// service's TOTP `period`.
+pub fn totp_file_toml(svc: &Service, dir: &Path, credential: &str, period: u64) -> String {
+    let (_, cred) = svc.demo.credential(credential);
     let totp = secret_file(
         &dir.join(format!("{credential}.totp")),
         cred.totp_secret.as_deref().expect("a TOTP credential"),
     );
     format!(
-        "mode = \"login-free\"\npin_file = {:?}\ntotp_secret_file = {:?}\n\
-         totp_credential = {credential:?}\ntotp_period = {period}\n",
-        pin.display().to_string(),
+        "totp_secret_file = {:?}\ntotp_credential = {credential:?}\ntotp_period = {period}\n",
         totp.display().to_string()
+    )
+}
+
+/// The lines of an unattended token signing with `credential`: login-free, the PIN in
+/// `dir/<credential>.pin` (0600) and the codes from the authenticator secret (`totp_file_toml`).
+pub fn unattended_toml(svc: &Service, dir: &Path, credential: &str, period: u64) -> String {
+    let (token, _) = svc.demo.credential(credential);
+    let pin = secret_file(&dir.join(format!("{credential}.pin")), &token.pin);
+    format!(
+        "mode = \"login-free\"\npin_file = {:?}\n{}",
+        pin.display().to_string(),
+        totp_file_toml(svc, dir, credential, period)
     )
 }
 

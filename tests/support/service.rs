@@ -131,6 +131,14 @@ impl Service {
         svc
     }
 
+    /// A service of its own whose TOTP codes change every `period` seconds, started from a lasting
+    /// thread (see [`lasting`]) so that a static test environment can keep it.
+    pub fn lasting_with_totp_period(period: u64) -> Service {
+        lasting(move || {
+            Service::start_fresh_init_serve(&["--totp-period", &period.to_string()], &[])
+        })
+    }
+
     /// Starts `csc-server serve` on an initialized state folder and waits for `server.url`.
     pub fn serve(state: &Path) -> Service {
         Service::serve_logged(state, &[], None)

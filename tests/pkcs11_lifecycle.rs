@@ -818,3 +818,72 @@ fn repeated_wrong_pins_lock_the_credential() {
         }
     });
 }
+
+#[test]
+fn c_initialize_with_a_preserved_that_is_not_a_string_does_not_crash() {
+    let _g = SERIAL.lock();
+    let p = p11();
+    // In a child: a crash there is a failed test, not a lost test runner. The child's module state is
+    // its own (the fork rule), so C_Initialize reads pReserved.
+    let run = support::child::in_child(std::time::Duration::from_secs(10), |pipe| {
+        // dangling_mut::<c_void>() is (void*)1: a pointer that is not NULL and points to nothing.
+        let mut a = args(CKF_OS_LOCKING_OK, false, std::ptr::dangling_mut::<c_void>());
+        let rv = p.initialize(Some(&mut a));
+        pipe.say(&rv.to_string());
+        0
+    });
+    assert_eq!(
+        run.ending,
+        support::child::Ending::Exited(0),
+        "C_Initialize with pReserved = (void*)1 must return, not crash or hang"
+    );
+    let rv: CK_RV = run.said.trim().parse().expect("the child's CK_RV");
+    assert!(
+        support::spec::allowed("C_Initialize", rv) && rv != CKR_OK,
+        "C_Initialize with an unreadable pReserved: {}",
+        rv_name(rv)
+    );
+}
+
+#[test]
+fn session_and_object_handles_are_not_reused_after_c_finalize_and_c_initialize() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let (token, cred) = svc.demo.credential("alice-p256");
+        assert_rv(
+            p.initialize_with_config(&svc.config_file()),
+            CKR_OK,
+            "C_Initialize",
+        );
+        let old = p.open(p.slot_of(&token.label));
+        let old_cert = find_labelled(p, old, CKO_CERTIFICATE, &cred.label)[0];
+        assert_rv(p.finalize(), CKR_OK, "C_Finalize");
+        assert_rv(
+            p.initialize_with_config(&svc.config_file()),
+            CKR_OK,
+            "C_Initialize again",
+        );
+        let new = p.open(p.slot_of(&token.label));
+        let new_cert = find_labelled(p, new, CKO_CERTIFICATE, &cred.label)[0];
+        // A stale handle must not silently reach the new session or object.
+        assert_ne!(
+            new, old,
+            "a new session got the handle of a session of the earlier C_Initialize"
+        );
+        assert!(
+            matches!(p.session_info(old), Err(CKR_SESSION_HANDLE_INVALID)),
+            "the stale session handle {old} reaches a session"
+        );
+        assert_ne!(
+            new_cert, old_cert,
+            "an object got the handle of an object of the earlier C_Initialize"
+        );
+        assert!(
+            matches!(
+                p.attr(new, old_cert, CKA_LABEL),
+                Err(CKR_OBJECT_HANDLE_INVALID)
+            ),
+            "the stale object handle {old_cert} reaches an object"
+        );
+    });
+}

@@ -68,6 +68,18 @@ impl KeySession {
         }
     }
 
+    /// C_SignInit with `mech` for `message`, which must succeed; the case says what to feed C_Sign.
+    #[track_caller]
+    pub fn init(&self, mech: CK_MECHANISM_TYPE, message: &[u8]) -> Case {
+        let case = Case::of(mech, message);
+        assert_rv(
+            self.p.sign_init(self.h, &case.mech, self.key.private),
+            CKR_OK,
+            "C_SignInit",
+        );
+        case
+    }
+
     /// Signs `message` with `mech` and has openssl verify the result; the module's error otherwise.
     pub fn sign_with(&self, mech: CK_MECHANISM_TYPE, message: &[u8]) -> Result<Vec<u8>, CK_RV> {
         let case = Case::of(mech, message);

@@ -4,25 +4,12 @@
 //! at a time (a process-wide lock) and each leaves it finalized.
 
 use cryptoki_sys::*;
-use parking_lot::Mutex;
 use std::ffi::c_void;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::null_mut;
 use support::prelude::*;
 use support::{openssl_verify, totp_code, Service};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs with the module finalized before and after.
-fn isolated<R>(f: impl FnOnce(P11) -> R) -> R {
-    let _g = SERIAL.lock();
-    let p = p11();
-    let _ = p.finalize();
-    let r = f(p);
-    let _ = p.finalize();
-    r
-}
 
 unsafe extern "C" fn create_mutex(m: *mut *mut c_void) -> CK_RV {
     // SAFETY: the module passes a valid out pointer.
@@ -224,29 +211,6 @@ fn copy_config(svc: &Service, dir: &Path, mode: u32) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
     p
-}
-
-fn with_env<R>(vars: &[(&str, Option<&Path>)], f: impl FnOnce() -> R) -> R {
-    let old: Vec<_> = vars
-        .iter()
-        .map(|(k, _)| (*k, std::env::var_os(k)))
-        .collect();
-    for (k, v) in vars {
-        // SAFETY (edition 2024 wording): the tests of this binary run one at a time under SERIAL, and the
-        // module reads the environment only inside the calls made here.
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
-    let r = f();
-    for (k, v) in old {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
-    r
 }
 
 #[test]
@@ -821,28 +785,28 @@ fn repeated_wrong_pins_lock_the_credential() {
 
 #[test]
 fn c_initialize_with_a_preserved_that_is_not_a_string_does_not_crash() {
-    let _g = SERIAL.lock();
-    let p = p11();
-    // In a child: a crash there is a failed test, not a lost test runner. The child's module state is
-    // its own (the fork rule), so C_Initialize reads pReserved.
-    let run = support::child::in_child(std::time::Duration::from_secs(10), |pipe| {
-        // dangling_mut::<c_void>() is (void*)1: a pointer that is not NULL and points to nothing.
-        let mut a = args(CKF_OS_LOCKING_OK, false, std::ptr::dangling_mut::<c_void>());
-        let rv = p.initialize(Some(&mut a));
-        pipe.say(&rv.to_string());
-        0
+    isolated(|p| {
+        // In a child: a crash there is a failed test, not a lost test runner. The child's module state is
+        // its own (the fork rule), so C_Initialize reads pReserved.
+        let run = support::child::in_child(std::time::Duration::from_secs(10), |pipe| {
+            // dangling_mut::<c_void>() is (void*)1: a pointer that is not NULL and points to nothing.
+            let mut a = args(CKF_OS_LOCKING_OK, false, std::ptr::dangling_mut::<c_void>());
+            let rv = p.initialize(Some(&mut a));
+            pipe.say(&rv.to_string());
+            0
+        });
+        assert_eq!(
+            run.ending,
+            support::child::Ending::Exited(0),
+            "C_Initialize with pReserved = (void*)1 must return, not crash or hang"
+        );
+        let rv: CK_RV = run.said.trim().parse().expect("the child's CK_RV");
+        assert!(
+            support::spec::allowed("C_Initialize", rv) && rv != CKR_OK,
+            "C_Initialize with an unreadable pReserved: {}",
+            rv_name(rv)
+        );
     });
-    assert_eq!(
-        run.ending,
-        support::child::Ending::Exited(0),
-        "C_Initialize with pReserved = (void*)1 must return, not crash or hang"
-    );
-    let rv: CK_RV = run.said.trim().parse().expect("the child's CK_RV");
-    assert!(
-        support::spec::allowed("C_Initialize", rv) && rv != CKR_OK,
-        "C_Initialize with an unreadable pReserved: {}",
-        rv_name(rv)
-    );
 }
 
 #[test]

@@ -36,7 +36,7 @@ pub use verify::{openssl_verify, Scheme};
 pub mod prelude {
     pub use crate::config::{mode_of, secret_file, token_toml, write_config, write_private};
     pub use crate::p11::flow::{
-        initialize_on, serial, setup, sign_verified, token_lock, KeySession,
+        initialize_on, isolated, serial, setup, sign_verified, token_lock, with_env, KeySession,
     };
     pub use crate::p11::mech::{cases_for, digest_info, hash_by_len, sha, Case, Mech, HASHES};
     pub use crate::p11::objects::{bool_attr, find_labelled, key_of, ulong, ulongs, Key};

@@ -137,3 +137,39 @@ pub fn initialize_on(dir: &std::path::Path, tokens: &[String]) -> Configured {
     assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
     Configured { p, config, log }
 }
+
+/// Runs `f` with the module finalized before and after, one such test at a time: for tests that
+/// initialize and finalize the module themselves (and may set environment variables, see `with_env`).
+pub fn isolated<R>(f: impl FnOnce(P11) -> R) -> R {
+    static LIFE: Mutex<()> = Mutex::new(());
+    let _g = LIFE.lock();
+    let p = p11();
+    let _ = p.finalize();
+    let r = f(p);
+    let _ = p.finalize();
+    r
+}
+
+/// Runs `f` with the environment variables set (`Some`) or removed (`None`), then restores them. Only
+/// inside `isolated`: the module reads the environment in C_Initialize, and no other test of the binary
+/// runs meanwhile.
+pub fn with_env<R>(vars: &[(&str, Option<&std::path::Path>)], f: impl FnOnce() -> R) -> R {
+    let old: Vec<_> = vars
+        .iter()
+        .map(|(k, _)| (*k, std::env::var_os(k)))
+        .collect();
+    for (k, v) in vars {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    let r = f();
+    for (k, v) in old {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    r
+}

@@ -2,13 +2,10 @@
 //! buffers, attribute semantics, handle and state checks, misuse with NULL pointers, local digests and
 //! random numbers, unsupported functions. Against a real csc-server.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
+use support::prelude::*;
 use support::totp_code;
 
 fn text(b: &[u8]) -> String {
@@ -327,12 +324,11 @@ fn get_attrs(
 }
 
 #[test]
-fn objects_and_attribute_semantics() {
+fn certificates_and_public_keys_are_visible_before_login_private_keys_not() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
-
     // Before login: certificates and public keys, no private keys.
     let certs = ok(
         p.find(h, &[(CKA_CLASS, ulong(CKO_CERTIFICATE))]),
@@ -392,6 +388,16 @@ fn objects_and_attribute_semantics() {
         "CKA_EC_POINT is the certificate's key"
     );
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn c_get_attribute_value_processes_every_entry_of_a_template() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
     // Several entries in one call: every one is processed; the call reports one of the errors.
     let mut reqs = [
         Req {
@@ -436,6 +442,18 @@ fn objects_and_attribute_semantics() {
     assert_rv(rv, CKR_OK, "exact buffer");
     assert_eq!(reqs[0].buf.as_deref(), Some(cred.label.as_bytes()));
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn private_key_after_login_is_paired_by_id_sensitive_and_unextractable() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
+    let id = ok(p.attr(h, cert, CKA_ID), "CKA_ID");
+    let cert_der = ok(p.attr(h, cert, CKA_VALUE), "CKA_VALUE");
     // Private key after login: paired by CKA_ID, sensitive, not extractable, signs.
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
     let key = key_of(p, h, &cred.label);
@@ -469,6 +487,17 @@ fn objects_and_attribute_semantics() {
     assert_eq!(lens[0], CK_UNAVAILABLE_INFORMATION);
     assert_eq!(ulongs(reqs[1].buf.as_ref().unwrap())[0], CKK_EC);
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn logout_hides_the_private_key_from_the_application() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    let key = key_of(p, h, &cred.label);
     // After logout the private key is gone for this application.
     assert_rv(p.logout(h), CKR_OK, "C_Logout");
     assert!(matches!(
@@ -481,6 +510,16 @@ fn objects_and_attribute_semantics() {
     )
     .is_empty());
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn bad_object_handles_and_find_misuse_are_refused() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
     // Handles and operations misused.
     assert!(matches!(
         p.attr(h, 0, CKA_LABEL),
@@ -695,7 +734,7 @@ fn sessions_and_login_state() {
 #[test]
 fn sign_size_queries_and_misuse_are_answered_locally() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-p256-single");
+    let (token, cred) = svc.demo.credential("bob-p256-single");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     let cert = ok(
@@ -900,7 +939,7 @@ fn sign_size_queries_and_misuse_are_answered_locally() {
 #[test]
 fn rsa_input_rules() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-rsa2048-scal2");
+    let (token, cred) = svc.demo.credential("bob-rsa2048-scal2");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
@@ -1230,7 +1269,7 @@ fn passcode_login_signs_without_network_at_login() {
     // C_Login itself never talks to the service: a wrong PIN is accepted by C_Login and refused at the
     // first authorization (see pkcs11_auth.rs); here, the right passcode signs.
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-rsa2048");
+    let (token, cred) = svc.demo.credential("alice-rsa2048");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(
@@ -1348,3 +1387,55 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
+
+/// What `ssh-keygen -D` (OpenSSH's PKCS#11 client) shows as identities. OpenSSH lists the public key of
+/// every X.509 certificate object (it looks for no matching private key, nor at
+/// CKA_CERTIFICATE_CATEGORY), so the CA certificate the token shows appears too. NSS and Java use that
+/// certificate to build a signer's chain (NSS finds issuers on tokens; SunPKCS11's key store builds a
+/// key entry's chain from the token's certificates), so it stays; this test pins what OpenSSH sees:
+/// every credential exactly once, and besides them only the CA, named as such.
+#[test]
+fn ssh_keygen_lists_every_credential_once_and_besides_them_only_the_ca() {
+    let (svc, _) = setup();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-D")
+        .arg(support::module_path())
+        .env("CLOUDTOKEN_CONFIG", svc.config_file())
+        .output()
+        .expect("run ssh-keygen (Debian package openssh-client; tests/run.sh installs it)");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -D: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comments: Vec<String> = listed
+        .lines()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").trim().to_owned())
+        .collect();
+    for t in &svc.demo.tokens {
+        for c in &t.credentials {
+            assert_eq!(
+                comments.iter().filter(|l| **l == c.label).count(),
+                1,
+                "{} listed once:\n{listed}",
+                c.label
+            );
+        }
+    }
+    let credentials: usize = svc.demo.tokens.iter().map(|t| t.credentials.len()).sum();
+    let others: Vec<&String> = comments
+        .iter()
+        .filter(|l| {
+            !svc.demo
+                .tokens
+                .iter()
+                .any(|t| t.credentials.iter().any(|c| c.label == **l))
+        })
+        .collect();
+    assert_eq!(comments.len(), credentials + others.len());
+    assert!(
+        others.iter().all(|l| l.contains("CA")),
+        "identities that are neither a credential nor the CA: {others:?}"
+    );
+}

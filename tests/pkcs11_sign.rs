@@ -2,21 +2,9 @@
 //! every key type (RSA-2048, RSA-3072, P-256, P-384), single- and multi-part, and from several threads
 //! at once. Every signature is verified by `openssl` with the certificate read through PKCS#11.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
-use support::{openssl_verify, totp_code};
-
-fn verify(key: &Key, case: &Case, sig: &[u8], what: &str) {
-    assert!(
-        openssl_verify(&key.cert_der, case.hash, &case.digest, sig, case.scheme),
-        "openssl rejects the signature made with {what} ({}, mechanism 0x{:x})",
-        case.hash,
-        case.mech.ty
-    );
-}
+use support::prelude::*;
+use support::totp_code;
 
 /// The mechanisms every key of this type must offer (the credential lists the matching algorithms).
 fn expected(key_type: CK_KEY_TYPE) -> &'static [CK_MECHANISM_TYPE] {
@@ -47,7 +35,7 @@ fn sign_everything(p: P11, h: CK_SESSION_HANDLE, key: &Key, label: &str) -> usiz
                 p.sign(h, &case.mech, key.private, &case.input),
                 &format!("{label} sign 0x{mech:x} {}", case.hash),
             );
-            verify(key, &case, &sig, label);
+            case.assert_verified(key, &sig);
             n += 1;
         }
     }
@@ -58,7 +46,7 @@ fn sign_everything(p: P11, h: CK_SESSION_HANDLE, key: &Key, label: &str) -> usiz
 fn every_mechanism_with_totp_passcode_credentials() {
     let (svc, p) = setup();
     for id in ["alice-rsa2048", "alice-p256"] {
-        let (token, cred) = demo_cred(svc, id);
+        let (token, cred) = svc.demo.credential(id);
         let _l = token_lock(&token.label);
         let h = p.open(p.slot_of(&token.label));
         // The passcode: PIN immediately followed by the OTP; one authorization covers the batch.
@@ -78,7 +66,7 @@ fn every_mechanism_with_totp_passcode_credentials() {
 fn every_mechanism_with_sms_context_credentials() {
     let (svc, p) = setup();
     for id in ["alice-rsa3072", "alice-p384"] {
-        let (token, cred) = demo_cred(svc, id);
+        let (token, cred) = svc.demo.credential(id);
         let _l = token_lock(&token.label);
         let h = p.open(p.slot_of(&token.label));
         assert_rv(
@@ -102,7 +90,7 @@ fn every_mechanism_with_sms_context_credentials() {
             "C_Login(CKU_CONTEXT_SPECIFIC)",
         );
         let sig = ok(p.sign_only(h, &first.input), "C_Sign");
-        verify(&key, &first, &sig, id);
+        first.assert_verified(&key, &sig);
         let n = sign_everything(p, h, &key, id);
         assert!(n >= expected(key.key_type).len());
         // All of them under the one authorization: no second SMS.
@@ -119,9 +107,9 @@ fn every_mechanism_with_sms_context_credentials() {
 #[test]
 fn multi_part_signing_hashes_locally() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
-    let (_, rsa) = demo_cred(svc, "alice-rsa2048");
+    let (_, rsa) = svc.demo.credential("alice-rsa2048");
     let h = p.open(p.slot_of(&token.label));
     let message: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let parts: Vec<&[u8]> = message.chunks(777).collect();
@@ -152,7 +140,7 @@ fn multi_part_signing_hashes_locally() {
                 p.sign_multipart(h, &case.mech, key.private, &parts),
                 &format!("multi-part 0x{m:x}"),
             );
-            verify(&key, &case, &sig, &c.id);
+            case.assert_verified(&key, &sig);
         }
         // C_SignFinal right after C_SignInit signs the empty message.
         let case = cases_for(mechs[0], b"").remove(0);
@@ -160,7 +148,7 @@ fn multi_part_signing_hashes_locally() {
             p.sign_multipart(h, &case.mech, key.private, &[]),
             "empty multi-part",
         );
-        verify(&key, &case, &sig, &c.id);
+        case.assert_verified(&key, &sig);
         assert_rv(p.logout(h), CKR_OK, "C_Logout");
     }
     // The raw mechanisms are single-part: C_SignUpdate fails and ends the operation.
@@ -196,7 +184,7 @@ fn multi_part_signing_hashes_locally() {
 #[test]
 fn sessions_in_several_threads_sign_in_parallel_under_one_login() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let slot = p.slot_of(&token.label);
     let first = p.open(slot);
@@ -244,7 +232,7 @@ fn sessions_in_several_threads_sign_in_parallel_under_one_login() {
     });
     assert_eq!(results.len(), THREADS * EACH);
     for (case, sig) in &results {
-        verify(&key, case, sig, "a signing thread");
+        case.assert_verified(&key, sig);
     }
     assert_rv(p.close(first), CKR_OK, "C_CloseSession");
 }

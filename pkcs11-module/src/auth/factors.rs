@@ -256,18 +256,9 @@ pub(super) fn gather(asking: &Asking<'_>, context: Option<Secret>) -> CkResult<F
     let mut pin = None;
     let mut otp = None;
     if let Some(value) = context {
-        if need.otp {
-            let len = char_len(&value);
-            if len > need.otp_len {
-                let (p, o) = split(&value, len - need.otp_len);
-                pin = Some((p, Source::Context));
-                otp = Some((o, Source::Context));
-            } else {
-                otp = Some((value, Source::Context));
-            }
-        } else {
-            pin = Some((value, Source::Context));
-        }
+        let (p, o) = classify_context_value(token, need, value)?;
+        pin = p.map(|p| (p, Source::Context));
+        otp = o.map(|o| (o, Source::Context));
     }
     if need.pin && pin.is_none() {
         pin = pin_at_hand(token, need)?;
@@ -305,12 +296,31 @@ pub(super) fn gather(asking: &Asking<'_>, context: Option<Secret>) -> CkResult<F
     Ok(Factors { pin, otp })
 }
 
-/// The factor-specific part of a context login value, checked for length.
-pub fn check_context_value(cred: &Credential, value: &Secret) -> CkResult<()> {
-    if cred.need.otp && char_len(value) < cred.need.otp_len {
-        return Err(CKR_PIN_LEN_RANGE);
+/// What a C_Login(CKU_CONTEXT_SPECIFIC) value holds for a credential: the PIN alone (as PKCS#11 defines
+/// the context login; recognised by being the PIN at hand, and the code then comes from the channels),
+/// the PIN followed by the code (longer than a code), or the code alone.
+fn classify_context_value(
+    token: &Token,
+    need: &Need,
+    value: Secret,
+) -> CkResult<(Option<Secret>, Option<Secret>)> {
+    if !need.otp {
+        return Ok((Some(value), None));
     }
-    Ok(())
+    if need.pin {
+        if let Some((pin, _)) = pin_at_hand(token, need)? {
+            if pin.expose() == value.expose() {
+                return Ok((Some(value), None));
+            }
+        }
+    }
+    let len = char_len(&value);
+    let pin_len_fits = need.pin_len.is_none_or(|p| p + need.otp_len == len);
+    if len > need.otp_len && pin_len_fits {
+        let (p, o) = split(&value, len - need.otp_len);
+        return Ok((Some(p), Some(o)));
+    }
+    Ok((None, Some(value)))
 }
 
 /// The PIN for C_Login(CKU_USER, NULL_PTR, 0) on a protected-path token: `pin_file`, else the prompt.

@@ -57,14 +57,8 @@ unsafe fn parse_args(p: *mut c_void) -> CkResult<InitArgs> {
     let config_path = if args.pReserved.is_null() {
         None
     } else {
-        let p = args.pReserved as *const c_char;
-        // SAFETY: a NUL-terminated string by the caller's contract; strnlen bounds the read.
-        let len = unsafe { libc::strnlen(p, RESERVED_MAX + 1) };
-        if len > RESERVED_MAX {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        // SAFETY: `len` readable bytes were just measured.
-        let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
+        let bytes =
+            read_c_string(args.pReserved as *const u8, RESERVED_MAX).ok_or(CKR_ARGUMENTS_BAD)?;
         let path = bytes
             .strip_prefix(RESERVED_PREFIX.as_bytes())
             .filter(|rest| !rest.is_empty())
@@ -76,6 +70,45 @@ unsafe fn parse_args(p: *mut c_void) -> CkResult<InitArgs> {
         config_path,
         cant_create_threads: args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS != 0,
     })
+}
+
+/// A NUL-terminated string of at most `max` bytes at `p`, read without trusting the pointer: the kernel
+/// copies it (process_vm_readv on this process), so a pointer that is not readable memory — pReserved
+/// is `void *`, and applications pass what they like — gives `None` instead of a crash.
+fn read_c_string(p: *const u8, max: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; max + 1];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: p as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: `local` describes our own buffer of `buf.len()` writable bytes; `remote` is only read by
+    // the kernel, which reports unreadable memory as an error or a short read instead of faulting.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EFAULT) {
+            // The call itself is not allowed here (a seccomp filter): trust the caller, as C would.
+            log::debug!("process_vm_readv unavailable ({e}); reading pReserved directly");
+            // SAFETY: the C_Initialize contract: pReserved is NULL or a NUL-terminated string;
+            // strnlen bounds the read.
+            let len = unsafe { libc::strnlen(p as *const c_char, max + 1) };
+            if len > max {
+                return None;
+            }
+            // SAFETY: `len` readable bytes were just measured.
+            return Some(unsafe { std::slice::from_raw_parts(p, len) }.to_vec());
+        }
+    }
+    if n <= 0 {
+        return None;
+    }
+    let read = &buf[..n as usize];
+    let end = read.iter().position(|b| *b == 0)?;
+    Some(read[..end].to_vec())
 }
 
 /// # Safety
@@ -186,4 +219,22 @@ pub extern "C" fn C_CancelFunction(_hSession: CK_SESSION_HANDLE) -> CK_RV {
         state::module()?;
         Err(CKR_FUNCTION_NOT_PARALLEL)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_preserved_that_is_no_readable_string_is_refused_not_read() {
+        let s = b"cloudtoken_conf=/etc/x.toml\0";
+        assert_eq!(read_c_string(s.as_ptr(), 100).unwrap(), &s[..s.len() - 1]);
+        assert_eq!(read_c_string(std::ptr::dangling::<u8>(), 100), None, "(void *)1");
+        assert_eq!(read_c_string(std::ptr::null(), 100), None);
+        assert_eq!(
+            read_c_string(b"no end".as_ptr(), 3),
+            None,
+            "longer than allowed"
+        );
+    }
 }

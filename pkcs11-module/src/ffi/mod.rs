@@ -25,11 +25,13 @@ use crate::error::{rv_name, CkResult};
 use cryptoki_sys::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Runs an inner function, returning its CK_RV; a panic becomes CKR_GENERAL_ERROR and a log line.
+/// Runs an inner function, returning its CK_RV; a panic becomes CKR_GENERAL_ERROR and a log line, and
+/// a code the specification does not list for the function is replaced by one it does ([`within_spec`]).
 fn guard(name: &'static str, f: impl FnOnce() -> CkResult<()>) -> CK_RV {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(rv)) => {
+            let rv = within_spec(name, rv);
             log::debug!("{name} → {}", rv_name(rv));
             rv
         }
@@ -38,6 +40,52 @@ fn guard(name: &'static str, f: impl FnOnce() -> CkResult<()>) -> CK_RV {
             CKR_GENERAL_ERROR
         }
     }
+}
+
+/// What a code means in a function whose list lacks it, in order of preference. The service's verdicts
+/// reach every function that talks to it; only C_Login may say a PIN was wrong, so elsewhere a refused
+/// PIN is the login it ended, and a lock a refusal.
+const STAND_INS: &[(CK_RV, &[CK_RV])] = &[
+    (CKR_PIN_INCORRECT, &[CKR_USER_NOT_LOGGED_IN]),
+    (
+        CKR_PIN_LOCKED,
+        &[CKR_FUNCTION_REJECTED, CKR_USER_NOT_LOGGED_IN],
+    ),
+    (CKR_PIN_LEN_RANGE, &[CKR_PIN_INCORRECT]),
+    (CKR_FUNCTION_REJECTED, &[CKR_FUNCTION_CANCELED]),
+    (CKR_USER_NOT_LOGGED_IN, &[CKR_DEVICE_ERROR]),
+];
+
+/// `rv` if the specification lists it for `name` (or the function is not in the table, or the code is
+/// CKR_FUNCTION_NOT_SUPPORTED, which any stub may answer), else the first listed stand-in, else
+/// CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED or CKR_GENERAL_ERROR — with a log line naming both codes.
+fn within_spec(name: &str, rv: CK_RV) -> CK_RV {
+    use pkcs11_returns::{allowed, known};
+    // C_LoginUser (3.0) answers as C_Login does.
+    let name = if name == "C_LoginUser" {
+        "C_Login"
+    } else {
+        name
+    };
+    if rv == CKR_FUNCTION_NOT_SUPPORTED || !known(name) || allowed(name, rv) {
+        return rv;
+    }
+    let stand_ins = STAND_INS
+        .iter()
+        .find(|(from, _)| *from == rv)
+        .map_or(&[][..], |(_, to)| *to);
+    let chosen = stand_ins
+        .iter()
+        .chain(&[CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED])
+        .copied()
+        .find(|s| allowed(name, *s))
+        .unwrap_or(CKR_GENERAL_ERROR);
+    log::info!(
+        "{name}: {} is not among the function's return values; answering {}",
+        rv_name(rv),
+        rv_name(chosen)
+    );
+    chosen
 }
 
 fn to_usize(n: CK_ULONG) -> CkResult<usize> {
@@ -142,6 +190,42 @@ pub(crate) fn library_version() -> CK_VERSION {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_stay_within_each_functions_list() {
+        assert_eq!(
+            within_spec("C_Sign", CKR_PIN_INCORRECT),
+            CKR_USER_NOT_LOGGED_IN
+        );
+        assert_eq!(within_spec("C_Sign", CKR_PIN_LOCKED), CKR_FUNCTION_REJECTED);
+        assert_eq!(within_spec("C_Login", CKR_PIN_INCORRECT), CKR_PIN_INCORRECT);
+        assert_eq!(within_spec("C_Login", CKR_PIN_LEN_RANGE), CKR_PIN_INCORRECT);
+        assert_eq!(
+            within_spec("C_Login", CKR_FUNCTION_REJECTED),
+            CKR_FUNCTION_CANCELED
+        );
+        assert_eq!(
+            within_spec("C_OpenSession", CKR_USER_NOT_LOGGED_IN),
+            CKR_DEVICE_ERROR
+        );
+        assert_eq!(
+            within_spec("C_SignUpdate", CKR_FUNCTION_NOT_SUPPORTED),
+            CKR_FUNCTION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            within_spec("C_GetInfo", CKR_SLOT_ID_INVALID),
+            CKR_FUNCTION_FAILED
+        );
+        assert_eq!(
+            within_spec("C_LoginUser", CKR_PIN_LEN_RANGE),
+            CKR_PIN_INCORRECT
+        );
+        assert_eq!(
+            within_spec("C_SessionCancel", CKR_DEVICE_ERROR),
+            CKR_DEVICE_ERROR,
+            "not in the table"
+        );
+    }
 
     #[test]
     fn a_panic_becomes_ckr_general_error() {

@@ -139,7 +139,8 @@ pub(super) unsafe fn login(
     pPin: *mut CK_UTF8CHAR,
     ulPinLen: CK_ULONG,
 ) -> CkResult<()> {
-    let s = state::module()?.session(hSession)?;
+    let m = state::module()?;
+    let s = m.session(hSession)?;
     match userType {
         CKU_USER => {
             if s.token.is_logged_in() {
@@ -156,6 +157,8 @@ pub(super) unsafe fn login(
             s.token.login.login_user(pin)
         }
         CKU_CONTEXT_SPECIFIC => {
+            // §5.6.11: a context login belongs to an operation.
+            let (id, cred, epoch) = s.sign_target()?;
             if s.token.login.signing_epoch().is_none() {
                 return Err(CKR_USER_NOT_LOGGED_IN);
             }
@@ -165,12 +168,22 @@ pub(super) unsafe fn login(
                 // SAFETY: forwarded caller contract.
                 Some(unsafe { read_pin(pPin, ulPinLen, 1) }?)
             };
-            let (id, cred, epoch) = s.sign_target()?;
             let outcome = sign::context_login(&s.token, &cred, epoch, value)?;
             s.set_sign_authorization(id, outcome);
             Ok(())
         }
-        // The token has no security officer: its administration is the service's.
+        CKU_SO => {
+            // §5.6.10, in its order: a read-only session forbids an SO login, and so does a user login.
+            let (all, rw) = m.session_counts(&s.token);
+            if all > rw {
+                return Err(CKR_SESSION_READ_ONLY_EXISTS);
+            }
+            if s.token.is_logged_in() {
+                return Err(CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+            }
+            // The token has no security officer: its administration is the service's.
+            Err(CKR_USER_TYPE_INVALID)
+        }
         _ => Err(CKR_USER_TYPE_INVALID),
     }
 }

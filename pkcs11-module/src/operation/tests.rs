@@ -46,7 +46,7 @@ fn private_key(t: &Token) -> CK_OBJECT_HANDLE {
 fn sign(t: &Token, data: &[u8]) -> CkResult<Vec<u8>> {
     let op = sign::init(t, &Mechanism::new(CKM_ECDSA_SHA256), private_key(t))?;
     let parts = op.plan.request_for_data(data)?;
-    sign::execute(t, op, parts)
+    sign::execute(t, op, parts, &|| false)
 }
 
 /// Checks a raw r||s P-256 signature over SHA-256(`data`) against the credential's certificate, with
@@ -194,7 +194,10 @@ fn an_ended_login_gets_no_authorization() {
     let op = sign::init(&t, &Mechanism::new(CKM_ECDSA_SHA256), private_key(&t)).unwrap();
     let parts = op.plan.request_for_data(b"x").unwrap();
     t.logout();
-    assert_eq!(sign::execute(&t, op, parts), Err(CKR_USER_NOT_LOGGED_IN));
+    assert_eq!(
+        sign::execute(&t, op, parts, &|| false),
+        Err(CKR_USER_NOT_LOGGED_IN)
+    );
     assert_eq!(fake.calls(Method::Authorize), 0);
 }
 

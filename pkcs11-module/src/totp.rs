@@ -136,16 +136,20 @@ fn claim_in(steps: &mut HashMap<String, u64>, key: &str, step: u64) -> Option<u6
 }
 
 /// The code for the first step after every step used before for `key` (a credential at a service and
-/// account), waiting for the clock when needed. `digits` is the credential's OTP length.
+/// account), waiting for the clock when needed. `secret` is the content of `secret_file` (named in log
+/// lines); `period` and `digits` (the credential's OTP length) apply unless an `otpauth://` URI names
+/// its own.
 pub fn code(
     slot: CK_SLOT_ID,
+    secret: &Secret,
     secret_file: &Path,
     period: u64,
     digits: usize,
     key: &str,
     used: &UsedSteps,
 ) -> CkResult<Secret> {
-    let totp = load(slot, secret_file, period, digits)?;
+    let totp = authenticator(slot, secret, secret_file, period, digits)?;
+    let period = totp.step.max(1);
     loop {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -175,44 +179,86 @@ pub fn code(
     }
 }
 
-fn load(slot: CK_SLOT_ID, path: &Path, period: u64, digits: usize) -> CkResult<TOTP> {
-    let fail = |m: String| error::logged(CKR_FUNCTION_FAILED, format!("slot {slot}: {m}"));
-    let secret = crate::config::files::read_secret_file(path).map_err(fail)?;
-    // Authenticator apps show the secret in groups and in either case.
-    let normalized: Zeroizing<String> = Zeroizing::new(
-        secret
-            .expose()
-            .chars()
+/// An authenticator secret as providers hand it out: an `otpauth://totp/...` URI (its algorithm, digits
+/// and period apply), base32 (authenticator apps; in groups, either case), or base64 (SSL.com's
+/// eSigner; `base64:` in front forces it, for a value that would also be base32).
+fn authenticator(
+    slot: CK_SLOT_ID,
+    secret: &Secret,
+    path: &Path,
+    period: u64,
+    digits: usize,
+) -> CkResult<TOTP> {
+    use base64::Engine;
+    let fail = |m: &str| {
+        error::logged(
+            CKR_FUNCTION_FAILED,
+            format!("slot {slot}: totp_secret_file {}: {m}", path.display()),
+        )
+    };
+    let text = secret.expose().trim();
+    if text.starts_with("otpauth://") {
+        let totp =
+            TOTP::from_url_unchecked(text).map_err(|_| fail("not a usable otpauth://totp URI"))?;
+        if totp.secret.len() < 10 {
+            return Err(fail("the secret is shorter than 80 bits"));
+        }
+        return Ok(totp);
+    }
+    let compact: Zeroizing<String> = Zeroizing::new(
+        text.chars()
             .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
             .collect(),
     );
-    let bytes = totp_rs::Secret::Encoded(normalized.to_string())
-        .to_bytes()
-        .map_err(|_| {
-            fail(format!(
-                "totp_secret_file {}: not a base32 secret",
-                path.display()
-            ))
-        })?;
+    let bytes = if let Some(b64) = compact.strip_prefix("base64:") {
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| fail("not a base64 secret"))?
+    } else {
+        let upper = Zeroizing::new(compact.to_ascii_uppercase());
+        match totp_rs::Secret::Encoded(upper.to_string()).to_bytes() {
+            Ok(b) => b,
+            Err(_) => base64::engine::general_purpose::STANDARD
+                .decode(compact.as_bytes())
+                .map_err(|_| fail("neither a base32 nor a base64 secret"))?,
+        }
+    };
+    let bytes = Zeroizing::new(bytes);
     if bytes.len() < 10 {
-        return Err(fail(format!(
-            "totp_secret_file {}: the secret is shorter than 80 bits",
-            path.display()
-        )));
+        return Err(fail("the secret is shorter than 80 bits"));
     }
     Ok(TOTP::new_unchecked(
         Algorithm::SHA1,
         digits,
         1,
         period,
-        bytes,
+        bytes.to_vec(),
+        None,
+        String::new(),
     ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(p: &Path) -> CkResult<Secret> {
+        crate::config::files::read_secret_file(p).map_err(|_| CKR_FUNCTION_FAILED)
+    }
+
+    fn load(slot: CK_SLOT_ID, p: &Path, period: u64, digits: usize) -> CkResult<TOTP> {
+        authenticator(slot, &read(p)?, p, period, digits)
+    }
+
+    fn code_of(
+        p: &Path,
+        period: u64,
+        digits: usize,
+        key: &str,
+        used: &UsedSteps,
+    ) -> CkResult<Secret> {
+        code(0, &read(p)?, p, period, digits, key, used)
+    }
     use std::os::unix::fs::PermissionsExt;
 
     /// RFC 6238 Appendix B's SHA-1 secret, "12345678901234567890", in base32.
@@ -256,7 +302,7 @@ mod tests {
     fn claimed_steps(used: &UsedSteps, key: &str, n: usize, period: u64, p: &Path) -> Vec<String> {
         (0..n)
             .map(|_| {
-                code(0, p, period, 6, key, used)
+                code_of(p, period, 6, key, used)
                     .unwrap()
                     .expose()
                     .to_owned()
@@ -279,7 +325,7 @@ mod tests {
         );
         assert_eq!(codes[0], totp.generate((step - 1) * period));
         // Steps are per credential.
-        code(0, &p, period, 6, "other", &used).unwrap();
+        code_of(&p, period, 6, "other", &used).unwrap();
         assert_eq!(used.local.lock()["c"], step);
     }
 
@@ -321,8 +367,31 @@ mod tests {
         std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).unwrap();
         let used = UsedSteps::at(Some(store));
         assert_eq!(
-            code(0, &p, 30, 6, "c", &used).unwrap_err(),
+            code_of(&p, 30, 6, "c", &used).unwrap_err(),
             CKR_FUNCTION_FAILED
         );
+    }
+
+    #[test]
+    fn otpauth_uris_and_base64_secrets_are_understood() {
+        // RFC 6238's SHA-1 secret as a URI with 8 digits and a 30 s period ...
+        let uri = format!(
+            "otpauth://totp/Seal:seal?secret={RFC_SECRET}&digits=8&period=30&algorithm=SHA1"
+        );
+        let (_d, p) = secret_file(&uri, 0o600);
+        let totp = load(0, &p, 60, 6).unwrap();
+        assert_eq!(
+            (totp.digits, totp.step),
+            (8, 30),
+            "the URI's digits and period apply"
+        );
+        assert_eq!(totp.generate(59), "94287082");
+        // ... and in base64, as SSL.com hands it out ("12345678901234567890").
+        let (_d, p) = secret_file("MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=\n", 0o600);
+        assert_eq!(load(0, &p, 30, 8).unwrap().generate(59), "94287082");
+        let (_d, p) = secret_file("base64:MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", 0o600);
+        assert_eq!(load(0, &p, 30, 8).unwrap().generate(59), "94287082");
+        let (_d, p) = secret_file("otpauth://hotp/x?secret=ABC", 0o600);
+        assert_eq!(load(0, &p, 30, 6).unwrap_err(), CKR_FUNCTION_FAILED);
     }
 }

@@ -16,7 +16,6 @@
 
 use super::exchange::send_otp;
 use super::policy::{self, Need};
-use crate::config::files::read_secret_file;
 use crate::config::{OtpChannel, TokenConfig};
 use crate::error::{self, CkResult};
 use crate::prompt::{self, Kind, Prompt};
@@ -171,7 +170,10 @@ fn pin_at_hand(token: &Token, need: &Need) -> CkResult<Option<(Secret, Source)>>
         return Ok(Some((pin, Source::Login)));
     }
     match &token.config.pin_file {
-        Some(path) => read_secret_file(path)
+        Some(path) => token
+            .config
+            .secrets
+            .read(path)
             .map(|pin| Some((pin, Source::PinFile)))
             .map_err(|e| {
                 error::logged(CKR_FUNCTION_FAILED, format!("slot {}: {e}", token.slot_id))
@@ -217,8 +219,13 @@ pub(super) fn totp_file_code(token: &Token, cred: &Credential) -> CkResult<Secre
         .totp_secret_file
         .as_deref()
         .ok_or(CKR_GENERAL_ERROR)?;
+    let secret = config
+        .secrets
+        .read(path)
+        .map_err(|e| error::logged(CKR_FUNCTION_FAILED, format!("slot {}: {e}", token.slot_id)))?;
     crate::totp::code(
         token.slot_id,
+        &secret,
         path,
         config.totp_period,
         cred.need.otp_len,
@@ -330,7 +337,9 @@ pub fn protected_path_pin(token: &Token) -> CkResult<Secret> {
     let config = &token.config;
     let slot = token.slot_id;
     if let Some(path) = &config.pin_file {
-        return read_secret_file(path)
+        return config
+            .secrets
+            .read(path)
             .map_err(|e| error::logged(CKR_FUNCTION_FAILED, format!("slot {slot}: {e}")));
     }
     let Some(command) = config.prompt_command.as_deref() else {

@@ -8,7 +8,7 @@ use remote_client::Secret;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// What a file may be, beyond being a regular file owned by the user or root.
@@ -110,6 +110,37 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
         return Err(format!("{}: empty", path.display()));
     }
     Ok(Secret::new(line))
+}
+
+/// Secret files read while the configuration was checked, kept (zeroizing) for their first use, so that
+/// each is opened once for the check and that use; later uses read the file again (another process may
+/// have rotated a refresh token meanwhile). Shared by the clones of one token's configuration.
+#[derive(Clone, Default)]
+pub struct Preloaded(
+    std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<PathBuf, Secret>>>,
+);
+
+impl std::fmt::Debug for Preloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Preloaded({} secret files)", self.0.lock().len())
+    }
+}
+
+impl Preloaded {
+    /// Checks and reads a secret file now.
+    pub fn load(&self, path: &Path) -> Result<(), String> {
+        let secret = read_secret_file(path)?;
+        self.0.lock().insert(path.to_path_buf(), secret);
+        Ok(())
+    }
+
+    /// The secret: the one read at the check, once, else the file's current one.
+    pub fn read(&self, path: &Path) -> Result<Secret, String> {
+        match self.0.lock().remove(path) {
+            Some(s) => Ok(s),
+            None => read_secret_file(path),
+        }
+    }
 }
 
 /// Replaces a secret file's content (a rotated refresh token) atomically, keeping mode 0600.

@@ -204,6 +204,9 @@ pub struct TokenConfig {
     /// Give every private key CKA_ALWAYS_AUTHENTICATE (a context login per signing operation).
     #[serde(default)]
     pub always_authenticate: bool,
+    /// The secret files, as read when the configuration was checked (files.rs).
+    #[serde(skip)]
+    pub secrets: files::Preloaded,
     /// The `cloudtoken agent` socket that keeps batch authorizations across processes (see agent.rs);
     /// CLOUDTOKEN_AGENT_SOCK overrides it.
     pub agent_socket: Option<PathBuf>,

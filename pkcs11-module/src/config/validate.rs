@@ -1,7 +1,7 @@
 //! The checks a configuration must pass before any of it is used: one error naming the token and the
 //! key, never a half-applied configuration.
 
-use super::files::{check_program, check_secret_file};
+use super::files::check_program;
 use super::{err, ConfigError, OtpChannel, ServiceAuthKind, TokenConfig};
 use std::collections::HashSet;
 use std::path::Path;
@@ -125,7 +125,7 @@ fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
     .into_iter()
     .flatten()
     {
-        check_secret_file(f)?;
+        t.secrets.load(f)?;
     }
     Ok(())
 }
@@ -158,7 +158,7 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
         return Err("totp_credential needs totp_secret_file".into());
     }
     for f in [&t.totp_secret_file, &t.pin_file].into_iter().flatten() {
-        check_secret_file(f)?;
+        t.secrets.load(f)?;
     }
     Ok(())
 }

@@ -229,7 +229,11 @@ mod tests {
     fn a_preserved_that_is_no_readable_string_is_refused_not_read() {
         let s = b"cloudtoken_conf=/etc/x.toml\0";
         assert_eq!(read_c_string(s.as_ptr(), 100).unwrap(), &s[..s.len() - 1]);
-        assert_eq!(read_c_string(std::ptr::dangling::<u8>(), 100), None, "(void *)1");
+        assert_eq!(
+            read_c_string(std::ptr::dangling::<u8>(), 100),
+            None,
+            "(void *)1"
+        );
         assert_eq!(read_c_string(std::ptr::null(), 100), None);
         assert_eq!(
             read_c_string(b"no end".as_ptr(), 3),

@@ -8,7 +8,7 @@
 //! are read at each sign-in (another process may have rotated a refresh token meanwhile).
 
 use super::{Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Secret, Service};
-use crate::config::files::{read_secret_file, write_secret_file};
+use crate::config::files::write_secret_file;
 use crate::config::{Api, ServiceAuthKind, TokenConfig};
 use remote_client::{
     ApiVersion, ClientConfig, ClientIdentity, CscClient, OAuth2Client, OAuth2Grant, ServiceAuth,
@@ -63,11 +63,11 @@ pub fn client_config(t: &TokenConfig) -> Result<ClientConfig, String> {
     Ok(cc)
 }
 
-fn secret(path: &Option<PathBuf>) -> Result<Secret, Error> {
+fn secret(t: &TokenConfig, path: &Option<PathBuf>) -> Result<Secret, Error> {
     let path = path
         .as_deref()
         .ok_or_else(|| Error::Config("a secret file is not configured".into()))?;
-    read_secret_file(path).map_err(Error::Config)
+    t.secrets.read(path).map_err(Error::Config)
 }
 
 /// The OAuth 2.0 client the token's configuration names.
@@ -77,7 +77,7 @@ pub fn oauth2_client(t: &TokenConfig) -> Result<OAuth2Client, Error> {
         .clone()
         .ok_or_else(|| Error::Config("client_id is not configured".into()))?;
     let mut client = match &t.client_secret_file {
-        Some(_) => OAuth2Client::confidential(id, secret(&t.client_secret_file)?),
+        Some(_) => OAuth2Client::confidential(id, secret(t, &t.client_secret_file)?),
         None => OAuth2Client::new(id),
     };
     client.token_url = t.oauth2_token_url.clone();
@@ -93,23 +93,23 @@ pub fn service_auth(t: &TokenConfig) -> Result<(ServiceAuth, Option<&Path>), Err
     Ok(match t.service_auth {
         ServiceAuthKind::Login => match refresh {
             Some(_) => (
-                ServiceAuth::RefreshToken(secret(&t.refresh_token_file)?),
+                ServiceAuth::RefreshToken(secret(t, &t.refresh_token_file)?),
                 refresh,
             ),
             None => (
                 ServiceAuth::Password {
                     account: t.account.clone(),
-                    password: secret(&t.password_file)?,
+                    password: secret(t, &t.password_file)?,
                 },
                 None,
             ),
         },
         ServiceAuthKind::None => (ServiceAuth::None, None),
-        ServiceAuthKind::Bearer => (ServiceAuth::Bearer(secret(&t.access_token_file)?), None),
+        ServiceAuthKind::Bearer => (ServiceAuth::Bearer(secret(t, &t.access_token_file)?), None),
         ServiceAuthKind::ApiKey => (
             ServiceAuth::ApiKey {
                 header: t.api_key_header.clone(),
-                key: secret(&t.api_key_file)?,
+                key: secret(t, &t.api_key_file)?,
             },
             None,
         ),
@@ -125,7 +125,7 @@ pub fn service_auth(t: &TokenConfig) -> Result<(ServiceAuth, Option<&Path>), Err
                 client: oauth2_client(t)?,
                 grant: OAuth2Grant::Password {
                     username: t.account.clone(),
-                    password: secret(&t.password_file)?,
+                    password: secret(t, &t.password_file)?,
                 },
             },
             None,
@@ -133,7 +133,7 @@ pub fn service_auth(t: &TokenConfig) -> Result<(ServiceAuth, Option<&Path>), Err
         ServiceAuthKind::Oauth2Code => (
             ServiceAuth::OAuth2 {
                 client: oauth2_client(t)?,
-                grant: OAuth2Grant::RefreshToken(secret(&t.refresh_token_file)?),
+                grant: OAuth2Grant::RefreshToken(secret(t, &t.refresh_token_file)?),
             },
             refresh,
         ),
@@ -212,6 +212,18 @@ impl Service for CscService {
 
     fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error> {
         self.client.credential_info(&access.carried, id)
+    }
+
+    fn credentials(
+        &self,
+        access: &Access,
+    ) -> Result<Vec<(String, Result<CredentialInfo, Error>)>, Error> {
+        Ok(self
+            .client
+            .list_credential_infos(&access.carried)?
+            .into_iter()
+            .map(|c| (c.id, c.info))
+            .collect())
     }
 
     fn send_otp(&self, access: &Access, id: &str, description: &str) -> Result<(), Error> {

@@ -34,6 +34,8 @@ pub enum Fault {
     FailAfter(Error),
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Wait this long, then answer with this error (a service that stalls and fails).
+    SlowFail(Duration, Error),
     /// signHash: answer this many signatures (each a valid one for the first hash).
     SignatureCount(usize),
     /// signHash: answer these bytes as the signature.
@@ -142,6 +144,20 @@ impl FakeService {
         FakeService::with_credentials(&[("fake-p256", Scal::One, 100)])
     }
 
+    /// An account whose one credential is authorized without PIN or code (`authMode` implicit).
+    pub fn implicit() -> FakeService {
+        let fake = FakeService::new();
+        for c in &mut fake.inner.lock().credentials {
+            c.info.auth = AuthInfo {
+                mode: AuthMode::Implicit,
+                expression: None,
+                pin: None,
+                otp: None,
+            };
+        }
+        fake
+    }
+
     pub fn with_credentials(creds: &[(&str, Scal, u32)]) -> FakeService {
         FakeService {
             inner: Mutex::new(Inner {
@@ -196,6 +212,10 @@ impl FakeService {
             Some(Fault::Delay(d)) => {
                 std::thread::sleep(d);
                 None
+            }
+            Some(Fault::SlowFail(d, e)) => {
+                std::thread::sleep(d);
+                Some(Fault::Fail(e))
             }
             other => other,
         };
@@ -309,7 +329,8 @@ impl Service for FakeService {
                 "Invalid parameter numSignatures",
             ));
         }
-        if request.pin.as_ref().map(Secret::expose) != Some(PIN) {
+        let needs_pin = info.auth.pin.is_some();
+        if needs_pin && request.pin.as_ref().map(Secret::expose) != Some(PIN) {
             return Err(csc_error(
                 "credentials/authorize",
                 400,

@@ -75,6 +75,23 @@ pub trait Service: Send + Sync {
     /// One credential: its key, certificates and what authorizing it needs.
     fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error>;
 
+    /// Every credential of the account, each with its own outcome (one that cannot be read does not
+    /// hide the others). By default a list and one info request per credential; a protocol that can
+    /// answer in one round trip (CSC v2 `credentialInfos`) does so.
+    fn credentials(
+        &self,
+        access: &Access,
+    ) -> Result<Vec<(String, Result<CredentialInfo, Error>)>, Error> {
+        Ok(self
+            .list_credentials(access)?
+            .into_iter()
+            .map(|id| {
+                let info = self.credential_info(access, &id);
+                (id, info)
+            })
+            .collect())
+    }
+
     /// Has the service send an online one-time password (SMS) for `id`, described by `description`.
     fn send_otp(&self, access: &Access, id: &str, description: &str) -> Result<(), Error>;
 

@@ -7,7 +7,9 @@
 //! Calls remote-client and the secure-file policy (config::files); nothing above the seam. Secret files
 //! are read at each sign-in (another process may have rotated a refresh token meanwhile).
 
-use super::{Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Secret, Service};
+use super::{
+    Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Listed, Secret, Service,
+};
 use crate::config::files::write_secret_file;
 use crate::config::{Api, ServiceAuthKind, TokenConfig};
 use remote_client::{
@@ -214,10 +216,7 @@ impl Service for CscService {
         self.client.credential_info(&access.carried, id)
     }
 
-    fn credentials(
-        &self,
-        access: &Access,
-    ) -> Result<Vec<(String, Result<CredentialInfo, Error>)>, Error> {
+    fn credentials(&self, access: &Access) -> Result<Listed, Error> {
         Ok(self
             .client
             .list_credential_infos(&access.carried)?

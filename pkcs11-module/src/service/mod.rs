@@ -28,6 +28,9 @@ pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     })
 }
 
+/// Every credential of an account, each with its own outcome.
+pub type Listed = Vec<(String, Result<CredentialInfo, Error>)>;
+
 /// What a sign-in to the account gives: what every later call carries (a bearer token, an API key, or
 /// nothing), and how long the service said it lasts.
 #[derive(Clone)]
@@ -78,10 +81,7 @@ pub trait Service: Send + Sync {
     /// Every credential of the account, each with its own outcome (one that cannot be read does not
     /// hide the others). By default a list and one info request per credential; a protocol that can
     /// answer in one round trip (CSC v2 `credentialInfos`) does so.
-    fn credentials(
-        &self,
-        access: &Access,
-    ) -> Result<Vec<(String, Result<CredentialInfo, Error>)>, Error> {
+    fn credentials(&self, access: &Access) -> Result<Listed, Error> {
         Ok(self
             .list_credentials(access)?
             .into_iter()

@@ -10,15 +10,17 @@ use crate::clock::Clock;
 use crate::db::{self, Db};
 use crate::error::{CscError, CscResult};
 use crate::files::StateDir;
+use crate::keys::Keys;
 use crate::model::{KeyKind, OtpKind};
 use crate::otp::Outbox;
 use crate::pki::CertInfo;
 use crate::sad::SadError;
 use crate::sessions::Sessions;
 use crate::vault::Vault;
+use hsm_store::Store;
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub struct Settings {
     pub sad_lifetime: i64,
@@ -42,6 +44,8 @@ pub struct Credential {
     pub multisign: u32,
     pub cert_der: Vec<u8>,
     pub cert: CertInfo,
+    /// The label of the credential's key in the HSM.
+    pub key_label: String,
 }
 
 /// The authenticated user of a request.
@@ -52,6 +56,8 @@ pub struct Caller {
 pub struct Service {
     db: Db,
     vault: Vault,
+    /// The credentials' keys, in the HSM.
+    keys: Keys,
     settings: Settings,
     clock: Clock,
     credentials: Vec<Credential>,
@@ -67,12 +73,14 @@ pub struct Service {
 pub const MAX_DESCRIPTION: usize = 500;
 
 impl Service {
-    pub fn load(state: &StateDir, settings: Settings) -> Result<Service, String> {
+    /// The service of a state folder, with its keys in `hsm` (the token `hsm.toml` names).
+    pub fn load(state: &StateDir, hsm: Arc<Store>, settings: Settings) -> Result<Service, String> {
         let vault = Vault::load(&state.master_key()).map_err(|e| e.to_string())?;
         let db = Db::open(&state.database())?;
         Service::new(
             db,
             vault,
+            hsm,
             settings,
             Clock::system(),
             Outbox::new(state.sms_outbox()),
@@ -83,6 +91,7 @@ impl Service {
     pub fn new(
         db: Db,
         vault: Vault,
+        hsm: Arc<Store>,
         settings: Settings,
         clock: Clock,
         outbox: Outbox,
@@ -102,9 +111,25 @@ impl Service {
                 .ok_or("no CA certificate")?;
             (credentials, users, ca_der)
         };
+        let keys = Keys::load(
+            hsm,
+            credentials
+                .iter()
+                .map(|c| (c.id.as_str(), c.key_label.as_str(), c.key)),
+        )
+        .map_err(|e| e.to_string())?;
+        for c in &credentials {
+            if keys.spki_der(&c.id) != Some(c.cert.spki_der.as_slice()) {
+                return Err(format!(
+                    "{}: the HSM key {:?} is not the key of the certificate",
+                    c.id, c.key_label
+                ));
+            }
+        }
         Ok(Service {
             db,
             vault,
+            keys,
             settings,
             clock,
             credentials,
@@ -204,7 +229,7 @@ fn check_description(d: Option<&str>) -> CscResult<()> {
 fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
     let mut stmt = conn
         .prepare(
-            "SELECT id, user, label, key_kind, otp_kind, scal, multisign, certificate
+            "SELECT id, user, label, key_kind, otp_kind, scal, multisign, certificate, key_label
              FROM credentials ORDER BY position",
         )
         .map_err(|e| e.to_string())?;
@@ -219,12 +244,13 @@ fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
                 r.get::<_, u8>(5)?,
                 r.get::<_, u32>(6)?,
                 r.get::<_, Vec<u8>>(7)?,
+                r.get::<_, String>(8)?,
             ))
         })
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, user, label, key, otp, scal, multisign, cert_der) =
+        let (id, user, label, key, otp, scal, multisign, cert_der, key_label) =
             row.map_err(|e| e.to_string())?;
         let key = KeyKind::parse(&key).ok_or_else(|| format!("{id}: unknown key kind {key}"))?;
         let otp = OtpKind::parse(&otp).ok_or_else(|| format!("{id}: unknown OTP kind {otp}"))?;
@@ -239,6 +265,7 @@ fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
             multisign,
             cert_der,
             cert,
+            key_label,
         });
     }
     Ok(out)

@@ -15,7 +15,7 @@ use crate::db::secret_id;
 use crate::sad;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
 /// Seconds a decided or expired request stays known after its deadline.
@@ -120,7 +120,7 @@ pub fn queue(
     req: &NewRequest<'_>,
     now: i64,
 ) -> rusqlite::Result<Result<Queued, QueueError>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     purge(&tx, now)?;
     let waiting: i64 = tx.query_row(
         "SELECT count(*) FROM approvals WHERE user = ?1 AND state = 'pending' AND expires_at > ?2",
@@ -226,7 +226,7 @@ pub fn decide(
     collect_window: i64,
     now: i64,
 ) -> rusqlite::Result<Result<Request, DecideError>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let row = load_owned(&tx, "id", &id)?;
     let mut req = match row {
         Some((owner, _, _)) if owner != user => return Ok(Err(DecideError::Unknown)),
@@ -259,7 +259,7 @@ pub fn check(
     sad_lifetime: i64,
     now: i64,
 ) -> rusqlite::Result<Checked> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     purge(&tx, now)?;
     let row = load_owned(&tx, "handle", &secret_id(handle))?;
     let (state, req) = match row {

@@ -88,6 +88,10 @@ enum Command {
         /// Load this PKCS#11 module instead of the one STATE/hsm.toml names (same token).
         #[arg(long)]
         hsm_module: Option<PathBuf>,
+        /// When a database commit counts as durable: `normal` (survives a crash of the service) or
+        /// `full` (also a power loss: every commit is fsynced; concurrent requests share commits).
+        #[arg(long, default_value = "normal", value_parser = ["normal", "full"])]
+        durability: String,
         /// HSM sessions that sign at the same time.
         #[arg(long, default_value_t = hsm::DEFAULT_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
         hsm_sessions: usize,
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
             approval_timeout,
             hsm_module,
             hsm_sessions,
+            durability,
         } => server::run(
             StateDir::new(state),
             server::Options {
@@ -143,6 +148,11 @@ fn main() -> ExitCode {
                 },
                 hsm_module,
                 hsm_sessions,
+                durability: if durability == "full" {
+                    db::Durability::Full
+                } else {
+                    db::Durability::Normal
+                },
             },
         ),
         Command::AuditVerify { state } => audit_verify(&StateDir::new(state)),

@@ -7,7 +7,7 @@
 
 use crate::audit::{self, Event};
 use crate::clock::Clock;
-use crate::db::{self, Db};
+use crate::db::{self, Db, Durability};
 use crate::error::{CscError, CscResult};
 use crate::files::StateDir;
 use crate::keys::Keys;
@@ -74,9 +74,14 @@ pub const MAX_DESCRIPTION: usize = 500;
 
 impl Service {
     /// The service of a state folder, with its keys in `hsm` (the token `hsm.toml` names).
-    pub fn load(state: &StateDir, hsm: Arc<Store>, settings: Settings) -> Result<Service, String> {
+    pub fn load(
+        state: &StateDir,
+        hsm: Arc<Store>,
+        durability: Durability,
+        settings: Settings,
+    ) -> Result<Service, String> {
         let vault = Vault::load(&state.master_key()).map_err(|e| e.to_string())?;
-        let db = Db::open(&state.database())?;
+        let db = Db::open_with(&state.database(), durability)?;
         Service::new(
             db,
             vault,
@@ -167,15 +172,13 @@ impl Service {
             Ok(v) => ok(v),
             Err(e) => e.outcome(),
         };
-        let conn = self.db.lock();
-        audit::append(
-            &conn,
-            self.now(),
-            &Event {
-                outcome: &outcome,
-                ..ev
-            },
-        )?;
+        let now = self.now();
+        let ev = Event {
+            outcome: &outcome,
+            ..ev
+        };
+        // Durable before the answer goes out, with every change the operation made before it.
+        self.db.write(|conn| audit::append(conn, now, &ev))?;
         result
     }
 

@@ -506,6 +506,76 @@ fn every_signing_key_is_in_the_hsm_and_cannot_be_read_out() {
 }
 
 #[test]
+fn concurrent_signers_never_overspend_a_sad_and_each_signature_is_audited_before_it_returns() {
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    let sad = f
+        .authorize(
+            &alice,
+            "alice-p256",
+            50,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0),
+        )
+        .unwrap();
+    let cert = f
+        .service
+        .credential(&alice, "alice-p256")
+        .unwrap()
+        .cert_der
+        .clone();
+    // What another process sees: committed audit entries of signHash for this hash.
+    let committed = |hash: &[u8]| -> Vec<String> {
+        let db = rusqlite::Connection::open_with_flags(
+            f.state.database(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let outcomes = db
+            .prepare(
+                "SELECT outcome FROM audit WHERE event = 'signatures/signHash' AND hashes = ?1",
+            )
+            .unwrap()
+            .query_map([format!("[\"{hex}\"]")], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        outcomes
+    };
+    let signed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (f, alice, sad, cert, signed, committed) =
+                (&f, &alice, &sad, &cert, &signed, &committed);
+            s.spawn(move || {
+                for i in 0..10 {
+                    let h = digest(format!("{t} {i}").as_bytes());
+                    match f.sign(
+                        alice,
+                        "alice-p256",
+                        &sad.sad,
+                        vec![h.clone()],
+                        oid::ECDSA_WITH_SHA256,
+                    ) {
+                        Ok(sigs) => {
+                            assert!(p256_verifies(cert, &h, &sigs[0]));
+                            assert_eq!(committed(&h), ["ok"], "audited before it returned");
+                            signed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(e) => assert_eq!(e, CscError::sad_expired()),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(signed.into_inner(), 50);
+    f.audit_ok();
+}
+
+#[test]
 fn totp_authorize_sign_and_replay() {
     let f = Fixture::new();
     let alice = f.caller("alice");

@@ -52,6 +52,8 @@ CREATE TABLE credentials (
     otp_kind       TEXT NOT NULL,
     scal           INTEGER NOT NULL,
     multisign      INTEGER NOT NULL,
+    -- Seconds a SAD stays valid; NULL: the service's default.
+    sad_lifetime   INTEGER,
     -- The label of the credential's key pair in the HSM (hsm.toml names the token).
     key_label      TEXT NOT NULL,
     certificate    BLOB NOT NULL,

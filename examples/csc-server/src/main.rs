@@ -72,9 +72,13 @@ enum Command {
         /// Address to listen on; port 0 picks a free port. The URL is written to STATE/server.url.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
-        /// Seconds a SAD stays valid.
+        /// Seconds a SAD stays valid (unless its credential has a lifetime of its own: the seals' is
+        /// 3600).
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i64).range(1..))]
         sad_lifetime: i64,
+        /// The SAD lifetime of one credential, ID=SECONDS (repeatable).
+        #[arg(long = "credential-sad-lifetime", value_name = "ID=SECONDS", value_parser = credential_lifetime)]
+        credential_sad_lifetimes: Vec<(String, i64)>,
         /// Seconds an access token stays valid.
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
         access_token_lifetime: i64,
@@ -130,6 +134,7 @@ fn main() -> ExitCode {
             state,
             listen,
             sad_lifetime,
+            credential_sad_lifetimes,
             access_token_lifetime,
             max_attempts,
             approval_timeout,
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
                 listen,
                 settings: service::Settings {
                     sad_lifetime,
+                    credential_sad_lifetimes: credential_sad_lifetimes.into_iter().collect(),
                     access_token_lifetime,
                     max_attempts,
                     approval_timeout,
@@ -176,6 +182,17 @@ fn main() -> ExitCode {
             eprintln!("csc-server: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `ID=SECONDS` of `--credential-sad-lifetime`.
+fn credential_lifetime(s: &str) -> Result<(String, i64), String> {
+    let (id, secs) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not ID=SECONDS"))?;
+    match secs.parse::<i64>() {
+        Ok(n) if n >= 1 && !id.is_empty() => Ok((id.to_owned(), n)),
+        _ => Err(format!("{s:?} is not ID=SECONDS (SECONDS at least 1)")),
     }
 }
 

@@ -39,6 +39,8 @@ struct DemoCredential {
     totp_period: u64,
     scal: u8,
     multisign: u32,
+    #[serde(default)]
+    sad_lifetime: Option<i64>,
 }
 
 /// `init` into a token of its own of the test process's SoftHSM (one SoftHSM configuration per
@@ -65,6 +67,11 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_lifetimes(&[]).unwrap()
+    }
+
+    /// With `serve --credential-sad-lifetime ID=SECONDS` for each of `lifetimes`.
+    fn with_lifetimes(lifetimes: &[(&str, i64)]) -> Result<Fixture, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
         crate::init::run(&path, &init_options()).unwrap();
@@ -77,22 +84,25 @@ impl Fixture {
             crate::hsm::open(&state, &hsm_config, 2).unwrap(),
             Settings {
                 sad_lifetime: 300,
+                credential_sad_lifetimes: lifetimes
+                    .iter()
+                    .map(|(id, s)| (id.to_string(), *s))
+                    .collect(),
                 access_token_lifetime: 3600,
                 max_attempts: 5,
                 approval_timeout: 120,
             },
             clock.clone(),
             Outbox::new(state.sms_outbox()),
-        )
-        .unwrap();
+        )?;
         let demo = serde_json::from_slice(&std::fs::read(state.demo_json()).unwrap()).unwrap();
-        Fixture {
+        Ok(Fixture {
             _dir: dir,
             state,
             service,
             clock,
             demo,
-        }
+        })
     }
 
     fn user(&self, name: &str) -> &DemoToken {
@@ -159,6 +169,19 @@ impl Fixture {
         pin: &str,
         otp: &str,
     ) -> CscResult<sad::Issued> {
+        self.authorize_with(caller, id, n, hashes, pin, Some(otp))
+    }
+
+    /// `authorize`, with or without an OTP.
+    fn authorize_with(
+        &self,
+        caller: &Caller,
+        id: &str,
+        n: u64,
+        hashes: Option<Vec<Vec<u8>>>,
+        pin: &str,
+        otp: Option<&str>,
+    ) -> CscResult<sad::Issued> {
         let a = self.service.authorize(
             caller,
             AuthorizeRequest {
@@ -167,7 +190,7 @@ impl Fixture {
                 hashes,
                 hash_algo: None,
                 pin: Some(Zeroizing::new(pin.to_owned())),
-                otp: Some(Zeroizing::new(otp.to_owned())),
+                otp: otp.map(|o| Zeroizing::new(o.to_owned())),
                 description: None,
                 client: None,
                 can_poll: true,
@@ -262,6 +285,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 mod approval;
+mod seal;
 
 #[test]
 fn init_writes_the_demo_population_and_client_files() {
@@ -271,7 +295,7 @@ fn init_writes_the_demo_population_and_client_files() {
     assert_eq!(mode(f.state.master_key()), 0o600);
     assert_eq!(mode(f.state.demo_json()), 0o600);
     assert_eq!(mode(f.state.module_config()), 0o600);
-    for u in ["alice", "bob", "carol"] {
+    for u in ["alice", "bob", "carol", "seal"] {
         assert_eq!(mode(f.state.refresh_token(u)), 0o600);
         assert_eq!(mode(f.state.password(u)), 0o600);
         assert_eq!(
@@ -279,8 +303,9 @@ fn init_writes_the_demo_population_and_client_files() {
             f.user(u).password
         );
     }
-    assert_eq!(f.demo.tokens.len(), 3);
+    assert_eq!(f.demo.tokens.len(), 4);
     assert_eq!(f.user("alice").label, "Alice Example");
+    assert_eq!(f.user("seal").label, "Example Organisation Seal");
     assert_eq!(f.user("bob").pin.len(), 6);
     for spec in crate::model::CREDENTIALS {
         let c = f.cred(spec.id);
@@ -288,6 +313,7 @@ fn init_writes_the_demo_population_and_client_files() {
         assert_eq!(c.key, spec.key.name());
         assert_eq!(c.otp, spec.otp.name());
         assert_eq!((c.scal, c.multisign), (spec.scal, spec.multisign));
+        assert_eq!(c.sad_lifetime, spec.sad_lifetime);
         assert_eq!(c.totp_secret.is_some(), spec.otp == OtpKind::Totp);
         let tok = f
             .demo
@@ -322,7 +348,7 @@ fn init_writes_the_demo_population_and_client_files() {
         .iter()
         .map(|t| t.approval_totp_secret.as_str())
         .collect();
-    assert_eq!(account_secrets.len(), 3);
+    assert_eq!(account_secrets.len(), 4);
     let cred = f.service.credential(&alice, "alice-rsa3072").unwrap();
     assert_eq!(
         cred.cert.subject_dn,
@@ -337,7 +363,10 @@ fn init_writes_the_demo_population_and_client_files() {
     let cfg: toml::Value =
         toml::from_str(&std::fs::read_to_string(f.state.module_config()).unwrap()).unwrap();
     let tokens = cfg["token"].as_array().unwrap();
-    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens.len(), 4);
+    assert_eq!(tokens[3]["account"].as_str(), Some("seal"));
+    assert_eq!(tokens[3]["batch_size"].as_integer(), Some(1000));
+    assert_eq!(tokens[0]["batch_size"].as_integer(), Some(30));
     assert_eq!(tokens[1]["label"].as_str(), Some("Bob Example"));
     assert_eq!(tokens[1]["account"].as_str(), Some("bob"));
     assert_eq!(tokens[1]["api"].as_str(), Some("v2"));

@@ -344,6 +344,8 @@ struct DemoCredential<'a> {
     totp_period: u64,
     scal: u8,
     multisign: u32,
+    /// "signing" (documents, seals) or "authentication" (TLS client login: clientAuth certificate).
+    usage: &'a str,
     /// Seconds a SAD lives when the credential has a lifetime of its own (the seals).
     #[serde(skip_serializing_if = "Option::is_none")]
     sad_lifetime: Option<i64>,
@@ -379,6 +381,7 @@ fn demo_json(
                         totp_period: period,
                         scal: c.scal,
                         multisign: c.multisign,
+                        usage: c.usage.name(),
                         sad_lifetime: c.sad_lifetime,
                     })
                     .collect(),

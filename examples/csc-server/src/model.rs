@@ -92,6 +92,17 @@ impl OtpKind {
 pub enum Usage {
     /// Documents and seals: key usage digitalSignature + nonRepudiation.
     Signing,
+    /// TLS client login: key usage digitalSignature, extended key usage clientAuth.
+    Authentication,
+}
+
+impl Usage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Usage::Signing => "signing",
+            Usage::Authentication => "authentication",
+        }
+    }
 }
 
 pub struct UserSpec {
@@ -164,6 +175,15 @@ const fn cred(
     }
 }
 
+/// A key for logging in to web sites (TLS client authentication): one signature per handshake, so
+/// SCAL 1 and batches, never SCAL 2.
+const fn login(id: &'static str, key: KeyKind, label: &'static str) -> CredentialSpec {
+    CredentialSpec {
+        usage: Usage::Authentication,
+        ..cred(id, "alice", key, OtpKind::Totp, 1, 100, label)
+    }
+}
+
 /// An organisation's e-seal: PIN only, SCAL 1, large batches, SADs that last an hour.
 const fn seal(id: &'static str, key: KeyKind, label: &'static str) -> CredentialSpec {
     CredentialSpec {
@@ -229,6 +249,17 @@ pub const CREDENTIALS: &[CredentialSpec] = &[
         1,
         100,
         "Alice Example (RSA-2048, approval)",
+    ),
+    // TLS client login (certificates with the clientAuth extended key usage).
+    login(
+        "alice-auth-p256",
+        KeyKind::P256,
+        "Alice Example (P-256, TLS login)",
+    ),
+    login(
+        "alice-auth-rsa2048",
+        KeyKind::Rsa2048,
+        "Alice Example (RSA-2048, TLS login)",
     ),
     cred(
         "bob-rsa2048-scal2",

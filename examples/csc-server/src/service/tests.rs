@@ -41,6 +41,7 @@ struct DemoCredential {
     multisign: u32,
     #[serde(default)]
     sad_lifetime: Option<i64>,
+    usage: String,
 }
 
 /// `init` into a token of its own of the test process's SoftHSM (one SoftHSM configuration per
@@ -238,35 +239,42 @@ fn digest(msg: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(msg).to_vec()
 }
 
-fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+/// The DER SubjectPublicKeyInfo of a certificate.
+fn cert_spki(cert_der: &[u8]) -> Vec<u8> {
     use der::{Decode, Encode};
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    use p256::pkcs8::DecodePublicKey;
     let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let spki = cert
-        .tbs_certificate()
+    cert.tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .unwrap();
-    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+        .unwrap()
+}
+
+fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::pkcs8::DecodePublicKey;
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&cert_spki(cert_der)).unwrap();
     let Ok(sig) = p256::ecdsa::DerSignature::try_from(der_sig) else {
         return false;
     };
     key.verify_prehash(hash, &sig).is_ok()
 }
 
+/// RSASSA-PKCS1-v1_5 with SHA-256.
 fn rsa_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
-    use der::{Decode, Encode};
     use rsa::pkcs8::DecodePublicKey;
-    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .unwrap();
-    let key = rsa::PublicKey::from_public_key_der(&spki).unwrap();
+    let key = rsa::PublicKey::from_public_key_der(&cert_spki(cert_der)).unwrap();
     key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), hash, sig)
         .is_ok()
+}
+
+/// A SHA-256 signature by the certificate's key: PKCS#1 v1.5 for RSA, ECDSA for P-256.
+fn sha256_signature_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
+    use rsa::pkcs8::DecodePublicKey;
+    if rsa::PublicKey::from_public_key_der(&cert_spki(cert_der)).is_ok() {
+        rsa_verifies(cert_der, hash, sig)
+    } else {
+        p256_verifies(cert_der, hash, sig)
+    }
 }
 
 fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<u8> {
@@ -314,6 +322,7 @@ fn init_writes_the_demo_population_and_client_files() {
         assert_eq!(c.otp, spec.otp.name());
         assert_eq!((c.scal, c.multisign), (spec.scal, spec.multisign));
         assert_eq!(c.sad_lifetime, spec.sad_lifetime);
+        assert_eq!(c.usage, spec.usage.name());
         assert_eq!(c.totp_secret.is_some(), spec.otp == OtpKind::Totp);
         let tok = f
             .demo
@@ -338,7 +347,9 @@ fn init_writes_the_demo_population_and_client_files() {
             "alice-rsa3072",
             "alice-p384",
             "alice-p256-approve",
-            "alice-rsa2048-approve"
+            "alice-rsa2048-approve",
+            "alice-auth-p256",
+            "alice-auth-rsa2048"
         ]
     );
     // Every user has an authenticator secret for the approval page, distinct from the others.
@@ -532,6 +543,48 @@ fn every_signing_key_is_in_the_hsm_and_cannot_be_read_out() {
             "{id}: {info:?}"
         );
     }
+}
+
+#[test]
+fn alice_logs_in_to_web_sites_with_client_auth_credentials() {
+    use der::Decode;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage};
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    for (id, algo) in [
+        ("alice-auth-p256", oid::ECDSA_WITH_SHA256),
+        ("alice-auth-rsa2048", oid::SHA256_WITH_RSA),
+    ] {
+        let c = f.cred(id);
+        assert_eq!(
+            (c.otp.as_str(), c.scal, c.usage.as_str()),
+            ("totp", 1, "authentication")
+        );
+        let cred = f.service.credential(&alice, id).unwrap();
+        let cert = x509_cert::Certificate::from_der(&cred.cert_der).unwrap();
+        let tbs = cert.tbs_certificate();
+        let ku = tbs.get_extension::<KeyUsage>().unwrap().unwrap().1;
+        assert!(ku.digital_signature() && !ku.non_repudiation(), "{id}");
+        let eku = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap().1;
+        assert_eq!(eku.0, [const_oid::db::rfc5280::ID_KP_CLIENT_AUTH], "{id}");
+        // A TLS handshake is one signature: a batch SAD serves several.
+        let sad = f
+            .authorize(&alice, id, 3, None, &pin, &f.totp(id, 0))
+            .unwrap();
+        let h = digest(b"TLS 1.3 CertificateVerify content");
+        let sig = f.sign(&alice, id, &sad.sad, vec![h.clone()], algo).unwrap();
+        let ok = sha256_signature_verifies(&cred.cert_der, &h, &sig[0]);
+        assert!(ok, "{id}");
+    }
+    // The signing credentials keep their document key usage and no extended key usage.
+    let signing = f.service.credential(&alice, "alice-p256").unwrap();
+    let cert = x509_cert::Certificate::from_der(&signing.cert_der).unwrap();
+    assert!(cert
+        .tbs_certificate()
+        .get_extension::<ExtendedKeyUsage>()
+        .unwrap()
+        .is_none());
 }
 
 #[test]

@@ -198,12 +198,7 @@ fn authenticator(
     };
     let text = secret.expose().trim();
     if text.starts_with("otpauth://") {
-        let totp =
-            TOTP::from_url_unchecked(text).map_err(|_| fail("not a usable otpauth://totp URI"))?;
-        if totp.secret.len() < 10 {
-            return Err(fail("the secret is shorter than 80 bits"));
-        }
-        return Ok(totp);
+        return otpauth(text, digits, period).map_err(|m| fail(&m));
     }
     let compact: Zeroizing<String> = Zeroizing::new(
         text.chars()
@@ -233,9 +228,46 @@ fn authenticator(
         1,
         period,
         bytes.to_vec(),
-        None,
-        String::new(),
     ))
+}
+
+/// An `otpauth://totp/LABEL?secret=BASE32[&digits=N][&period=S][&algorithm=SHA1|SHA256|SHA512]` URI (the
+/// Key Uri Format authenticator apps read); what it leaves out is the credential's and the token's.
+fn otpauth(text: &str, digits: usize, period: u64) -> Result<TOTP, String> {
+    let uri = url::Url::parse(text).map_err(|_| "not a usable otpauth URI".to_owned())?;
+    if uri.host_str() != Some("totp") {
+        return Err("an otpauth URI for something other than TOTP".into());
+    }
+    let (mut secret, mut digits, mut period, mut algorithm) = (None, digits, period, Algorithm::SHA1);
+    for (k, v) in uri.query_pairs() {
+        match k.as_ref() {
+            "secret" => secret = Some(Zeroizing::new(v.to_ascii_uppercase())),
+            "digits" => digits = v.parse().map_err(|_| "digits is not a number".to_owned())?,
+            "period" => period = v.parse().map_err(|_| "period is not a number".to_owned())?,
+            "algorithm" => {
+                algorithm = match v.to_ascii_uppercase().as_str() {
+                    "SHA1" => Algorithm::SHA1,
+                    "SHA256" => Algorithm::SHA256,
+                    "SHA512" => Algorithm::SHA512,
+                    _ => return Err("an algorithm other than SHA1, SHA256, SHA512".into()),
+                }
+            }
+            _ => {}
+        }
+    }
+    let secret = secret.ok_or("an otpauth URI without a secret")?;
+    let bytes = Zeroizing::new(
+        totp_rs::Secret::Encoded(secret.to_string())
+            .to_bytes()
+            .map_err(|_| "the URI's secret is not base32".to_owned())?,
+    );
+    if bytes.len() < 10 {
+        return Err("the secret is shorter than 80 bits".into());
+    }
+    if !(6..=10).contains(&digits) || !(1..=3600).contains(&period) {
+        return Err("the URI's digits or period are out of range".into());
+    }
+    Ok(TOTP::new_unchecked(algorithm, digits, 1, period, bytes.to_vec()))
 }
 
 #[cfg(test)]
@@ -391,7 +423,7 @@ mod tests {
         assert_eq!(load(0, &p, 30, 8).unwrap().generate(59), "94287082");
         let (_d, p) = secret_file("base64:MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=", 0o600);
         assert_eq!(load(0, &p, 30, 8).unwrap().generate(59), "94287082");
-        let (_d, p) = secret_file("otpauth://hotp/x?secret=ABC", 0o600);
+        let (_d, p) = secret_file(&format!("otpauth://hotp/x?secret={RFC_SECRET}"), 0o600);
         assert_eq!(load(0, &p, 30, 6).unwrap_err(), CKR_FUNCTION_FAILED);
     }
 }

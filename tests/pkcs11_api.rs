@@ -2,13 +2,10 @@
 //! buffers, attribute semantics, handle and state checks, misuse with NULL pointers, local digests and
 //! random numbers, unsupported functions. Against a real csc-server.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
+use support::prelude::*;
 use support::totp_code;
 
 fn text(b: &[u8]) -> String {
@@ -295,7 +292,7 @@ fn get_attrs(
 #[test]
 fn objects_and_attribute_semantics() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
 
@@ -661,7 +658,7 @@ fn sessions_and_login_state() {
 #[test]
 fn sign_size_queries_and_misuse_are_answered_locally() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-p256-single");
+    let (token, cred) = svc.demo.credential("bob-p256-single");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     let cert = ok(
@@ -866,7 +863,7 @@ fn sign_size_queries_and_misuse_are_answered_locally() {
 #[test]
 fn rsa_input_rules() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-rsa2048-scal2");
+    let (token, cred) = svc.demo.credential("bob-rsa2048-scal2");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
@@ -1196,7 +1193,7 @@ fn passcode_login_signs_without_network_at_login() {
     // C_Login itself never talks to the service: a wrong PIN is accepted by C_Login and refused at the
     // first authorization (see pkcs11_auth.rs); here, the right passcode signs.
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-rsa2048");
+    let (token, cred) = svc.demo.credential("alice-rsa2048");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(
@@ -1314,3 +1311,55 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
+
+/// What `ssh-keygen -D` (OpenSSH's PKCS#11 client) shows as identities. OpenSSH lists the public key of
+/// every X.509 certificate object (it looks for no matching private key, nor at
+/// CKA_CERTIFICATE_CATEGORY), so the CA certificate the token shows appears too. NSS and Java use that
+/// certificate to build a signer's chain (NSS finds issuers on tokens; SunPKCS11's key store builds a
+/// key entry's chain from the token's certificates), so it stays; this test pins what OpenSSH sees:
+/// every credential exactly once, and besides them only the CA, named as such.
+#[test]
+fn ssh_keygen_lists_every_credential_once_and_besides_them_only_the_ca() {
+    let (svc, _) = setup();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-D")
+        .arg(support::module_path())
+        .env("CLOUDTOKEN_CONFIG", svc.config_file())
+        .output()
+        .expect("run ssh-keygen (Debian package openssh-client; tests/run.sh installs it)");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -D: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comments: Vec<String> = listed
+        .lines()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").trim().to_owned())
+        .collect();
+    for t in &svc.demo.tokens {
+        for c in &t.credentials {
+            assert_eq!(
+                comments.iter().filter(|l| **l == c.label).count(),
+                1,
+                "{} listed once:\n{listed}",
+                c.label
+            );
+        }
+    }
+    let credentials: usize = svc.demo.tokens.iter().map(|t| t.credentials.len()).sum();
+    let others: Vec<&String> = comments
+        .iter()
+        .filter(|l| {
+            !svc.demo
+                .tokens
+                .iter()
+                .any(|t| t.credentials.iter().any(|c| c.label == **l))
+        })
+        .collect();
+    assert_eq!(comments.len(), credentials + others.len());
+    assert!(
+        others.iter().all(|l| l.contains("CA")),
+        "identities that are neither a credential nor the CA: {others:?}"
+    );
+}

@@ -1,11 +1,12 @@
 //! The SQLite state: schema, and the one connection all requests share (serialised by a mutex; every
-//! statement is short, the slow work — Argon2, signing — happens outside it).
+//! statement is short, the slow work — Argon2, signing in the HSM — happens outside it).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-const SCHEMA_VERSION: i64 = 2;
+/// 3: the signing keys moved into the HSM (credentials.key_label instead of sealed keys).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (
@@ -38,7 +39,8 @@ CREATE TABLE credentials (
     otp_kind       TEXT NOT NULL,
     scal           INTEGER NOT NULL,
     multisign      INTEGER NOT NULL,
-    sealed_key     BLOB NOT NULL,
+    -- The label of the credential's key pair in the HSM (hsm.toml names the token).
+    key_label      TEXT NOT NULL,
     certificate    BLOB NOT NULL,
     sealed_totp    BLOB,
     totp_period    INTEGER,

@@ -83,6 +83,13 @@ impl OtpKind {
     }
 }
 
+/// What a credential's certificate says its key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// Documents and seals: key usage digitalSignature + nonRepudiation.
+    Signing,
+}
+
 pub struct UserSpec {
     pub name: &'static str,
     /// Person's name: certificate CN and token label.
@@ -98,6 +105,7 @@ pub struct CredentialSpec {
     pub multisign: u32,
     /// `credentials/info` description; the module uses it as CKA_LABEL.
     pub label: &'static str,
+    pub usage: Usage,
 }
 
 pub const USERS: &[UserSpec] = &[
@@ -133,6 +141,7 @@ const fn cred(
         scal,
         multisign,
         label,
+        usage: Usage::Signing,
     }
 }
 

@@ -1,11 +1,15 @@
 //! The security logic end to end, on a real initialized state folder with a settable clock.
 
 use super::*;
-use crate::algorithms::oid;
+use crate::algorithms::{oid, AlgorithmRequest};
 use crate::files::StateDir;
+use crate::otp;
+use crate::sad;
+use crate::vault::purpose;
 use serde::Deserialize;
 use sha2::Digest;
 use std::path::Path;
+use zeroize::Zeroizing;
 
 const T0: i64 = 1_800_000_000;
 
@@ -37,6 +41,20 @@ struct DemoCredential {
     multisign: u32,
 }
 
+/// `init` into a token of its own of the test process's SoftHSM (one SoftHSM configuration per
+/// process, so the state folders do not get one each as `csc-server init` gives them).
+fn init_options() -> crate::init::Options {
+    let t = hsm_store::testing::scratch_token().unwrap();
+    crate::init::Options {
+        totp_period: 30,
+        hsm: crate::hsm::Choice::Token {
+            module: t.module.path().to_path_buf(),
+            token: t.label,
+            pin: t.pin,
+        },
+    }
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     state: StateDir,
@@ -49,12 +67,14 @@ impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        crate::init::run(&path, &crate::init::Options { totp_period: 30 }).unwrap();
+        crate::init::run(&path, &init_options()).unwrap();
         let state = StateDir::new(path);
         let clock = Clock::fixed(T0);
+        let hsm_config = crate::hsm::configure(&state).unwrap();
         let service = Service::new(
             Db::open(&state.database()).unwrap(),
             Vault::load(&state.master_key()).unwrap(),
+            crate::hsm::open(&state, &hsm_config, 2).unwrap(),
             Settings {
                 sad_lifetime: 300,
                 access_token_lifetime: 3600,
@@ -333,7 +353,7 @@ fn init_writes_the_demo_population_and_client_files() {
 
     // A second init into the same folder is refused.
     assert!(matches!(
-        crate::init::run(f.state.path(), &crate::init::Options { totp_period: 30 }),
+        crate::init::run(f.state.path(), &init_options()),
         Err(crate::init::InitError::NotEmpty(_))
     ));
 }
@@ -349,33 +369,16 @@ fn the_database_holds_no_plaintext_secret() {
     let vault = Vault::load(&f.state.master_key()).unwrap();
     let conn = f.service.db.lock();
     let mut stmt = conn
-        .prepare("SELECT id, sealed_key, sealed_totp, certificate FROM credentials")
+        .prepare("SELECT id, sealed_totp FROM credentials")
         .unwrap();
-    type Row = (String, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+    type Row = (String, Option<Vec<u8>>);
     let rows: Vec<Row> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows.len(), crate::model::CREDENTIALS.len());
-    for (id, sealed_key, sealed_totp, cert) in rows {
-        let pkcs8 = vault
-            .open(&purpose::credential_key(&id), &sealed_key)
-            .unwrap();
-        assert!(
-            !contains(&db_bytes, &pkcs8),
-            "{id}: plaintext key in the database"
-        );
-        // Nor any 24-byte piece of its private part (the public modulus is in the certificate, of course).
-        for piece in pkcs8
-            .chunks(24)
-            .filter(|c| c.len() == 24 && !contains(&cert, c))
-        {
-            assert!(
-                !contains(&db_bytes, piece),
-                "{id}: key material in the database"
-            );
-        }
+    for (id, sealed_totp) in rows {
         if let Some(t) = sealed_totp {
             let secret = vault.open(&purpose::totp_secret(&id), &t).unwrap();
             assert!(!contains(&db_bytes, &secret));
@@ -383,16 +386,9 @@ fn the_database_holds_no_plaintext_secret() {
             assert!(!contains(&db_bytes, b32.as_bytes()));
         }
     }
-    for name in ["ca_key", "tls_key"] {
-        let sealed = db::get_meta(&conn, name).unwrap().unwrap();
-        let purpose = if name == "ca_key" {
-            purpose::CA_KEY
-        } else {
-            purpose::TLS_KEY
-        };
-        let der = vault.open(purpose, &sealed).unwrap();
-        assert!(!contains(&db_bytes, &der), "{name} in the clear");
-    }
+    let sealed = db::get_meta(&conn, "tls_key").unwrap().unwrap();
+    let der = vault.open(purpose::TLS_KEY, &sealed).unwrap();
+    assert!(!contains(&db_bytes, &der), "the TLS key in the clear");
     // Six digits can occur by chance in the certificates' validity dates, which are public anyway.
     let mut public: Vec<u8> = conn
         .prepare("SELECT certificate FROM credentials")
@@ -428,6 +424,85 @@ fn the_database_holds_no_plaintext_secret() {
         );
     }
     assert!(absent(sms.as_bytes()), "pending SMS code in the clear");
+}
+
+#[test]
+fn every_signing_key_is_in_the_hsm_and_cannot_be_read_out() {
+    use cryptoki::error::{Error as CkError, RvError};
+    use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let f = Fixture::new();
+    let config = crate::hsm::configure(&f.state).unwrap();
+    let pin = crate::hsm::read_pin_file(&f.state.hsm_pin()).unwrap();
+    let module = hsm_store::Module::load(&config.module).unwrap();
+    let session = module
+        .context()
+        .open_ro_session(module.token_slot(&config.token).unwrap())
+        .unwrap();
+    match session.login(UserType::User, Some(&AuthPin::from(pin.to_string()))) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("login: {e}"),
+    }
+    let conn = f.service.db.lock();
+    let mut labels: Vec<(String, String)> = conn
+        .prepare("SELECT id, key_label FROM credentials")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ca = db::get_meta(&conn, "ca_key_label").unwrap().unwrap();
+    labels.push(("CA".into(), String::from_utf8(ca).unwrap()));
+    assert_eq!(labels.len(), crate::model::CREDENTIALS.len() + 1);
+    // Neither the database nor the vault holds a private key any more.
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('credentials')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        !columns.iter().any(|c| c.contains("sealed_key")),
+        "{columns:?}"
+    );
+    assert_eq!(db::get_meta(&conn, "ca_key").unwrap(), None);
+    for (id, label) in labels {
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(found.len(), 1, "{id}: {label}");
+        let key = found[0];
+        let flags = session
+            .get_attributes(
+                key,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::Token,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            format!("{flags:?}"),
+            "[Sensitive(true), Extractable(false), Token(true)]",
+            "{id}"
+        );
+        let secret = if label.contains("rsa") {
+            AttributeType::PrivateExponent
+        } else {
+            AttributeType::Value
+        };
+        let info = session.get_attribute_info(key, &[secret]).unwrap();
+        assert!(
+            matches!(info[0], AttributeInfo::Sensitive),
+            "{id}: {info:?}"
+        );
+    }
 }
 
 #[test]

@@ -186,12 +186,12 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
                 let (sealed, base32) = totp_secret(&vault, &purpose::totp_secret(spec.id));
                 (Some(sealed), Some(opts.totp_period as i64), Some(base32))
             }
-            OtpKind::Sms | OtpKind::Approval => (None, None, None),
+            OtpKind::Sms | OtpKind::Approval | OtpKind::PinOnly => (None, None, None),
         };
         tx.execute(
             "INSERT INTO credentials (id, position, user, label, key_kind, otp_kind, scal, multisign,
-                                      key_label, certificate, sealed_totp, totp_period)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                      key_label, certificate, sealed_totp, totp_period, sad_lifetime)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 spec.id,
                 pos as i64,
@@ -204,7 +204,8 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
                 key.label(),
                 cert,
                 sealed_totp,
-                period
+                period,
+                spec.sad_lifetime
             ],
         )?;
         totp_secrets.push(base32);
@@ -303,7 +304,7 @@ fn module_config(state: &StateDir) -> Result<String, InitError> {
                 refresh_token_file: path(state.refresh_token(u.name)),
                 otp_channels: vec!["passcode", "context"],
                 otp_length: crate::model::OTP_LENGTH,
-                batch_size: 30,
+                batch_size: u.batch_size,
             })
             .collect(),
     };
@@ -343,6 +344,11 @@ struct DemoCredential<'a> {
     totp_period: u64,
     scal: u8,
     multisign: u32,
+    /// "signing" (documents, seals) or "authentication" (TLS client login: clientAuth certificate).
+    usage: &'a str,
+    /// Seconds a SAD lives when the credential has a lifetime of its own (the seals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sad_lifetime: Option<i64>,
 }
 
 fn demo_json(
@@ -375,6 +381,8 @@ fn demo_json(
                         totp_period: period,
                         scal: c.scal,
                         multisign: c.multisign,
+                        usage: c.usage.name(),
+                        sad_lifetime: c.sad_lifetime,
                     })
                     .collect(),
             })

@@ -72,9 +72,13 @@ enum Command {
         /// Address to listen on; port 0 picks a free port. The URL is written to STATE/server.url.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
-        /// Seconds a SAD stays valid.
+        /// Seconds a SAD stays valid (unless its credential has a lifetime of its own: the seals' is
+        /// 3600).
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(i64).range(1..))]
         sad_lifetime: i64,
+        /// The SAD lifetime of one credential, ID=SECONDS (repeatable).
+        #[arg(long = "credential-sad-lifetime", value_name = "ID=SECONDS", value_parser = credential_lifetime)]
+        credential_sad_lifetimes: Vec<(String, i64)>,
         /// Seconds an access token stays valid.
         #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..))]
         access_token_lifetime: i64,
@@ -88,6 +92,10 @@ enum Command {
         /// Load this PKCS#11 module instead of the one STATE/hsm.toml names (same token).
         #[arg(long)]
         hsm_module: Option<PathBuf>,
+        /// When a database commit counts as durable: `normal` (survives a crash of the service) or
+        /// `full` (also a power loss: every commit is fsynced; concurrent requests share commits).
+        #[arg(long, default_value = "normal", value_parser = ["normal", "full"])]
+        durability: String,
         /// HSM sessions that sign at the same time.
         #[arg(long, default_value_t = hsm::DEFAULT_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
         hsm_sessions: usize,
@@ -126,23 +134,31 @@ fn main() -> ExitCode {
             state,
             listen,
             sad_lifetime,
+            credential_sad_lifetimes,
             access_token_lifetime,
             max_attempts,
             approval_timeout,
             hsm_module,
             hsm_sessions,
+            durability,
         } => server::run(
             StateDir::new(state),
             server::Options {
                 listen,
                 settings: service::Settings {
                     sad_lifetime,
+                    credential_sad_lifetimes: credential_sad_lifetimes.into_iter().collect(),
                     access_token_lifetime,
                     max_attempts,
                     approval_timeout,
                 },
                 hsm_module,
                 hsm_sessions,
+                durability: if durability == "full" {
+                    db::Durability::Full
+                } else {
+                    db::Durability::Normal
+                },
             },
         ),
         Command::AuditVerify { state } => audit_verify(&StateDir::new(state)),
@@ -166,6 +182,17 @@ fn main() -> ExitCode {
             eprintln!("csc-server: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `ID=SECONDS` of `--credential-sad-lifetime`.
+fn credential_lifetime(s: &str) -> Result<(String, i64), String> {
+    let (id, secs) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not ID=SECONDS"))?;
+    match secs.parse::<i64>() {
+        Ok(n) if n >= 1 && !id.is_empty() => Ok((id.to_owned(), n)),
+        _ => Err(format!("{s:?} is not ID=SECONDS (SECONDS at least 1)")),
     }
 }
 

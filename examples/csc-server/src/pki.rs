@@ -167,6 +167,10 @@ impl Ca {
                     KeyUsagePurpose::ContentCommitment,
                 ];
             }
+            Usage::Authentication => {
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            }
         }
         let der = p.signed_by(&subject_key, &self.issuer)?.der().to_vec();
         // rcgen re-encodes the key; make sure the certificate names exactly the key we hold.
@@ -306,6 +310,8 @@ mod tests {
             (KeyKind::Rsa2048, Usage::Signing),
             (KeyKind::P256, Usage::Signing),
             (KeyKind::P384, Usage::Signing),
+            (KeyKind::P256, Usage::Authentication),
+            (KeyKind::Rsa2048, Usage::Authentication),
         ] {
             let key = crate::keys::generate(&store, &format!("{kind} {usage:?}"), kind).unwrap();
             let der = ca
@@ -332,6 +338,11 @@ mod tests {
                 Usage::Signing => {
                     assert!(ku.non_repudiation());
                     assert!(eku.is_none());
+                }
+                Usage::Authentication => {
+                    assert!(!ku.non_repudiation());
+                    let eku = eku.expect("extended key usage present").1;
+                    assert_eq!(eku.0, [const_oid::db::rfc5280::ID_KP_CLIENT_AUTH]);
                 }
             }
         }

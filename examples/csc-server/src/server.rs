@@ -1,7 +1,7 @@
 //! `csc-server serve`: HTTPS on one address, the bound URL written to `STATE/server.url` once the
 //! listener accepts connections, clean stop on SIGTERM/SIGINT.
 
-use crate::db::{self, Db};
+use crate::db::{self, Db, Durability};
 use crate::files::{self, StateDir};
 use crate::hsm;
 use crate::service::{Service, Settings};
@@ -20,6 +20,7 @@ pub struct Options {
     pub hsm_module: Option<PathBuf>,
     /// HSM sessions that sign at once.
     pub hsm_sessions: usize,
+    pub durability: Durability,
 }
 
 pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
@@ -31,7 +32,12 @@ pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
         hsm_config.module = module;
     }
     let store = hsm::open(&state, &hsm_config, opts.hsm_sessions)?;
-    let service = Arc::new(Service::load(&state, store, opts.settings)?);
+    let service = Arc::new(Service::load(
+        &state,
+        store,
+        opts.durability,
+        opts.settings,
+    )?);
     let listener =
         TcpListener::bind(opts.listen).map_err(|e| format!("listening on {}: {e}", opts.listen))?;
     listener

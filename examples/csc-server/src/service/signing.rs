@@ -47,7 +47,11 @@ impl Service {
             hash_algo: op.hash().map(HashAlg::oid),
         };
         let now = self.now();
-        sad::consume(&mut self.db.lock(), &u, now)?.map_err(sad_error)?;
+        // Spent now, durable with the audit entry of this request (`sign_hash`), before any
+        // signature is returned.
+        self.db
+            .write_pending(|conn| sad::consume(conn, &u, now))?
+            .map_err(sad_error)?;
 
         req.hashes
             .iter()

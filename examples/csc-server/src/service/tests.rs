@@ -39,6 +39,9 @@ struct DemoCredential {
     totp_period: u64,
     scal: u8,
     multisign: u32,
+    #[serde(default)]
+    sad_lifetime: Option<i64>,
+    usage: String,
 }
 
 /// `init` into a token of its own of the test process's SoftHSM (one SoftHSM configuration per
@@ -65,6 +68,11 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_lifetimes(&[]).unwrap()
+    }
+
+    /// With `serve --credential-sad-lifetime ID=SECONDS` for each of `lifetimes`.
+    fn with_lifetimes(lifetimes: &[(&str, i64)]) -> Result<Fixture, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
         crate::init::run(&path, &init_options()).unwrap();
@@ -77,22 +85,25 @@ impl Fixture {
             crate::hsm::open(&state, &hsm_config, 2).unwrap(),
             Settings {
                 sad_lifetime: 300,
+                credential_sad_lifetimes: lifetimes
+                    .iter()
+                    .map(|(id, s)| (id.to_string(), *s))
+                    .collect(),
                 access_token_lifetime: 3600,
                 max_attempts: 5,
                 approval_timeout: 120,
             },
             clock.clone(),
             Outbox::new(state.sms_outbox()),
-        )
-        .unwrap();
+        )?;
         let demo = serde_json::from_slice(&std::fs::read(state.demo_json()).unwrap()).unwrap();
-        Fixture {
+        Ok(Fixture {
             _dir: dir,
             state,
             service,
             clock,
             demo,
-        }
+        })
     }
 
     fn user(&self, name: &str) -> &DemoToken {
@@ -159,6 +170,19 @@ impl Fixture {
         pin: &str,
         otp: &str,
     ) -> CscResult<sad::Issued> {
+        self.authorize_with(caller, id, n, hashes, pin, Some(otp))
+    }
+
+    /// `authorize`, with or without an OTP.
+    fn authorize_with(
+        &self,
+        caller: &Caller,
+        id: &str,
+        n: u64,
+        hashes: Option<Vec<Vec<u8>>>,
+        pin: &str,
+        otp: Option<&str>,
+    ) -> CscResult<sad::Issued> {
         let a = self.service.authorize(
             caller,
             AuthorizeRequest {
@@ -167,7 +191,7 @@ impl Fixture {
                 hashes,
                 hash_algo: None,
                 pin: Some(Zeroizing::new(pin.to_owned())),
-                otp: Some(Zeroizing::new(otp.to_owned())),
+                otp: otp.map(|o| Zeroizing::new(o.to_owned())),
                 description: None,
                 client: None,
                 can_poll: true,
@@ -215,35 +239,42 @@ fn digest(msg: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(msg).to_vec()
 }
 
-fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+/// The DER SubjectPublicKeyInfo of a certificate.
+fn cert_spki(cert_der: &[u8]) -> Vec<u8> {
     use der::{Decode, Encode};
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    use p256::pkcs8::DecodePublicKey;
     let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let spki = cert
-        .tbs_certificate()
+    cert.tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .unwrap();
-    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+        .unwrap()
+}
+
+fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::pkcs8::DecodePublicKey;
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&cert_spki(cert_der)).unwrap();
     let Ok(sig) = p256::ecdsa::DerSignature::try_from(der_sig) else {
         return false;
     };
     key.verify_prehash(hash, &sig).is_ok()
 }
 
+/// RSASSA-PKCS1-v1_5 with SHA-256.
 fn rsa_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
-    use der::{Decode, Encode};
     use rsa::pkcs8::DecodePublicKey;
-    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .unwrap();
-    let key = rsa::PublicKey::from_public_key_der(&spki).unwrap();
+    let key = rsa::PublicKey::from_public_key_der(&cert_spki(cert_der)).unwrap();
     key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), hash, sig)
         .is_ok()
+}
+
+/// A SHA-256 signature by the certificate's key: PKCS#1 v1.5 for RSA, ECDSA for P-256.
+fn sha256_signature_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
+    use rsa::pkcs8::DecodePublicKey;
+    if rsa::PublicKey::from_public_key_der(&cert_spki(cert_der)).is_ok() {
+        rsa_verifies(cert_der, hash, sig)
+    } else {
+        p256_verifies(cert_der, hash, sig)
+    }
 }
 
 fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<u8> {
@@ -262,6 +293,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 mod approval;
+mod seal;
 
 #[test]
 fn init_writes_the_demo_population_and_client_files() {
@@ -271,7 +303,7 @@ fn init_writes_the_demo_population_and_client_files() {
     assert_eq!(mode(f.state.master_key()), 0o600);
     assert_eq!(mode(f.state.demo_json()), 0o600);
     assert_eq!(mode(f.state.module_config()), 0o600);
-    for u in ["alice", "bob", "carol"] {
+    for u in ["alice", "bob", "carol", "seal"] {
         assert_eq!(mode(f.state.refresh_token(u)), 0o600);
         assert_eq!(mode(f.state.password(u)), 0o600);
         assert_eq!(
@@ -279,8 +311,9 @@ fn init_writes_the_demo_population_and_client_files() {
             f.user(u).password
         );
     }
-    assert_eq!(f.demo.tokens.len(), 3);
+    assert_eq!(f.demo.tokens.len(), 4);
     assert_eq!(f.user("alice").label, "Alice Example");
+    assert_eq!(f.user("seal").label, "Example Organisation Seal");
     assert_eq!(f.user("bob").pin.len(), 6);
     for spec in crate::model::CREDENTIALS {
         let c = f.cred(spec.id);
@@ -288,6 +321,8 @@ fn init_writes_the_demo_population_and_client_files() {
         assert_eq!(c.key, spec.key.name());
         assert_eq!(c.otp, spec.otp.name());
         assert_eq!((c.scal, c.multisign), (spec.scal, spec.multisign));
+        assert_eq!(c.sad_lifetime, spec.sad_lifetime);
+        assert_eq!(c.usage, spec.usage.name());
         assert_eq!(c.totp_secret.is_some(), spec.otp == OtpKind::Totp);
         let tok = f
             .demo
@@ -312,7 +347,9 @@ fn init_writes_the_demo_population_and_client_files() {
             "alice-rsa3072",
             "alice-p384",
             "alice-p256-approve",
-            "alice-rsa2048-approve"
+            "alice-rsa2048-approve",
+            "alice-auth-p256",
+            "alice-auth-rsa2048"
         ]
     );
     // Every user has an authenticator secret for the approval page, distinct from the others.
@@ -322,7 +359,7 @@ fn init_writes_the_demo_population_and_client_files() {
         .iter()
         .map(|t| t.approval_totp_secret.as_str())
         .collect();
-    assert_eq!(account_secrets.len(), 3);
+    assert_eq!(account_secrets.len(), 4);
     let cred = f.service.credential(&alice, "alice-rsa3072").unwrap();
     assert_eq!(
         cred.cert.subject_dn,
@@ -337,7 +374,10 @@ fn init_writes_the_demo_population_and_client_files() {
     let cfg: toml::Value =
         toml::from_str(&std::fs::read_to_string(f.state.module_config()).unwrap()).unwrap();
     let tokens = cfg["token"].as_array().unwrap();
-    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens.len(), 4);
+    assert_eq!(tokens[3]["account"].as_str(), Some("seal"));
+    assert_eq!(tokens[3]["batch_size"].as_integer(), Some(1000));
+    assert_eq!(tokens[0]["batch_size"].as_integer(), Some(30));
     assert_eq!(tokens[1]["label"].as_str(), Some("Bob Example"));
     assert_eq!(tokens[1]["account"].as_str(), Some("bob"));
     assert_eq!(tokens[1]["api"].as_str(), Some("v2"));
@@ -503,6 +543,118 @@ fn every_signing_key_is_in_the_hsm_and_cannot_be_read_out() {
             "{id}: {info:?}"
         );
     }
+}
+
+#[test]
+fn alice_logs_in_to_web_sites_with_client_auth_credentials() {
+    use der::Decode;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage};
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    for (id, algo) in [
+        ("alice-auth-p256", oid::ECDSA_WITH_SHA256),
+        ("alice-auth-rsa2048", oid::SHA256_WITH_RSA),
+    ] {
+        let c = f.cred(id);
+        assert_eq!(
+            (c.otp.as_str(), c.scal, c.usage.as_str()),
+            ("totp", 1, "authentication")
+        );
+        let cred = f.service.credential(&alice, id).unwrap();
+        let cert = x509_cert::Certificate::from_der(&cred.cert_der).unwrap();
+        let tbs = cert.tbs_certificate();
+        let ku = tbs.get_extension::<KeyUsage>().unwrap().unwrap().1;
+        assert!(ku.digital_signature() && !ku.non_repudiation(), "{id}");
+        let eku = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap().1;
+        assert_eq!(eku.0, [const_oid::db::rfc5280::ID_KP_CLIENT_AUTH], "{id}");
+        // A TLS handshake is one signature: a batch SAD serves several.
+        let sad = f
+            .authorize(&alice, id, 3, None, &pin, &f.totp(id, 0))
+            .unwrap();
+        let h = digest(b"TLS 1.3 CertificateVerify content");
+        let sig = f.sign(&alice, id, &sad.sad, vec![h.clone()], algo).unwrap();
+        let ok = sha256_signature_verifies(&cred.cert_der, &h, &sig[0]);
+        assert!(ok, "{id}");
+    }
+    // The signing credentials keep their document key usage and no extended key usage.
+    let signing = f.service.credential(&alice, "alice-p256").unwrap();
+    let cert = x509_cert::Certificate::from_der(&signing.cert_der).unwrap();
+    assert!(cert
+        .tbs_certificate()
+        .get_extension::<ExtendedKeyUsage>()
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn concurrent_signers_never_overspend_a_sad_and_each_signature_is_audited_before_it_returns() {
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    let sad = f
+        .authorize(
+            &alice,
+            "alice-p256",
+            50,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0),
+        )
+        .unwrap();
+    let cert = f
+        .service
+        .credential(&alice, "alice-p256")
+        .unwrap()
+        .cert_der
+        .clone();
+    // What another process sees: committed audit entries of signHash for this hash.
+    let committed = |hash: &[u8]| -> Vec<String> {
+        let db = rusqlite::Connection::open_with_flags(
+            f.state.database(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let outcomes = db
+            .prepare(
+                "SELECT outcome FROM audit WHERE event = 'signatures/signHash' AND hashes = ?1",
+            )
+            .unwrap()
+            .query_map([format!("[\"{hex}\"]")], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        outcomes
+    };
+    let signed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (f, alice, sad, cert, signed, committed) =
+                (&f, &alice, &sad, &cert, &signed, &committed);
+            s.spawn(move || {
+                for i in 0..10 {
+                    let h = digest(format!("{t} {i}").as_bytes());
+                    match f.sign(
+                        alice,
+                        "alice-p256",
+                        &sad.sad,
+                        vec![h.clone()],
+                        oid::ECDSA_WITH_SHA256,
+                    ) {
+                        Ok(sigs) => {
+                            assert!(p256_verifies(cert, &h, &sigs[0]));
+                            assert_eq!(committed(&h), ["ok"], "audited before it returned");
+                            signed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(e) => assert_eq!(e, CscError::sad_expired()),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(signed.into_inner(), 50);
+    f.audit_ok();
 }
 
 #[test]

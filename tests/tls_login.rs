@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use support::config::{token_toml, unattended_toml, write_config};
 use support::service::die_with_parent;
 use support::tools::{expect_ok, run, text};
+use support::uri::object_uri;
 use support::{module_path, Service};
 
 const ENGINE: &str = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
@@ -275,26 +276,6 @@ fn provider_conf(w: &World) -> PathBuf {
     p
 }
 
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn uri(l: &Login, kind: &str) -> String {
-    format!(
-        "pkcs11:token={};object={};type={kind}",
-        pct(&l.token),
-        pct(&l.label)
-    )
-}
-
 fn with_deadline(cmd: &mut Command) -> std::process::Output {
     die_with_parent(cmd);
     let mut child = cmd
@@ -332,7 +313,12 @@ fn log_in(w: &World, l: &Login, client: Client, tls: &str) -> Result<String, Str
                 .args(["--tls-max", if tls == "tls1_3" { "1.3" } else { "1.2" }])
                 .arg("--cacert")
                 .arg(&w.server_cert)
-                .args(["--cert", &uri(l, "cert"), "--key", &uri(l, "private")])
+                .args([
+                    "--cert",
+                    &object_uri(&l.token, &l.label, "cert"),
+                    "--key",
+                    &object_uri(&l.token, &l.label, "private"),
+                ])
                 .arg(format!("https://127.0.0.1:{}/", server.port))
                 .env("OPENSSL_CONF", engine_conf(w))
                 .env("CLOUDTOKEN_CONFIG", &w.config),
@@ -349,7 +335,7 @@ fn log_in(w: &World, l: &Login, client: Client, tls: &str) -> Result<String, Str
                 .arg(&w.server_cert)
                 .args(["-verify_return_error", "-cert"])
                 .arg(w.dir.path().join(format!("{}.pem", cred_id(l))))
-                .args(["-key", &uri(l, "private")])
+                .args(["-key", &object_uri(&l.token, &l.label, "private")])
                 .env("OPENSSL_CONF", provider_conf(w))
                 .env("CLOUDTOKEN_CONFIG", &w.config),
         ),

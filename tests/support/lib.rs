@@ -6,11 +6,12 @@
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
 //! `audit`, `totp`, `verify`, `config` (module configurations and secret files), `prompt`, `page`,
-//! `tls`, `tools`, `uri` (pkcs11: URIs), `pdf`, `p11` (the module's C API; `p11::flow` holds the open →
+//! `tls`, `tools`, `uri` (pkcs11: URIs), `browser` (Chromium), `pdf`, `p11` (the module's C API; `p11::flow` holds the open →
 //! log in → find → sign → verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually
 //! `use support::prelude::*`.
 
 pub mod audit;
+pub mod browser;
 pub mod child;
 pub mod config;
 pub mod fault_proxy;

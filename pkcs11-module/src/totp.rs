@@ -238,7 +238,8 @@ fn otpauth(text: &str, digits: usize, period: u64) -> Result<TOTP, String> {
     if uri.host_str() != Some("totp") {
         return Err("an otpauth URI for something other than TOTP".into());
     }
-    let (mut secret, mut digits, mut period, mut algorithm) = (None, digits, period, Algorithm::SHA1);
+    let (mut secret, mut digits, mut period, mut algorithm) =
+        (None, digits, period, Algorithm::SHA1);
     for (k, v) in uri.query_pairs() {
         match k.as_ref() {
             "secret" => secret = Some(Zeroizing::new(v.to_ascii_uppercase())),
@@ -267,7 +268,13 @@ fn otpauth(text: &str, digits: usize, period: u64) -> Result<TOTP, String> {
     if !(6..=10).contains(&digits) || !(1..=3600).contains(&period) {
         return Err("the URI's digits or period are out of range".into());
     }
-    Ok(TOTP::new_unchecked(algorithm, digits, 1, period, bytes.to_vec()))
+    Ok(TOTP::new_unchecked(
+        algorithm,
+        digits,
+        1,
+        period,
+        bytes.to_vec(),
+    ))
 }
 
 #[cfg(test)]

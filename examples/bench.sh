@@ -14,7 +14,9 @@
 #   examples/bench.sh            (about 3 minutes plus the build)
 #   examples/bench.sh --quick    (short runs: 300 signatures per case, 1 s per thread count, 5 s e-seal)
 #
-# Prints a table and writes target/bench/summary.json (medians in ms; see README "Speed"). As root it
+# Prints a table and writes target/bench/summary.json (exactly the keys issue 10 names; medians in ms)
+# and target/bench/detail.json (every statistic, the plan, the load, the "Done when" checks); see README
+# "Benchmark". As root it
 # installs the Debian packages it needs (softhsm2, p11-kit, p11-kit-modules, jq), otherwise it prints the
 # install commands. Every server listens on 127.0.0.1 or a unix socket under target/bench and is stopped
 # at the end; a setup failure ends the script with a non-zero status and no summary.

@@ -1,6 +1,6 @@
-//! What a run found, as the table it prints and as `summary.json`: the keys issue 10 names (medians in
-//! ms, `threads`, the e-seal run) and, under `detail`, every statistic, the plan, the machine, and
-//! the issue's "Done when" targets evaluated on these numbers.
+//! What a run found, as the table it prints, as `summary.json` — exactly the keys issue 10 names
+//! (medians in ms, `threads`, the e-seal run) — and as `detail.json` next to it: every statistic, the
+//! plan, the machine, and the issue's "Done when" targets evaluated on these numbers.
 
 use crate::alg::{Alg, ALGS};
 use crate::measure::{round, Stats, Throughput};
@@ -238,28 +238,39 @@ impl Report {
         t
     }
 
-    /// Writes `summary` to `path` whole (a temporary file renamed into place), the issue's keys first
-    /// and in its order, `detail` last (serde_json itself sorts an object's keys).
+    /// Writes `summary` without its `detail` to `path`, and the detail to `detail.json` beside it, each
+    /// whole (a temporary file renamed into place); the issue's keys in its order (serde_json itself
+    /// sorts an object's keys).
     pub fn write(&self, path: &Path, summary: &Value) -> Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        let text = ordered(summary)?;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        writeln!(f, "{text}").map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
-        println!("\nwrote {}", path.display());
+        let mut summary = summary.clone();
+        let detail = summary
+            .as_object_mut()
+            .and_then(|o| o.remove("detail"))
+            .ok_or("the summary has no detail")?;
+        let detail_path = path.with_file_name("detail.json");
+        let detail_text = serde_json::to_string_pretty(&detail).map_err(|e| e.to_string())?;
+        write_whole(&detail_path, &detail_text)?;
+        write_whole(path, &ordered(&summary)?)?;
+        println!("\nwrote {} and {}", path.display(), detail_path.display());
         Ok(())
     }
 }
 
+fn write_whole(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    writeln!(f, "{text}").map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The summary's keys in the order issue 10 lists them; any others after them.
-const ORDER: [&str; 7] = [
+const ORDER: [&str; 6] = [
     "ecdsa_p256",
     "rsa2048",
     "module_overhead_ms",
     "threads",
     "eseal_sustained_sig_per_s",
     "eseal_p99_ms",
-    "detail",
 ];
 
 /// Pretty JSON of `summary` with its top-level keys in [`ORDER`].

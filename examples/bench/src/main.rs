@@ -6,6 +6,7 @@
 //! cloudtoken-bench run --softhsm-dir DIR --p11kit-address ADDR --cloudtoken-module SO
 //!                      --cloudtoken-config FILE --csc-state DIR --out FILE [--quick]
 //!                      [--softhsm-module SO] [--p11kit-module SO] [--cloudtoken-token LABEL]
+//!                      [--cloudtoken-bulk-token LABEL]
 //! ```
 //!
 //! Modules: `softhsm` (the SoftHSM token of the direct paths), `token` (a PKCS#11 module as applications
@@ -37,7 +38,7 @@ fn usage() -> ! {
         "usage: cloudtoken-bench softhsm-init DIR\n       \
          cloudtoken-bench run --softhsm-dir DIR --p11kit-address ADDR --cloudtoken-module SO \
          --cloudtoken-config FILE --csc-state DIR --out FILE [--quick] [--softhsm-module SO] \
-         [--p11kit-module SO] [--cloudtoken-token LABEL]"
+         [--p11kit-module SO] [--cloudtoken-token LABEL] [--cloudtoken-bulk-token LABEL]"
     );
     std::process::exit(2)
 }
@@ -51,6 +52,7 @@ fn parse_run(mut args: impl Iterator<Item = String>) -> run::Setup {
         cloudtoken_module: PathBuf::new(),
         cloudtoken_config: PathBuf::new(),
         cloudtoken_token: "Seal".to_owned(),
+        cloudtoken_bulk_token: "Seal Bulk".to_owned(),
         csc_state: PathBuf::new(),
         out: PathBuf::new(),
         quick: false,
@@ -69,6 +71,7 @@ fn parse_run(mut args: impl Iterator<Item = String>) -> run::Setup {
             "--cloudtoken-module" => s.cloudtoken_module = value.into(),
             "--cloudtoken-config" => s.cloudtoken_config = value.into(),
             "--cloudtoken-token" => s.cloudtoken_token = value,
+            "--cloudtoken-bulk-token" => s.cloudtoken_bulk_token = value,
             "--csc-state" => s.csc_state = value.into(),
             "--out" => s.out = value.into(),
             _ => usage(),

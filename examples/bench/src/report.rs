@@ -26,6 +26,7 @@ const PATHS: [(&str, &str); 4] = [
 pub struct Report {
     plan: Plan,
     batch_size: Option<u64>,
+    bulk_batch_size: Option<u64>,
     load_start: String,
     latency: BTreeMap<(&'static str, &'static str), Stats>,
     threads: Vec<(usize, f64, Value)>,
@@ -68,6 +69,7 @@ impl Report {
         Ok(Report {
             plan: plan.clone(),
             batch_size: batch_size(&setup.cloudtoken_config, &setup.cloudtoken_token)?,
+            bulk_batch_size: batch_size(&setup.cloudtoken_config, &setup.cloudtoken_bulk_token)?,
             load_start: load(),
             latency: BTreeMap::new(),
             threads: Vec::new(),
@@ -142,6 +144,7 @@ impl Report {
             "plan": {"warmup": p.warmup, "signatures": p.count, "alternating_block": p.block,
                      "thread_run_s": p.thread_run.as_secs_f64(), "eseal_threads": p.eseal_threads,
                      "eseal_run_s": p.eseal_run.as_secs_f64(), "cloudtoken_batch_size": self.batch_size,
+                     "threads_and_eseal_batch_size": self.bulk_batch_size,
                      "batch_authorizations_in_timed_signatures": spanned},
             "machine": {"cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
                         "loadavg_start": self.load_start, "loadavg_end": load()},

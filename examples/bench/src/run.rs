@@ -22,7 +22,10 @@ pub struct Setup {
     pub p11kit_address: String,
     pub cloudtoken_module: PathBuf,
     pub cloudtoken_config: PathBuf,
+    /// The token of the latency runs (batches spanning several renewals).
     pub cloudtoken_token: String,
+    /// The token of the thread and sustained runs (the seal's largest batches).
+    pub cloudtoken_bulk_token: String,
     pub csc_state: PathBuf,
     pub out: PathBuf,
     pub quick: bool,
@@ -245,12 +248,13 @@ pub fn run(setup: &Setup) -> Result<()> {
         report.latency(alg, "cloudtoken", Stats::of(&ct.latencies));
         report.latency(alg, "remote_client_signhash", Stats::of(&rc.latencies));
     }
+    let bulk = token.sibling(&setup.cloudtoken_bulk_token)?;
     for &n in &plan.thread_counts {
         progress(&format!(
             "cloudtoken: {n} threads for {} s",
             plan.thread_run.as_secs_f64()
         ));
-        let t = cloudtoken_throughput(&token, &ct_labels[0], n, plan.thread_run)?;
+        let t = cloudtoken_throughput(&bulk, &ct_labels[0], n, plan.thread_run)?;
         report.threads(&t);
     }
     progress(&format!(
@@ -258,7 +262,7 @@ pub fn run(setup: &Setup) -> Result<()> {
         plan.eseal_threads,
         plan.eseal_run.as_secs_f64()
     ));
-    let t = cloudtoken_throughput(&token, &ct_labels[0], plan.eseal_threads, plan.eseal_run)?;
+    let t = cloudtoken_throughput(&bulk, &ct_labels[0], plan.eseal_threads, plan.eseal_run)?;
     report.eseal(&t);
     token.finish()?;
 

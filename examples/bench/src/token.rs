@@ -43,25 +43,22 @@ impl Token {
         let ctx = Pkcs11::new(module).map_err(|e| fail("loading the module", e))?;
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
             .map_err(|e| fail("C_Initialize", e))?;
-        let mut found = None;
-        for slot in ctx
-            .get_slots_with_token()
-            .map_err(|e| fail("C_GetSlotList", e))?
-        {
-            let info = ctx
-                .get_token_info(slot)
-                .map_err(|e| fail("C_GetTokenInfo", e))?;
-            if info.label().trim_end() == label {
-                found = Some(slot);
-                break;
-            }
-        }
-        let slot = found.ok_or_else(|| format!("{name}: no token labelled {label:?}"))?;
+        let slot = find_slot(&ctx, name, label)?;
         Ok(Token {
             name,
             ctx,
             slot,
             pin: pin.map(AuthPin::from),
+        })
+    }
+
+    /// Another token of the same module (no login), labelled `label`.
+    pub fn sibling(&self, label: &str) -> Result<Token> {
+        Ok(Token {
+            name: self.name,
+            ctx: self.ctx.clone(),
+            slot: find_slot(&self.ctx, self.name, label)?,
+            pin: None,
         })
     }
 
@@ -157,6 +154,23 @@ impl Token {
             .finalize()
             .map_err(|e| format!("{}: C_Finalize: {e}", self.name))
     }
+}
+
+/// The slot of the token labelled `label`.
+fn find_slot(ctx: &Pkcs11, name: &str, label: &str) -> Result<Slot> {
+    let fail = |what: &str, e: cryptoki::error::Error| format!("{name}: {what}: {e}");
+    for slot in ctx
+        .get_slots_with_token()
+        .map_err(|e| fail("C_GetSlotList", e))?
+    {
+        let info = ctx
+            .get_token_info(slot)
+            .map_err(|e| fail("C_GetTokenInfo", e))?;
+        if info.label().trim_end() == label {
+            return Ok(slot);
+        }
+    }
+    Err(format!("{name}: no token labelled {label:?}"))
 }
 
 /// One signature of `message` with `key`, as applications make it: C_SignInit, C_Sign for the length,

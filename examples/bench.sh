@@ -11,13 +11,13 @@
 # the cloudtoken-bench program (examples/bench/), which loads each module as applications load it and
 # checks every timed signature against the public key after its run.
 #
-#   examples/bench.sh            (about 3 minutes plus the build)
+#   examples/bench.sh            (about 2 minutes plus the build)
 #   examples/bench.sh --quick    (short runs: 300 signatures per case, 1 s per thread count, 5 s e-seal)
 #
 # Prints a table and writes target/bench/summary.json (exactly the keys issue 10 names; medians in ms)
 # and target/bench/detail.json (every statistic, the plan, the load, the "Done when" checks); see README
-# "Benchmark". As root it
-# installs the Debian packages it needs (softhsm2, p11-kit, p11-kit-modules, jq), otherwise it prints the
+# "Benchmark". As root it installs the Debian packages it needs (softhsm2, p11-kit, p11-kit-modules, jq,
+# libssl-dev, pkg-config), otherwise it prints the
 # install commands. Every server listens on 127.0.0.1 or a unix socket under target/bench and is stopped
 # at the end; a setup failure ends the script with a non-zero status and no summary.
 set -euo pipefail
@@ -37,7 +37,8 @@ root=$(pwd)
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 fail() { echo "bench: $*" >&2; exit 1; }
 
-bash tests/interop/install-packages.sh softhsm2 p11-kit p11-kit-modules jq
+# libssl-dev and pkg-config: the module's build (it checks signatures with the system's OpenSSL).
+bash tests/interop/install-packages.sh softhsm2 p11-kit p11-kit-modules jq libssl-dev pkg-config
 softhsm_module=/usr/lib/softhsm/libsofthsm2.so
 p11kit_client=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
 [ -f "$softhsm_module" ] || fail "$softhsm_module missing (Debian package softhsm2)"

@@ -12,6 +12,7 @@
 
 pub mod exchange;
 pub mod factors;
+pub mod oauth2;
 pub mod policy;
 pub mod store;
 

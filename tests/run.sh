@@ -14,12 +14,22 @@ cd "$(dirname "$0")/.."
 # provider, NSS, pdfsig, p11-kit; chromium: the approval page in tests/approval.rs;
 # libreoffice-writer-nogui: tests/libreoffice.rs; jq: examples/batch-sign.sh and this script; strace:
 # tests/pkcs11_files.rs; openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the HSM
-# of the reference service): installed when missing
+# of the reference service; python3-venv: certomancer-csc-dummy below): installed when missing
 # (as root; otherwise the exact install commands are printed), pkcs11-provider from bookworm-backports
 # on Debian 12.
 bash tests/interop/install-packages.sh \
     openssl opensc libengine-pkcs11-openssl pkcs11-provider libnss3-tools poppler-utils p11-kit p11-kit-modules \
-    chromium libreoffice-writer-nogui jq strace openssh-client softhsm2
+    chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 python3-venv
+
+target=${CARGO_TARGET_DIR:-target}
+# certomancer-csc-dummy (PyPI), the third-party CSC server of tests/certomancer.rs, in a virtual
+# environment of its own under the target folder (kept between runs).
+venv="$target/certomancer-venv"
+if [ ! -x "$venv/bin/certomancer-csc" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'certomancer-csc-dummy==0.4.2'
+fi
 
 # OpenSC's p11test for tests/conformance.rs (cached in <target>/conformance/).
 bash tests/conformance/build-p11test.sh
@@ -27,7 +37,6 @@ bash tests/conformance/build-p11test.sh
 # One release build serves every test: the module is tested as the .so applications load.
 cargo build --release --workspace --locked
 
-target=${CARGO_TARGET_DIR:-target}
 skips="$target/release/test-skips.txt"
 rm -f "$skips"
 if [ "${CI:-}" = true ]; then

@@ -7,8 +7,9 @@
 //!   CKR_FUNCTION_CANCELED), a revoked refresh token (clear CKR_*, `status` says to enrol again), and no
 //!   secret of the new kinds in the trace logs of module and service;
 //! - every other `service_auth` signing with the e-seal account (client credentials, password grant,
-//!   API key, a static bearer token, no sign-in at all), a wrong client secret, and an access token
-//!   that expires in the middle of a batch.
+//!   API key, a static bearer token, no sign-in at all), a wrong client secret, an access token
+//!   that expires in the middle of a batch, and a batch SAD extended (`credentials/extendTransaction`)
+//!   before it expires.
 
 use cryptoki_sys::*;
 use std::io::{BufRead, BufReader};
@@ -23,6 +24,8 @@ use support::Service;
 const DAVE_CRED: &str = "dave-p256-oauth2";
 const SEAL_CRED: &str = "seal-p256";
 const DESKTOP: &str = "cloudtoken-desktop";
+/// A seal whose batch SADs live 34 s: one is about to expire after a few seconds.
+const EXTENDED_CRED: &str = "seal-rsa2048";
 
 fn label_of(svc: &Service, id: &str) -> String {
     svc.demo.find(|c| c.id == id).1.label.clone()
@@ -323,7 +326,12 @@ fn seal_token(svc: &Service, dir: &Path, label: &str, sign_in: &str) -> String {
 fn every_service_auth_signs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let svc = Service::start_fresh_with(&["--access-token-lifetime", "2"]);
+    let svc = Service::start_fresh_with(&[
+        "--access-token-lifetime",
+        "2",
+        "--credential-sad-lifetime",
+        &format!("{EXTENDED_CRED}=34"),
+    ]);
     let open =
         lasting(|| Service::start_fresh_with(&["--auth", "none", "--anonymous-account", "seal"]));
     let seal = svc.demo.client("seal-automation");
@@ -372,6 +380,16 @@ fn every_service_auth_signs_end_to_end() {
         seal_token(
             &svc,
             d,
+            "Batch Seal",
+            &format!(
+                "service_auth = \"oauth2-client\"\nclient_id = \"seal-automation\"\n\
+                 client_secret_file = {}\nbatch_size = 10\n",
+                path(&secret)
+            ),
+        ),
+        seal_token(
+            &svc,
+            d,
             "Wrong Seal",
             &format!("service_auth = \"oauth2-client\"\nclient_id = \"seal-automation\"\nclient_secret_file = {}\n", path(&wrong)),
         ),
@@ -400,6 +418,25 @@ fn every_service_auth_signs_end_to_end() {
             std::thread::sleep(Duration::from_millis(1500));
         }
         let _ = s.close();
+        // A kept batch close to its end is extended (credentials/extendTransaction), not authorized anew.
+        let s = KeySession::open(p, "Batch Seal", None, &label_of(&svc, EXTENDED_CRED));
+        s.sign(b"first of the batch")
+            .unwrap_or_else(|rv| panic!("batch: {}", rv_name(rv)));
+        std::thread::sleep(Duration::from_secs(5));
+        s.sign(b"from the extended batch")
+            .unwrap_or_else(|rv| panic!("extended batch: {}", rv_name(rv)));
+        let _ = s.close();
+        assert_eq!(
+            svc.authorizations(EXTENDED_CRED).len(),
+            1,
+            "one authorization"
+        );
+        let extended = svc.audit_of("credentials/extendTransaction", EXTENDED_CRED);
+        assert!(
+            extended.len() == 1 && extended[0].ok(),
+            "{extended:?}; the module's log:\n{}",
+            std::fs::read_to_string(d.join("module.log")).unwrap_or_default()
+        );
         // A wrong client secret: a clear code at the first call that signs in.
         let rv = refused_at_sign_in(p, "Wrong Seal");
         assert_eq!(rv, CKR_DEVICE_ERROR, "{}", rv_name(rv));
@@ -420,7 +457,7 @@ fn every_service_auth_signs_end_to_end() {
 
     // status for the wrong secret names the problem and the way out.
     let wrong_cfg =
-        support::config::write_config(d, "error", &d.join("status.log"), &[tokens[5].clone()]);
+        support::config::write_config(d, "error", &d.join("status.log"), &[tokens[6].clone()]);
     let out = status(&wrong_cfg);
     assert!(!out.status.success());
     let said = support::tools::text(&out.stdout) + &support::tools::text(&out.stderr);

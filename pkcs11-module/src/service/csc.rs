@@ -253,6 +253,20 @@ impl Service for CscService {
         self.client.authorize(&access.carried, request)
     }
 
+    fn offers(&self, method: &str) -> bool {
+        self.client.offers(method).unwrap_or(false)
+    }
+
+    fn extend_transaction(
+        &self,
+        access: &Access,
+        credential_id: &str,
+        sad: &Secret,
+    ) -> Result<Sad, Error> {
+        self.client
+            .extend_transaction(&access.carried, credential_id, &[], None, sad)
+    }
+
     fn credential_authorization(
         &self,
         redirect_uri: &str,

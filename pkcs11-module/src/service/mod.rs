@@ -105,6 +105,23 @@ pub trait Service: Send + Sync {
     /// Polls an authorization the user approves out of band.
     fn authorize_check(&self, access: &Access, handle: &Secret) -> Result<Authorization, Error>;
 
+    /// Whether the service lists `method` in `info.methods` (false when it cannot be told).
+    fn offers(&self, _method: &str) -> bool {
+        false
+    }
+
+    /// `credentials/extendTransaction`: a new SAD for what is left of `sad`'s batch (SCAL 1, no hashes).
+    fn extend_transaction(
+        &self,
+        _access: &Access,
+        _credential_id: &str,
+        _sad: &Secret,
+    ) -> Result<Sad, Error> {
+        Err(Error::Config(
+            "this service does not extend transactions".into(),
+        ))
+    }
+
     /// Starts an authorization the user gives in a browser (CSC `authMode` `oauth2code`: OAuth 2.0
     /// `scope=credential`): the page to show, whose answer comes back to `redirect_uri`.
     fn credential_authorization(

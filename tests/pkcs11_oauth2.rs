@@ -455,6 +455,60 @@ fn every_service_auth_signs_end_to_end() {
         "the wrong secret is logged as such"
     );
 
+    // enroll and status with the secrets a seal holds: the API key, and the client credentials.
+    let ca = svc.ca_file().display().to_string();
+    for (label, args) in [
+        (
+            "Key Enrolled",
+            vec![
+                "--service-auth",
+                "api-key",
+                "--api-key-file",
+                api_key.to_str().unwrap(),
+            ],
+        ),
+        (
+            "Client Enrolled",
+            vec![
+                "--service-auth",
+                "oauth2-client",
+                "--client-id",
+                "seal-automation",
+                "--client-secret-file",
+                secret.to_str().unwrap(),
+            ],
+        ),
+    ] {
+        let config = d.join(format!("{}.toml", label.replace(' ', "-")));
+        let config_arg = config.display().to_string();
+        let mut all = vec![
+            "enroll",
+            "--url",
+            &svc.url,
+            "--ca-file",
+            &ca,
+            "--api",
+            "v2",
+            "--label",
+            label,
+            "--config",
+            &config_arg,
+        ];
+        all.extend(args.iter().copied());
+        let said = expect_ok("cloudtoken enroll", &run(&mut cloudtoken(&all)));
+        assert!(
+            said.contains(SEAL_CRED),
+            "the seal's credentials are listed: {said}"
+        );
+        let text = std::fs::read_to_string(&config).unwrap();
+        assert!(!text.contains("refresh_token_file"), "{text}");
+        let shown = expect_ok("cloudtoken status", &status(&config));
+        assert!(
+            shown.contains(&args[1].to_string()),
+            "status names the sign-in: {shown}"
+        );
+    }
+
     // status for the wrong secret names the problem and the way out.
     let wrong_cfg =
         support::config::write_config(d, "error", &d.join("status.log"), &[tokens[6].clone()]);

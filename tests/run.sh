@@ -17,12 +17,23 @@ cd "$(dirname "$0")/.."
 # openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the HSM of the reference service; dpkg-dev
 # and man-db: examples/build-packages.sh and the installed pages in tests/package.rs; curl:
 # tests/tls_login.rs; libssl-dev and pkg-config: the module checks signatures with the system's OpenSSL,
-# which the `openssl` crate builds against): installed when missing (as root; otherwise the exact install
-# commands are printed), pkcs11-provider from bookworm-backports on Debian 12.
+# which the `openssl` crate builds against; python3-venv: certomancer-csc-dummy below): installed when
+# missing (as root; otherwise the exact install commands are printed), pkcs11-provider from
+# bookworm-backports on Debian 12.
 bash tests/interop/install-packages.sh \
     openssl opensc libengine-pkcs11-openssl pkcs11-provider libnss3-tools poppler-utils p11-kit p11-kit-modules \
     chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 gnutls-bin dpkg-dev man-db curl \
-    libssl-dev pkg-config
+    libssl-dev pkg-config python3-venv
+
+target=${CARGO_TARGET_DIR:-target}
+# certomancer-csc-dummy (PyPI), the third-party CSC server of tests/certomancer.rs, in a virtual
+# environment of its own under the target folder (kept between runs).
+venv="$target/certomancer-venv"
+if [ ! -x "$venv/bin/certomancer-csc" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'certomancer-csc-dummy==0.4.2'
+fi
 
 # OpenSC's p11test for tests/conformance.rs (cached in <target>/conformance/).
 bash tests/conformance/build-p11test.sh
@@ -30,7 +41,6 @@ bash tests/conformance/build-p11test.sh
 # One release build serves every test: the module is tested as the .so applications load.
 cargo build --release --workspace --locked
 
-target=${CARGO_TARGET_DIR:-target}
 skips="$target/release/test-skips.txt"
 rm -f "$skips"
 if [ "${CI:-}" = true ]; then

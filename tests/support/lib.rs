@@ -15,6 +15,7 @@ pub mod browser;
 pub mod child;
 pub mod config;
 pub mod fault_proxy;
+pub mod oauth2_page;
 pub mod p11;
 pub mod page;
 pub mod paths;
@@ -31,7 +32,7 @@ pub mod verify;
 
 pub use audit::{audit_entries, AuditEntry};
 pub use paths::{cloudtoken_bin, csc_server_bin, module_path, repo_root, target_profile_dir};
-pub use service::{Demo, DemoCredential, DemoToken, Service};
+pub use service::{Demo, DemoClient, DemoCredential, DemoToken, Service};
 pub use totp::{account_code, totp_code};
 pub use verify::{openssl_verify, Scheme};
 

@@ -7,7 +7,9 @@
 //! all, so that the service's lockout is not reached by one authorization); a refused factor from any
 //! other source ends the authorization with CKR_PIN_INCORRECT, a lock with CKR_PIN_LOCKED.
 //!
-//! Calls the factors (for the re-ask and TOTP's next step) and the account.
+//! A credential the user authorizes in a browser (`authMode` oauth2code) goes to oauth2.rs instead.
+//!
+//! Calls the factors (for the re-ask and TOTP's next step), the account and the OAuth 2.0 channel.
 
 use super::factors::{self, Asking, Factors, Source};
 use crate::error::{self, CkResult, Step};
@@ -90,6 +92,9 @@ fn authorize_with(
     factors: impl FnOnce(&Asking<'_>) -> CkResult<Factors>,
 ) -> CkResult<Sad> {
     let description = description(cred, req.num_signatures);
+    if super::oauth2::applies(&cred.info) {
+        return super::oauth2::authorize(token, cred, &req, &description);
+    }
     let asking = Asking {
         token,
         cred,

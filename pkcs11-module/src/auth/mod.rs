@@ -15,6 +15,7 @@
 
 pub mod exchange;
 pub mod factors;
+pub mod oauth2;
 pub mod policy;
 pub mod renew;
 pub mod store;
@@ -79,6 +80,7 @@ pub fn batch_signatures(
     context: Option<Secret>,
 ) -> CkResult<(Secret, u32)> {
     check_current(token, epoch)?;
+    extend_if_expiring(token, cred, epoch);
     let agent = token.agent_for(cred);
     let taken = match token
         .sads
@@ -168,6 +170,47 @@ fn keep(token: &Token, cred: &Credential, sad: &Sad, remaining: u32, epoch: u64)
         agent.as_ref(),
     );
 }
+
+/// A kept batch about to run out of time goes on with a SAD from `credentials/extendTransaction`,
+/// when the service lists it, instead of a new authorization (a new code) once it expires. A failed
+/// extension changes nothing: the batch is used while it lasts.
+fn extend_if_expiring(token: &Token, cred: &Credential, epoch: u64) {
+    const METHOD: &str = "credentials/extendTransaction";
+    let Some(old) = token.sads.expiring(cred.id(), epoch, EXTEND_WITHIN) else {
+        return;
+    };
+    let slot = token.slot_id;
+    let extended = token.account.call(|s, a| {
+        if !s.offers(METHOD) {
+            return Ok(None);
+        }
+        s.extend_transaction(a, cred.id(), &old).map(Some)
+    });
+    match extended {
+        Ok(Some(sad)) => {
+            log::info!(
+                "slot {slot}: the batch of {} runs out of time soon: extended with {METHOD}",
+                cred.id()
+            );
+            token
+                .sads
+                .extended(cred.id(), epoch, sad.value, sad.expires_in);
+        }
+        Ok(None) => {}
+        Err(crate::token::account::CallError::Remote(e)) => {
+            log::warn!("slot {slot}: {METHOD} for {} failed: {e}", cred.id())
+        }
+        Err(crate::token::account::CallError::Ck(rv)) => {
+            log::warn!(
+                "slot {slot}: {METHOD} for {} failed: CKR 0x{rv:x}",
+                cred.id()
+            )
+        }
+    }
+}
+
+/// How close to its end a kept batch is extended.
+const EXTEND_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The service refused a SAD the store handed out: drop what is kept for the credential.
 pub fn forget_batch(token: &Token, cred: &Credential) {

@@ -173,6 +173,25 @@ impl SadStore {
             });
     }
 
+    /// This process's batch for `credential` under `epoch` when it is still usable but stops being so
+    /// within `within`: its SAD, to be extended (the agent's batches are the agent's).
+    pub fn expiring(&self, credential: &str, epoch: u64, within: Duration) -> Option<Secret> {
+        let own = self.own.lock();
+        own.get(credential)
+            .filter(|e| e.usable(epoch) && e.expires <= Instant::now() + within)
+            .map(|e| e.sad.clone())
+    }
+
+    /// The batch of `credential` goes on with `sad` (from extendTransaction), its count unchanged.
+    pub fn extended(&self, credential: &str, epoch: u64, sad: Secret, expires_in: Duration) {
+        if let Some(e) = self.own.lock().get_mut(credential) {
+            if e.epoch == epoch {
+                e.sad = sad;
+                e.expires = Instant::now() + usable_lifetime(expires_in);
+            }
+        }
+    }
+
     /// Drops what is kept for `credential` (the service no longer accepts it), here and at the agent.
     pub fn forget(&self, credential: &str, agent: Option<&Agent>) {
         self.own.lock().remove(credential);
@@ -201,6 +220,32 @@ impl SadStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expiring_batch_is_offered_for_extension_and_goes_on_extended() {
+        let s = SadStore::default();
+        s.keep("c", Secret::new("old"), 3, Duration::from_secs(60), 1, None);
+        assert!(
+            s.expiring("c", 1, Duration::from_secs(30)).is_none(),
+            "58 s left"
+        );
+        let old = s.expiring("c", 1, Duration::from_secs(59)).unwrap();
+        assert_eq!(old.expose(), "old");
+        assert!(
+            s.expiring("c", 2, Duration::from_secs(59)).is_none(),
+            "another login"
+        );
+        s.extended("c", 2, Secret::new("other login"), Duration::from_secs(600));
+        s.extended("c", 1, Secret::new("new"), Duration::from_secs(600));
+        assert!(
+            s.expiring("c", 1, Duration::from_secs(59)).is_none(),
+            "extended"
+        );
+        assert_eq!(s.take("c", 1, None).unwrap().expose(), "new");
+        assert_eq!(s.take("c", 1, None).unwrap().expose(), "new");
+        assert_eq!(s.take("c", 1, None).unwrap().expose(), "new");
+        assert!(s.take("c", 1, None).is_none(), "the count is unchanged");
+    }
 
     #[test]
     fn a_batch_is_handed_out_once_per_signature_and_only_to_its_login() {

@@ -194,7 +194,7 @@ fn extend_if_expiring(token: &Token, cred: &Credential, epoch: u64) {
             );
             token
                 .sads
-                .extended(cred.id(), epoch, sad.value, sad.expires_in);
+                .extended(cred.id(), epoch, &old, sad.value, sad.expires_in);
         }
         Ok(None) => {}
         Err(crate::token::account::CallError::Remote(e)) => {

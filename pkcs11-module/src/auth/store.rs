@@ -173,21 +173,34 @@ impl SadStore {
             });
     }
 
-    /// This process's batch for `credential` under `epoch` when it is still usable but stops being so
-    /// within `within`: its SAD, to be extended (the agent's batches are the agent's).
+    /// The SAD of this process's batch in use for `credential` under `epoch` (the oldest usable one)
+    /// when it stops being usable within `within`: to be extended (the agent's batches are the agent's).
     pub fn expiring(&self, credential: &str, epoch: u64, within: Duration) -> Option<Secret> {
         let own = self.own.lock();
-        own.get(credential)
-            .filter(|e| e.usable(epoch) && e.expires <= Instant::now() + within)
-            .map(|e| e.sad.clone())
+        own.get(credential)?
+            .iter()
+            .find(|b| b.usable(epoch))
+            .filter(|b| b.expires <= Instant::now() + within)
+            .map(|b| b.sad.clone())
     }
 
-    /// The batch of `credential` goes on with `sad` (from extendTransaction), its count unchanged.
-    pub fn extended(&self, credential: &str, epoch: u64, sad: Secret, expires_in: Duration) {
-        if let Some(e) = self.own.lock().get_mut(credential) {
-            if e.epoch == epoch {
-                e.sad = sad;
-                e.expires = Instant::now() + usable_lifetime(expires_in);
+    /// The batch of `credential` whose SAD was `old` goes on with `sad` (from extendTransaction), its
+    /// count unchanged; nothing happens when that batch is gone meanwhile.
+    pub fn extended(
+        &self,
+        credential: &str,
+        epoch: u64,
+        old: &Secret,
+        sad: Secret,
+        expires_in: Duration,
+    ) {
+        if let Some(queue) = self.own.lock().get_mut(credential) {
+            if let Some(b) = queue
+                .iter_mut()
+                .find(|b| b.epoch == epoch && b.sad.expose() == old.expose())
+            {
+                b.sad = sad;
+                b.expires = Instant::now() + usable_lifetime(expires_in);
             }
         }
     }
@@ -235,8 +248,21 @@ mod tests {
             s.expiring("c", 2, Duration::from_secs(59)).is_none(),
             "another login"
         );
-        s.extended("c", 2, Secret::new("other login"), Duration::from_secs(600));
-        s.extended("c", 1, Secret::new("new"), Duration::from_secs(600));
+        s.extended(
+            "c",
+            2,
+            &old,
+            Secret::new("other login"),
+            Duration::from_secs(600),
+        );
+        s.extended(
+            "c",
+            1,
+            &Secret::new("a batch that is gone"),
+            Secret::new("wrong"),
+            Duration::from_secs(600),
+        );
+        s.extended("c", 1, &old, Secret::new("new"), Duration::from_secs(600));
         assert!(
             s.expiring("c", 1, Duration::from_secs(59)).is_none(),
             "extended"

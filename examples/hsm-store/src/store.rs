@@ -251,6 +251,40 @@ impl Store {
         })
     }
 
+    /// Destroys the key pair labelled `label` (short-lived keys, e.g. the GlobalSign DSS emulator's
+    /// identities, whose certificates expire after minutes). Returns whether there was one.
+    pub fn destroy(&self, label: &str) -> Result<bool> {
+        self.pool.with(|s| {
+            let mut found = false;
+            for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                while let Some(object) = find_one(s, class, label)? {
+                    s.destroy_object(object)
+                        .map_err(Error::pkcs11("C_DestroyObject"))?;
+                    found = true;
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// The labels of the private keys in the token.
+    pub fn labels(&self) -> Result<Vec<String>> {
+        self.pool.with(|s| {
+            let keys = s
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+                .map_err(Error::pkcs11("C_FindObjects"))?;
+            let mut labels = Vec::new();
+            for key in keys {
+                for a in get(s, key, &[AttributeType::Label])? {
+                    if let Attribute::Label(l) = a {
+                        labels.push(String::from_utf8_lossy(&l).into_owned());
+                    }
+                }
+            }
+            Ok(labels)
+        })
+    }
+
     /// Signs one hash value. ECDSA signatures come back as DER `Ecdsa-Sig-Value`.
     pub fn sign(&self, key: &Key, op: Signing, hash: &[u8]) -> Result<Vec<u8>> {
         let wrong = || Error::Input("the operation does not fit the key type");

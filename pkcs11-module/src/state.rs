@@ -33,7 +33,7 @@ impl Module {
             .enumerate()
             .map(|(i, t)| {
                 let slot = t.slot_id.unwrap_or(i as u64) as CK_SLOT_ID;
-                Arc::new(Token::new(slot, t.clone(), handles.clone()))
+                Token::new(slot, t.clone(), handles.clone())
             })
             .collect();
         tokens.sort_by_key(|t| t.slot_id);
@@ -63,6 +63,7 @@ impl Module {
         let handle = self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
         let session = Session::new(token.clone(), rw);
         self.sessions.write().insert(handle, Arc::new(session));
+        token.session_opened(true);
         handle
     }
 
@@ -70,6 +71,7 @@ impl Module {
         let mut sessions = self.sessions.write();
         let s = sessions.remove(&handle).ok_or(CKR_SESSION_HANDLE_INVALID)?;
         let token = s.token.clone();
+        token.session_opened(false);
         // PKCS#11: closing the application's last session with a token logs the user out.
         if !sessions.values().any(|o| Arc::ptr_eq(&o.token, &token)) {
             token.logout();
@@ -79,7 +81,13 @@ impl Module {
 
     pub fn close_all_sessions(&self, token: &Arc<Token>) {
         let mut sessions = self.sessions.write();
-        sessions.retain(|_, s| !Arc::ptr_eq(&s.token, token));
+        sessions.retain(|_, s| {
+            let other = !Arc::ptr_eq(&s.token, token);
+            if !other {
+                token.session_opened(false);
+            }
+            other
+        });
         token.logout();
     }
 

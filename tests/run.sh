@@ -7,11 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages of the real clients the tests drive (tests/interop.rs; chromium: the approval page in
 # tests/approval.rs; libreoffice-writer-nogui: tests/libreoffice.rs; jq: examples/batch-sign.sh in
-# tests/batch.rs): installed when missing (as root; otherwise the exact install commands are printed),
-# pkcs11-provider from bookworm-backports on Debian 12.
+# tests/batch.rs; softhsm2: the HSM of the reference service): installed when missing (as root; otherwise
+# the exact install commands are printed), pkcs11-provider from bookworm-backports on Debian 12.
 bash tests/interop/install-packages.sh \
     openssl opensc libengine-pkcs11-openssl pkcs11-provider libnss3-tools poppler-utils p11-kit p11-kit-modules \
-    chromium libreoffice-writer-nogui jq
+    chromium libreoffice-writer-nogui jq softhsm2
 
 # One release build serves every test: the module is tested as the .so applications load.
 cargo build --release --workspace --locked

@@ -44,6 +44,16 @@ pub struct DemoCredential {
     pub totp_period: Option<u64>,
     pub scal: u8,
     pub multisign: u32,
+    /// "signing" (documents, seals) or "authentication" (TLS client login: a clientAuth certificate).
+    #[serde(default = "signing")]
+    pub usage: String,
+    /// Seconds a SAD lives when the credential has a lifetime of its own (the e-seals).
+    #[serde(default)]
+    pub sad_lifetime: Option<u64>,
+}
+
+fn signing() -> String {
+    "signing".to_owned()
 }
 
 impl Demo {

@@ -1311,3 +1311,55 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
+
+/// What `ssh-keygen -D` (OpenSSH's PKCS#11 client) shows as identities. OpenSSH lists the public key of
+/// every X.509 certificate object (it looks for no matching private key, nor at
+/// CKA_CERTIFICATE_CATEGORY), so the CA certificate the token shows appears too. NSS and Java use that
+/// certificate to build a signer's chain (NSS finds issuers on tokens; SunPKCS11's key store builds a
+/// key entry's chain from the token's certificates), so it stays; this test pins what OpenSSH sees:
+/// every credential exactly once, and besides them only the CA, named as such.
+#[test]
+fn ssh_keygen_lists_every_credential_once_and_besides_them_only_the_ca() {
+    let (svc, _) = setup();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-D")
+        .arg(support::module_path())
+        .env("CLOUDTOKEN_CONFIG", svc.config_file())
+        .output()
+        .expect("run ssh-keygen (Debian package openssh-client; tests/run.sh installs it)");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -D: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comments: Vec<String> = listed
+        .lines()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").trim().to_owned())
+        .collect();
+    for t in &svc.demo.tokens {
+        for c in &t.credentials {
+            assert_eq!(
+                comments.iter().filter(|l| **l == c.label).count(),
+                1,
+                "{} listed once:\n{listed}",
+                c.label
+            );
+        }
+    }
+    let credentials: usize = svc.demo.tokens.iter().map(|t| t.credentials.len()).sum();
+    let others: Vec<&String> = comments
+        .iter()
+        .filter(|l| {
+            !svc.demo
+                .tokens
+                .iter()
+                .any(|t| t.credentials.iter().any(|c| c.label == **l))
+        })
+        .collect();
+    assert_eq!(comments.len(), credentials + others.len());
+    assert!(
+        others.iter().all(|l| l.contains("CA")),
+        "identities that are neither a credential nor the CA: {others:?}"
+    );
+}

@@ -6,13 +6,12 @@
 //! Calls hsm-store for every CA signature; x509-cert reads certificates back.
 
 use der::{Decode, Encode};
-use hsm_store::{Curve, Key, KeySpec, Signing, Store};
+use hsm_store::ca::CaSigner;
+use hsm_store::{Curve, KeySpec, Store};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm,
-    SigningKey,
 };
-use sha2::Digest;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -35,45 +34,9 @@ pub enum PkiError {
     Hsm(#[from] hsm_store::Error),
 }
 
-/// A CA key inside the HSM, as rcgen signs with it: ECDSA P-256 with SHA-256, hashed here, signed there.
-pub struct HsmCaKey {
-    store: Arc<Store>,
-    key: Key,
-    /// The subjectPublicKey bits (rcgen's `der_bytes`).
-    public: Vec<u8>,
-}
-
-impl HsmCaKey {
-    pub fn new(store: Arc<Store>, key: Key) -> Result<HsmCaKey, PkiError> {
-        let public = subject_public_key(key.spki_der())?;
-        Ok(HsmCaKey { store, key, public })
-    }
-}
-
 fn subject_public_key(spki_der: &[u8]) -> Result<Vec<u8>, PkiError> {
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)?;
     Ok(spki.subject_public_key.raw_bytes().to_vec())
-}
-
-impl PublicKeyData for HsmCaKey {
-    fn der_bytes(&self) -> &[u8] {
-        &self.public
-    }
-    fn algorithm(&self) -> &'static SignatureAlgorithm {
-        &rcgen::PKCS_ECDSA_P256_SHA256
-    }
-}
-
-impl SigningKey for HsmCaKey {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        let hash = sha2::Sha256::digest(msg);
-        self.store
-            .sign(&self.key, Signing::Ecdsa, &hash)
-            .map_err(|e| {
-                log::error!("the HSM refused a CA signature: {e}");
-                rcgen::Error::RemoteKeyError
-            })
-    }
 }
 
 /// A public key to certify whose private half is elsewhere (an identity's key in the HSM).
@@ -150,7 +113,7 @@ pub struct Initial {
 
 /// `init`: the two CA keys generated in the HSM, their certificates, and the two TLS certificates.
 pub fn create(store: &Arc<Store>, now: OffsetDateTime) -> Result<Initial, PkiError> {
-    let root_key = HsmCaKey::new(
+    let root_key = CaSigner::new(
         store.clone(),
         store.generate(ROOT_KEY, KeySpec::Ec(Curve::P256))?,
     )?;
@@ -164,7 +127,7 @@ pub fn create(store: &Arc<Store>, now: OffsetDateTime) -> Result<Initial, PkiErr
     let root_cert = rp.self_signed(&root_key)?;
     let root = Issuer::new(root_params(), root_key);
 
-    let issuing_key = HsmCaKey::new(
+    let issuing_key = CaSigner::new(
         store.clone(),
         store.generate(ISSUING_KEY, KeySpec::Ec(Curve::P256))?,
     )?;
@@ -212,7 +175,7 @@ fn tls_leaf(
     common_name: &str,
     sans: Vec<SanType>,
     usage: ExtendedKeyUsagePurpose,
-    root: &Issuer<'_, HsmCaKey>,
+    root: &Issuer<'_, CaSigner>,
     now: OffsetDateTime,
 ) -> Result<(rcgen::Certificate, KeyPair), PkiError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
@@ -247,12 +210,12 @@ pub struct IdentityName {
 
 /// The issuing CA at `serve`: its key in the HSM.
 pub struct IdentityIssuer {
-    issuer: Issuer<'static, HsmCaKey>,
+    issuer: Issuer<'static, CaSigner>,
 }
 
 impl IdentityIssuer {
     pub fn open(store: &Arc<Store>) -> Result<IdentityIssuer, PkiError> {
-        let key = HsmCaKey::new(store.clone(), store.key(ISSUING_KEY)?)?;
+        let key = CaSigner::new(store.clone(), store.key(ISSUING_KEY)?)?;
         Ok(IdentityIssuer {
             issuer: Issuer::new(issuing_params(), key),
         })

@@ -290,12 +290,11 @@ fn get_attrs(
 }
 
 #[test]
-fn objects_and_attribute_semantics() {
+fn certificates_and_public_keys_are_visible_before_login_private_keys_not() {
     let (svc, p) = setup();
     let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
-
     // Before login: certificates and public keys, no private keys.
     let certs = ok(
         p.find(h, &[(CKA_CLASS, ulong(CKO_CERTIFICATE))]),
@@ -355,6 +354,16 @@ fn objects_and_attribute_semantics() {
         "CKA_EC_POINT is the certificate's key"
     );
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn c_get_attribute_value_processes_every_entry_of_a_template() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
     // Several entries in one call: every one is processed; the call reports one of the errors.
     let mut reqs = [
         Req {
@@ -399,6 +408,18 @@ fn objects_and_attribute_semantics() {
     assert_rv(rv, CKR_OK, "exact buffer");
     assert_eq!(reqs[0].buf.as_deref(), Some(cred.label.as_bytes()));
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn private_key_after_login_is_paired_by_id_sensitive_and_unextractable() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
+    let id = ok(p.attr(h, cert, CKA_ID), "CKA_ID");
+    let cert_der = ok(p.attr(h, cert, CKA_VALUE), "CKA_VALUE");
     // Private key after login: paired by CKA_ID, sensitive, not extractable, signs.
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
     let key = key_of(p, h, &cred.label);
@@ -432,6 +453,17 @@ fn objects_and_attribute_semantics() {
     assert_eq!(lens[0], CK_UNAVAILABLE_INFORMATION);
     assert_eq!(ulongs(reqs[1].buf.as_ref().unwrap())[0], CKK_EC);
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn logout_hides_the_private_key_from_the_application() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    let key = key_of(p, h, &cred.label);
     // After logout the private key is gone for this application.
     assert_rv(p.logout(h), CKR_OK, "C_Logout");
     assert!(matches!(
@@ -444,6 +476,16 @@ fn objects_and_attribute_semantics() {
     )
     .is_empty());
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn bad_object_handles_and_find_misuse_are_refused() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
     // Handles and operations misused.
     assert!(matches!(
         p.attr(h, 0, CKA_LABEL),

@@ -7,6 +7,7 @@ mod config_file;
 mod enroll;
 mod register;
 mod status;
+mod status_dss;
 mod words;
 
 use clap::{Parser, Subcommand};

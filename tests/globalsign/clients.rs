@@ -405,3 +405,22 @@ fn jarsigner_signs_a_jar_through_sunpkcs11() {
     );
     assert!(subject.contains(c.label()), "{subject}");
 }
+
+#[test]
+fn cloudtoken_status_reports_the_dss_account() {
+    let c = clients();
+    let out = run(support::tools::cloudtoken(&[
+        "status",
+        "--config",
+        s(&c.dss.config_file()),
+    ]));
+    let report = expect_ok("cloudtoken status", &out);
+    for expected in [
+        "GlobalSign DSS API, reachable",
+        "signed in with the secret in",
+        "signatures left",
+        "pkcs11:token=ACME%20Invoices;object=ACME%20Invoices;type=private",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing:\n{report}");
+    }
+}

@@ -11,15 +11,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages of the real clients the tests drive (tests/interop/: pkcs11-tool, OpenSSL engine and
-# provider, NSS, pdfsig, p11-kit; chromium: the approval page in tests/approval.rs;
-# libreoffice-writer-nogui: tests/libreoffice.rs; jq: examples/batch-sign.sh and this script; strace:
-# tests/pkcs11_files.rs; openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the HSM of the
-# reference services; openjdk-17-jdk-headless: jarsigner and jar in tests/globalsign/): installed when
-# missing (as root; otherwise the exact install commands are printed), pkcs11-provider from
-# bookworm-backports on Debian 12.
+# provider, NSS, pdfsig, p11-kit, GnuTLS's p11tool and certtool (gnutls-bin); chromium: the approval page
+# in tests/approval.rs; libreoffice-writer-nogui: tests/libreoffice.rs; jq: examples/batch-sign.sh and
+# this script; strace: tests/pkcs11_files.rs; openssh-client: ssh-keygen in tests/pkcs11_api.rs;
+# softhsm2: the HSM of the reference services; dpkg-dev and man-db: examples/build-packages.sh and the
+# installed pages in tests/package.rs; curl: tests/tls_login.rs; openjdk-17-jdk-headless: jarsigner and
+# jar in tests/globalsign/): installed when missing (as root; otherwise the exact install commands are
+# printed), pkcs11-provider from bookworm-backports on Debian 12.
 bash tests/interop/install-packages.sh \
     openssl opensc libengine-pkcs11-openssl pkcs11-provider libnss3-tools poppler-utils p11-kit p11-kit-modules \
-    chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 openjdk-17-jdk-headless
+    chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 gnutls-bin dpkg-dev man-db curl \
+    openjdk-17-jdk-headless
 
 # OpenSC's p11test for tests/conformance.rs (cached in <target>/conformance/).
 bash tests/conformance/build-p11test.sh

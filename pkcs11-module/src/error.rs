@@ -15,7 +15,6 @@ pub enum Step {
     ListCredentials,
     /// Obtaining short-lived credentials (a GlobalSign DSS identity: key and certificate).
     IssueCredentials,
-    CredentialInfo,
     SendOtp,
     Authorize,
     Sign,
@@ -27,7 +26,6 @@ impl Step {
             Step::Login => "logging in to the service account",
             Step::ListCredentials => "listing credentials",
             Step::IssueCredentials => "obtaining a signing identity (key and certificate)",
-            Step::CredentialInfo => "reading credential information",
             Step::SendOtp => "asking the service to send an OTP",
             Step::Authorize => "authorizing the signature",
             Step::Sign => "signing",
@@ -136,11 +134,10 @@ pub fn rv_name(rv: CK_RV) -> String {
 mod tests {
     use super::*;
 
-    const STEPS: [Step; 7] = [
+    const STEPS: [Step; 6] = [
         Step::Login,
         Step::ListCredentials,
         Step::IssueCredentials,
-        Step::CredentialInfo,
         Step::SendOtp,
         Step::Authorize,
         Step::Sign,

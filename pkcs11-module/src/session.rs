@@ -23,6 +23,8 @@ pub struct Session {
     pub rw: bool,
     ops: Mutex<Operations>,
     view: Mutex<Option<Arc<Loaded>>>,
+    /// Set when the session is closed while a call of it is still running (CKR_SESSION_CLOSED).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -45,7 +47,18 @@ impl Session {
             rw,
             ops: Mutex::new(Operations::default()),
             view: Mutex::new(None),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Marks the session closed for calls of it that are still running.
+    pub fn mark_closed(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The set this session's searches see (its first one while that is shown, then the newest).

@@ -409,7 +409,7 @@ fn jarsigner_signs_a_jar_through_sunpkcs11() {
 #[test]
 fn cloudtoken_status_reports_the_dss_account() {
     let c = clients();
-    let out = run(support::tools::cloudtoken(&[
+    let out = run(&mut support::tools::cloudtoken(&[
         "status",
         "--config",
         s(&c.dss.config_file()),

@@ -7,8 +7,9 @@
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
 //! `dss` (the GlobalSign DSS emulator),
 //! `audit`, `totp`, `verify`, `config` (module configurations and secret files), `prompt`, `page`,
-//! `tls`, `tools`, `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign →
-//! verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually `use support::prelude::*`.
+//! `tls`, `tools`, `uri` (pkcs11: URIs), `pdf`, `p11` (the module's C API; `p11::flow` holds the open →
+//! log in → find → sign → verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually
+//! `use support::prelude::*`.
 
 pub mod audit;
 pub mod child;
@@ -22,10 +23,11 @@ pub mod pdf;
 pub mod prompt;
 pub mod service;
 pub mod skip;
-pub mod spec;
+pub use pkcs11_returns as spec;
 pub mod tls;
 pub mod tools;
 pub mod totp;
+pub mod uri;
 pub mod verify;
 
 pub use audit::{audit_entries, AuditEntry};

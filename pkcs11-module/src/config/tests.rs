@@ -165,11 +165,6 @@ fn refuses_unsafe_or_incomplete_second_factor_settings() {
             "totp_secret_file is not set",
         ),
         ("otp_channels = []\n", "otp_channels is empty"),
-        ("mode = \"login-free\"\n", "set prompt_command or pin_file"),
-        (
-            "mode = \"protected-path\"\n",
-            "set prompt_command or pin_file",
-        ),
         ("mode = \"pinless\"\n", "unknown variant"),
         (
             "prompt_command = [\"zenity\"]\n",
@@ -282,6 +277,18 @@ fn globalsign_dss_tokens_take_their_own_keys() {
             "pin_file is a key",
         ),
         (
+            format!("{base}service_auth = \"api-key\"\n"),
+            "service_auth is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}api_key_file = \"a.refresh\"\n"),
+            "api_key_file is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}authorize_timeout_ms = 5000\n"),
+            "authorize_timeout_ms is a key of protocol \"csc\"",
+        ),
+        (
             format!("{base}identity_renew_before_s = 0\n"),
             "identity_renew_before_s",
         ),
@@ -342,4 +349,98 @@ fn example_file_documents_accepted_keys() {
 
 fn tempfile_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn login_free_and_protected_path_tokens_need_no_pin_source_for_implicit_credentials() {
+    // Whether a PIN is needed is the credentials' to say (an implicit credential needs none); a token
+    // without pin_file or prompt that meets one that does is refused at signing, with a log line.
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    for mode in ["login-free", "protected-path"] {
+        let text = format!("{}mode = \"{mode}\"\n", minimal("a.refresh"));
+        let p = write(d.path(), "c.toml", &text, 0o600);
+        assert!(load_file(&p).is_ok(), "{mode}");
+    }
+}
+
+/// A token's first lines, without a sign-in.
+fn service(extra: &str) -> String {
+    format!("[[token]]\nlabel = \"A\"\nurl = \"https://h\"\n{extra}")
+}
+
+#[test]
+fn each_service_auth_takes_exactly_its_keys() {
+    let d = tempfile_dir();
+    for f in ["s.refresh", "s.password", "s.token", "s.key", "s.client"] {
+        write(d.path(), f, "secret\n", 0o600);
+    }
+    let accepted = [
+        "service_auth = \"none\"\n",
+        "service_auth = \"bearer\"\naccess_token_file = \"s.token\"\n",
+        "service_auth = \"api-key\"\napi_key_file = \"s.key\"\napi_key_header = \"X-Key\"\n",
+        "service_auth = \"oauth2-client\"\nclient_id = \"seal\"\nclient_secret_file = \"s.client\"\n\
+         oauth2_token_url = \"https://idp/token\"\noauth2_scope = \"service\"\n",
+        "service_auth = \"oauth2-password\"\nclient_id = \"app\"\naccount = \"alice\"\n\
+         password_file = \"s.password\"\n",
+        "service_auth = \"oauth2-code\"\nclient_id = \"app\"\nrefresh_token_file = \"s.refresh\"\n",
+        "account = \"alice\"\nrefresh_token_file = \"s.refresh\"\n",
+    ];
+    for extra in accepted {
+        let p = write(d.path(), "c.toml", &service(extra), 0o600);
+        if let Err(e) = load_file(&p) {
+            panic!("{extra:?}: {e}");
+        }
+    }
+    let refused = [
+        ("service_auth = \"bearer\"\n", "needs access_token_file"),
+        ("service_auth = \"api-key\"\n", "needs api_key_file"),
+        (
+            "service_auth = \"oauth2-client\"\nclient_id = \"seal\"\n",
+            "needs client_secret_file",
+        ),
+        (
+            "service_auth = \"none\"\napi_key_file = \"s.key\"\n",
+            "api_key_file is not used with service_auth \"none\"",
+        ),
+        (
+            "service_auth = \"oauth2-password\"\nclient_id = \"app\"\npassword_file = \"s.password\"\n",
+            "needs account",
+        ),
+        (
+            "account = \"a\"\nrefresh_token_file = \"s.refresh\"\npassword_file = \"s.password\"\n",
+            "exactly one of refresh_token_file and password_file",
+        ),
+        (
+            "account = \"a\"\nrefresh_token_file = \"s.refresh\"\noauth2_token_url = \"https://x\"\n",
+            "not used with service_auth \"login\"",
+        ),
+        ("service_auth = \"kerberos\"\n", "unknown variant"),
+    ];
+    for (extra, needle) in refused {
+        let p = write(d.path(), "c.toml", &service(extra), 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    // api_base stands for url; both together are refused.
+    let p = write(
+        d.path(),
+        "c.toml",
+        "[[token]]\nlabel = \"A\"\napi_base = \"https://h/csc/v0\"\napi = \"v1\"\nservice_auth = \"none\"\n",
+        0o600,
+    );
+    assert_eq!(
+        load_file(&p).unwrap().tokens[0].api_base.as_deref(),
+        Some("https://h/csc/v0")
+    );
+    let p = write(
+        d.path(),
+        "c.toml",
+        &service("api_base = \"https://h/x\"\nservice_auth = \"none\"\n"),
+        0o600,
+    );
+    assert!(load_file(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("exactly one of url, url_file and api_base"));
 }

@@ -1,8 +1,8 @@
 //! The checks a configuration must pass before any of it is used: one error naming the token and the
 //! key, never a half-applied configuration.
 
-use super::files::{check_program, check_secret_file};
-use super::{err, ConfigError, OtpChannel, Protocol, TokenConfig, TokenMode};
+use super::files::check_program;
+use super::{err, ConfigError, OtpChannel, Protocol, ServiceAuthKind, TokenConfig, TokenMode};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -22,9 +22,9 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
         if !slot_ids.insert(slot) {
             return Err(e(&format!("slot_id {slot} used twice")));
         }
-        match (&t.url, &t.url_file) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => return Err(e("give exactly one of url and url_file")),
+        let places = [t.url.is_some(), t.url_file.is_some(), t.api_base.is_some()];
+        if places.iter().filter(|p| **p).count() != 1 {
+            return Err(e("give exactly one of url, url_file and api_base"));
         }
         if t.client_cert.is_some() != t.client_key.is_some() {
             return Err(e("client_cert and client_key go together"));
@@ -44,6 +44,7 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
             || t.request_timeout_ms == 0
             || t.prompt_timeout_ms == 0
             || t.approval_timeout_ms == 0
+            || t.authorize_timeout_ms == Some(0)
         {
             return Err(e("timeouts must be positive"));
         }
@@ -51,16 +52,8 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
     Ok(())
 }
 
-/// A CSC token: its account and how it signs in, and its second factors.
+/// A CSC token: how it signs in, its second factors, and none of the GlobalSign keys.
 fn validate_csc(t: &TokenConfig) -> Result<(), String> {
-    if t.account.is_empty() {
-        return Err("account is empty".into());
-    }
-    let secret = match (&t.refresh_token_file, &t.password_file) {
-        (Some(f), None) | (None, Some(f)) => f,
-        _ => return Err("give exactly one of refresh_token_file and password_file".into()),
-    };
-    check_secret_file(secret)?;
     let dss_only = [
         ("api_key", t.api_key.is_some()),
         ("api_secret_file", t.api_secret_file.is_some()),
@@ -71,6 +64,7 @@ fn validate_csc(t: &TokenConfig) -> Result<(), String> {
             "{key} is a key of protocol \"globalsign-dss\", not of \"csc\""
         ));
     }
+    validate_sign_in(t)?;
     validate_channels(t)
 }
 
@@ -95,7 +89,7 @@ fn validate_dss(t: &TokenConfig) -> Result<(), String> {
         .api_secret_file
         .as_ref()
         .ok_or("api_secret_file is missing")?;
-    check_secret_file(secret)?;
+    t.secrets.load(secret)?;
     if t.mode != TokenMode::LoginFree {
         return Err(
             "protocol \"globalsign-dss\" has no user PIN: set mode = \"login-free\" (the API key, \
@@ -104,9 +98,12 @@ fn validate_dss(t: &TokenConfig) -> Result<(), String> {
         );
     }
     let csc_only = [
+        ("service_auth", t.service_auth != ServiceAuthKind::Login),
         ("account", !t.account.is_empty()),
-        ("refresh_token_file", t.refresh_token_file.is_some()),
-        ("password_file", t.password_file.is_some()),
+        ("api_base", t.api_base.is_some()),
+        ("authorize_timeout_ms", t.authorize_timeout_ms.is_some()),
+        ("oauth2_token_url", t.oauth2_token_url.is_some()),
+        ("oauth2_authorize_url", t.oauth2_authorize_url.is_some()),
         ("otp_channels", t.otp_channels.is_some()),
         ("prompt_command", t.prompt_command.is_some()),
         ("totp_secret_file", t.totp_secret_file.is_some()),
@@ -114,8 +111,10 @@ fn validate_dss(t: &TokenConfig) -> Result<(), String> {
         ("pin_file", t.pin_file.is_some()),
         ("agent_socket", t.agent_socket.is_some()),
         ("always_authenticate", t.always_authenticate),
-    ];
-    if let Some((key, _)) = csc_only.iter().find(|(_, set)| *set) {
+    ]
+    .into_iter()
+    .chain(sign_in_keys(t));
+    if let Some((key, _)) = csc_only.into_iter().find(|(_, set)| *set) {
         return Err(format!(
             "{key} is a key of protocol \"csc\", not of \"globalsign-dss\""
         ));
@@ -125,6 +124,87 @@ fn validate_dss(t: &TokenConfig) -> Result<(), String> {
     }
     if !(10..=86_400).contains(&t.session_lifetime_s) {
         return Err("session_lifetime_s must be 10 to 86400".into());
+    }
+    Ok(())
+}
+
+/// The keys each way of signing in takes: (key, given), required first, then optional.
+fn sign_in_keys(t: &TokenConfig) -> [(&'static str, bool); 6] {
+    [
+        ("refresh_token_file", t.refresh_token_file.is_some()),
+        ("password_file", t.password_file.is_some()),
+        ("access_token_file", t.access_token_file.is_some()),
+        ("api_key_file", t.api_key_file.is_some()),
+        ("client_id", t.client_id.is_some()),
+        ("client_secret_file", t.client_secret_file.is_some()),
+    ]
+}
+
+/// `service_auth` and the keys it needs: each way of signing in takes exactly its keys, so that a
+/// secret meant for another way is never sent (nor silently ignored).
+fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
+    use ServiceAuthKind::*;
+    let kind = t.service_auth;
+    // (required, optional) keys.
+    let (required, optional): (&[&str], &[&str]) = match kind {
+        // One of the two, checked below.
+        Login => (&[], &["refresh_token_file", "password_file"]),
+        None => (&[], &[]),
+        Bearer => (&["access_token_file"], &[]),
+        ApiKey => (&["api_key_file"], &[]),
+        Oauth2Client => (&["client_id", "client_secret_file"], &[]),
+        Oauth2Password => (&["client_id", "password_file"], &["client_secret_file"]),
+        Oauth2Code => (
+            &["client_id", "refresh_token_file"],
+            &["client_secret_file"],
+        ),
+    };
+    for (key, given) in sign_in_keys(t) {
+        if required.contains(&key) && !given {
+            return Err(format!("service_auth \"{}\" needs {key}", kind.name()));
+        }
+        if given && !required.contains(&key) && !optional.contains(&key) {
+            return Err(format!(
+                "{key} is not used with service_auth \"{}\"",
+                kind.name()
+            ));
+        }
+    }
+    if kind == Login {
+        if t.refresh_token_file.is_some() == t.password_file.is_some() {
+            return Err(
+                "service_auth \"login\" needs exactly one of refresh_token_file and password_file"
+                    .into(),
+            );
+        }
+        if t.account.is_empty() {
+            return Err("account is empty".into());
+        }
+    }
+    if kind == Oauth2Password && t.account.is_empty() {
+        return Err("service_auth \"oauth2-password\" needs account".into());
+    }
+    let oauth2 = matches!(kind, Oauth2Client | Oauth2Password | Oauth2Code);
+    if !oauth2 && (t.oauth2_token_url.is_some() || t.oauth2_authorize_url.is_some()) {
+        return Err(format!(
+            "oauth2_token_url and oauth2_authorize_url are not used with service_auth \"{}\"",
+            kind.name()
+        ));
+    }
+    if t.api_key_header.is_empty() {
+        return Err("api_key_header is empty".into());
+    }
+    for f in [
+        &t.refresh_token_file,
+        &t.password_file,
+        &t.access_token_file,
+        &t.api_key_file,
+        &t.client_secret_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        t.secrets.load(f)?;
     }
     Ok(())
 }
@@ -157,13 +237,7 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
         return Err("totp_credential needs totp_secret_file".into());
     }
     for f in [&t.totp_secret_file, &t.pin_file].into_iter().flatten() {
-        check_secret_file(f)?;
-    }
-    if t.mode.collects_pin() && t.prompt_command.is_none() && t.pin_file.is_none() {
-        return Err(format!(
-            "mode \"{}\" collects the PIN itself: set prompt_command or pin_file",
-            t.mode.name()
-        ));
+        t.secrets.load(f)?;
     }
     Ok(())
 }

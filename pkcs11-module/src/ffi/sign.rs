@@ -4,6 +4,7 @@
 use super::mechanism::read_mechanism;
 use super::{check_output, guard, input, write_output, Output};
 use crate::error::CkResult;
+use crate::mechanism::SignRequestParts;
 use crate::operation::sign::{self, SignOp};
 use crate::session::Session;
 use crate::state;
@@ -39,7 +40,7 @@ unsafe fn take_for_output(
 ) -> CkResult<Option<SignOp>> {
     let mut ops = s.ops();
     let op = ops.sign.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-    if single_part && op.hasher.is_some() {
+    if single_part && op.is_multipart() {
         // C_SignUpdate started a multi-part operation: only C_SignFinal may end it.
         return Err(CKR_OPERATION_ACTIVE);
     }
@@ -82,9 +83,27 @@ pub unsafe extern "C" fn C_Sign(
             return Ok(());
         };
         let parts = op.plan.request_for_data(data)?;
-        let signature = sign::execute(&s.token, op, parts)?;
+        let signature = sign_once(&s, op, parts)?;
         // SAFETY: check_output accepted the buffer for signature_len() bytes, which the signature has.
         unsafe { finish(pSignature, pulSignatureLen, &signature) }
+    })
+}
+
+/// The signature of an ended operation, with the outcome in C_Sign's terms: a session closed meanwhile
+/// answers CKR_SESSION_CLOSED whatever else happened; a factor the service refused (which only C_Login
+/// may call CKR_PIN_INCORRECT) is CKR_USER_NOT_LOGGED_IN when the refusal ended the login (a wrong PIN:
+/// the application should log in again), else CKR_FUNCTION_REJECTED (a wrong code: the user stays
+/// logged in; or a lock, which no new login mends). The log line says which it was.
+fn sign_once(s: &Session, op: SignOp, parts: SignRequestParts) -> CkResult<Vec<u8>> {
+    let was_logged_in = s.token.is_logged_in();
+    let outcome = sign::execute(&s.token, op, parts, &|| s.is_closed());
+    if s.is_closed() {
+        return Err(CKR_SESSION_CLOSED);
+    }
+    outcome.map_err(|rv| match rv {
+        CKR_PIN_INCORRECT if was_logged_in && !s.token.is_logged_in() => CKR_USER_NOT_LOGGED_IN,
+        CKR_PIN_INCORRECT | CKR_PIN_LOCKED => CKR_FUNCTION_REJECTED,
+        other => other,
     })
 }
 
@@ -115,27 +134,13 @@ pub unsafe extern "C" fn C_SignUpdate(
         let mut ops = s.ops();
         let op = ops.sign.as_mut().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         // SAFETY: forwarded caller contract.
-        let part = match unsafe { input(pPart, ulPartLen) } {
-            Ok(p) => p,
-            Err(rv) => {
-                ops.sign = None;
-                return Err(rv);
-            }
-        };
-        if op.hasher.is_none() {
-            match op.plan.hasher() {
-                Some(h) => op.hasher = Some(h),
-                None => {
-                    // Like SoftHSM: the raw mechanisms are single-part; the failed call ends the operation.
-                    ops.sign = None;
-                    return Err(CKR_FUNCTION_NOT_SUPPORTED);
-                }
-            }
+        let result = unsafe { input(pPart, ulPartLen) }.and_then(|part| op.update(part));
+        if result.is_err() {
+            // "A call to C_SignUpdate which results in an error terminates the current signature
+            // operation."
+            ops.sign = None;
         }
-        if let Some(h) = op.hasher.as_mut() {
-            h.update(part);
-        }
-        Ok(())
+        result
     })
 }
 
@@ -155,13 +160,8 @@ pub unsafe extern "C" fn C_SignFinal(
         else {
             return Ok(());
         };
-        // C_SignFinal straight after C_SignInit signs the empty message.
-        let hasher = match op.hasher.take().or_else(|| op.plan.hasher()) {
-            Some(h) => h,
-            None => return Err(CKR_FUNCTION_NOT_SUPPORTED),
-        };
-        let parts = op.plan.request_for_digest(hasher.finalize())?;
-        let signature = sign::execute(&s.token, op, parts)?;
+        let parts = op.final_parts()?;
+        let signature = sign_once(&s, op, parts)?;
         // SAFETY: check_output accepted the buffer for signature_len() bytes.
         unsafe { finish(pSignature, pulSignatureLen, &signature) }
     })

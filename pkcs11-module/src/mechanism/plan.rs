@@ -141,7 +141,10 @@ impl SignPlan {
                 pkcs1::request_for_digest_info(algos, &self.key, data)
             }
             (Input::BareHash, Scheme::Pss(params)) => pss::request_for_hash(params, data),
-            (Input::BareHash, Scheme::Ecdsa(algos)) => ecdsa::request_for_hash(algos, data),
+            (Input::BareHash, Scheme::Ecdsa(algos)) => match self.key {
+                KeyKind::Ec { curve } => ecdsa::request_for_hash(algos, curve, data),
+                KeyKind::Rsa { .. } => Err(CKR_FUNCTION_FAILED),
+            },
             // `plan` never pairs these.
             _ => Err(CKR_FUNCTION_FAILED),
         }

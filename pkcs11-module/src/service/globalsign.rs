@@ -19,7 +19,7 @@ use super::{
     Access, AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error, Renewal, Sad, Scal,
     Secret, Service, SignHashRequest,
 };
-use crate::config::files::read_secret_file;
+use crate::config::files::Preloaded;
 use crate::config::TokenConfig;
 use crate::object::certificate_facts;
 use parking_lot::Mutex;
@@ -43,6 +43,7 @@ pub struct GlobalsignService {
     client: DssClient,
     api_key: String,
     secret_file: PathBuf,
+    secrets: Preloaded,
     subject: Option<SubjectDn>,
     session_lifetime: Duration,
     renew_before: Duration,
@@ -74,6 +75,7 @@ impl GlobalsignService {
             client,
             api_key,
             secret_file: t.api_secret_file.clone().ok_or("no api_secret_file")?,
+            secrets: t.secrets.clone(),
             subject,
             session_lifetime: Duration::from_secs(t.session_lifetime_s),
             renew_before: Duration::from_secs(t.identity_renew_before_s),
@@ -107,8 +109,8 @@ impl GlobalsignService {
         if let Some(c) = self.chain.lock().as_ref() {
             return Ok(c.clone());
         }
-        let mut chain = self.client.certificate_path(&access.token)?;
-        for cert in self.client.trustchain(&access.token)?.certificates {
+        let mut chain = self.client.certificate_path(&access.carried)?;
+        for cert in self.client.trustchain(&access.carried)?.certificates {
             if !chain.contains(&cert) {
                 chain.push(cert);
             }
@@ -154,12 +156,12 @@ impl Service for GlobalsignService {
     }
 
     fn sign_in(&self) -> Result<Access, Error> {
-        let secret = read_secret_file(&self.secret_file).map_err(Error::Config)?;
+        let secret = self
+            .secrets
+            .read(&self.secret_file)
+            .map_err(Error::Config)?;
         let token = self.client.login(&self.api_key, &secret)?;
-        Ok(Access {
-            token,
-            lifetime: Some(self.session_lifetime),
-        })
+        Ok(Access::bearer(token, Some(self.session_lifetime)))
     }
 
     fn renewal(&self) -> Option<Renewal> {
@@ -186,7 +188,9 @@ impl Service for GlobalsignService {
                 return Ok(vec![self.keep(cached)?]);
             }
         }
-        let identity = self.client.identity(&access.token, self.subject.as_ref())?;
+        let identity = self
+            .client
+            .identity(&access.carried, self.subject.as_ref())?;
         if let Some(c) = &self.cache {
             c.write(&identity);
         }
@@ -283,7 +287,7 @@ impl Service for GlobalsignService {
         request
             .hashes
             .iter()
-            .map(|h| self.client.sign(&access.token, &request.credential_id, h))
+            .map(|h| self.client.sign(&access.carried, &request.credential_id, h))
             .collect()
     }
 }

@@ -32,13 +32,13 @@ pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     })
 }
 
-/// The service base URL: `url`, or the first line of `url_file` (read when the client is built, so the
-/// module loads before the service has written it).
+/// Where the service is: `url`, the first line of `url_file` (read when the client is built, so the
+/// module loads before the service has written it), or `api_base`.
 pub fn base_url(t: &TokenConfig) -> Result<String, String> {
-    if let Some(u) = &t.url {
+    if let Some(u) = t.url.as_ref().or(t.api_base.as_ref()) {
         return Ok(u.clone());
     }
-    let path = t.url_file.as_ref().ok_or("no url or url_file")?;
+    let path = t.url_file.as_ref().ok_or("no url, url_file or api_base")?;
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("url_file {}: {e}", path.display()))?;
     let url = text.lines().next().unwrap_or("").trim().to_owned();
@@ -73,12 +73,24 @@ pub struct Renewal {
     pub before_expiry: Duration,
 }
 
-/// What a sign-in to the account gives: the token every later call carries, and how long the service
-/// said it lasts.
+/// Every credential of an account, each with its own outcome.
+pub type Listed = Vec<(String, Result<CredentialInfo, Error>)>;
+
+/// What a sign-in to the account gives: what every later call carries (a bearer token, an API key, or
+/// nothing), and how long the service said it lasts.
 #[derive(Clone)]
 pub struct Access {
-    pub token: Secret,
+    pub carried: remote_client::Access,
     pub lifetime: Option<Duration>,
+}
+
+impl Access {
+    pub fn bearer(token: Secret, lifetime: Option<Duration>) -> Access {
+        Access {
+            carried: remote_client::Access::Bearer(token),
+            lifetime,
+        }
+    }
 }
 
 /// One remote signing service, as one token's account sees it. Every method is one request (or, for
@@ -90,6 +102,17 @@ pub trait Service: Send + Sync {
 
     /// Signs in to the account without the user (enrolment refresh token, password file, ...).
     fn sign_in(&self) -> Result<Access, Error>;
+
+    /// Whether signing in again can give a new access (false for a static token or API key, where a
+    /// refused access is final).
+    fn renews(&self) -> bool {
+        true
+    }
+
+    /// How long the service asked to wait before the next request (`Retry-After`), if it did.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 
     /// Ends a sign-in at the service (best effort; used when an access is dropped on purpose).
     fn sign_out(&self, _access: &Access) {}
@@ -112,6 +135,20 @@ pub trait Service: Send + Sync {
 
     /// One credential: its key, certificates and what authorizing it needs.
     fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error>;
+
+    /// Every credential of the account, each with its own outcome (one that cannot be read does not
+    /// hide the others). By default a list and one info request per credential; a protocol that can
+    /// answer in one round trip (CSC v2 `credentialInfos`) does so.
+    fn credentials(&self, access: &Access) -> Result<Listed, Error> {
+        Ok(self
+            .list_credentials(access)?
+            .into_iter()
+            .map(|id| {
+                let info = self.credential_info(access, &id);
+                (id, info)
+            })
+            .collect())
+    }
 
     /// Has the service send an online one-time password (SMS) for `id`, described by `description`.
     fn send_otp(&self, access: &Access, id: &str, description: &str) -> Result<(), Error>;

@@ -14,11 +14,12 @@
 
 use super::account::Account;
 use crate::auth::policy::{self, Need};
-use crate::config::TokenConfig;
+use crate::config::{TokenConfig, TokenMode};
 use crate::error::{CkResult, Step};
 use crate::mechanism::{self, KeyKind, PublicKey};
 use crate::object::{self, Attribute, Object};
 use crate::service::CredentialInfo;
+use crate::service::{Error, Listed};
 use cryptoki_sys::*;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,6 +102,9 @@ pub struct Loaded {
     pub mechanisms: Vec<CK_MECHANISM_TYPE>,
     /// Short-lived credentials only: when the set is replaced and ends.
     pub life: Option<Life>,
+    /// How applications log in: the configured mode, or login-free when no credential needs a PIN or a
+    /// code (implicit authorization), so that no application is asked for a PIN nobody needs.
+    pub mode: TokenMode,
 }
 
 impl Loaded {
@@ -178,7 +182,7 @@ impl Catalog {
 
     /// The set new lookups see: fetched on first need, and again (in the caller's request) when the
     /// current one is no longer shown and no renewal replaced it in time.
-    pub fn current(&self, fetch: impl FnOnce() -> CkResult<Loaded>) -> CkResult<Arc<Loaded>> {
+    pub fn get_or_fetch(&self, fetch: impl FnOnce() -> CkResult<Loaded>) -> CkResult<Arc<Loaded>> {
         if let Some(l) = self.shown_current() {
             return Ok(l);
         }
@@ -233,6 +237,26 @@ impl Catalog {
             .find(|l| l.alive() && l.object(handle).is_some())
             .cloned()
     }
+
+    /// The current set, without fetching (whether or not it is still shown).
+    pub fn current(&self) -> Option<Arc<Loaded>> {
+        self.sets.lock().current.clone()
+    }
+}
+
+/// The answers of a listing, or the first transient failure among them, so that the listing is retried
+/// as a whole.
+fn retry_whole(mut all: Listed) -> Result<Listed, Error> {
+    match all
+        .iter()
+        .position(|(_, r)| matches!(r, Err(e) if e.is_retryable()))
+    {
+        Some(i) => match all.swap_remove(i).1 {
+            Err(e) => Err(e),
+            Ok(_) => Ok(all),
+        },
+        None => Ok(all),
+    }
 }
 
 /// Lists the account's credentials and builds their objects. A credential that cannot be used (disabled
@@ -245,20 +269,37 @@ pub fn fetch(
 ) -> CkResult<Loaded> {
     let next_handle = || handles.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE;
     let renewal = account.service()?.renewal();
-    // Short-lived credentials may be created by the request, so it is not retried as a read is.
-    let ids = match renewal {
-        None => account.read(Step::ListCredentials, |s, a| s.list_credentials(a))?,
-        Some(_) => account
-            .call(|s, a| s.issue_credentials(a))
-            .map_err(|e| e.into_rv(slot, Step::IssueCredentials))?,
+    // Retried as a whole on transient failures of the list; a credential whose own answer is an error
+    // is skipped with a log line, the others stay visible. Short-lived credentials may be created by
+    // their request, so it is not retried as a read is.
+    let listed = match renewal {
+        None => account.read(Step::ListCredentials, |s, a| retry_whole(s.credentials(a)?))?,
+        Some(_) => {
+            let ids = account
+                .call(|s, a| s.issue_credentials(a))
+                .map_err(|e| e.into_rv(slot, Step::IssueCredentials))?;
+            account.read(Step::ListCredentials, |s, a| {
+                retry_whole(
+                    ids.iter()
+                        .map(|id| (id.clone(), s.credential_info(a, id)))
+                        .collect(),
+                )
+            })?
+        }
     };
     let mut not_after: Option<SystemTime> = None;
     let mut credentials = Vec::new();
     let mut objects = Vec::new();
     let mut mechanisms: Vec<CK_MECHANISM_TYPE> = Vec::new();
     let mut ca_seen: Vec<Vec<u8>> = Vec::new();
-    for id in ids {
-        let info = account.read(Step::CredentialInfo, |s, a| s.credential_info(a, &id))?;
+    for (id, info) in listed {
+        let info = match info {
+            Ok(i) => i,
+            Err(e) => {
+                log::warn!("slot {slot}: credential {id} skipped: it cannot be read: {e}");
+                continue;
+            }
+        };
         if !info.key.status.eq_ignore_ascii_case("enabled") {
             log::warn!(
                 "slot {slot}: credential {id} skipped: its key is {}",
@@ -280,7 +321,7 @@ pub fn fetch(
         let need = Need::of(&info, config.otp_length);
         let always_authenticate = policy::always_authenticate(config, &info, &need);
         let ckaid = crate::naming::credential_ckaid(&id);
-        let mut objs = match object::objects_for_credential(
+        let objs = match object::objects_for_credential(
             &info,
             &label,
             &ckaid,
@@ -293,7 +334,6 @@ pub fn fetch(
                 continue;
             }
         };
-        objs.private_key.set_private(config.mode.keys_private());
         let curve = match objs.key_kind {
             KeyKind::Ec { curve } => Some(curve),
             KeyKind::Rsa { .. } => None,
@@ -352,6 +392,25 @@ pub fn fetch(
         }
         credentials.push(credential);
     }
+    let implicit = !credentials.is_empty()
+        && credentials
+            .iter()
+            .all(|c: &Arc<Credential>| !c.need.pin && !c.need.otp);
+    let mode = if implicit {
+        if config.mode != TokenMode::LoginFree {
+            log::info!(
+                "slot {slot}: no credential needs a PIN or a code: the token needs no login"
+            );
+        }
+        TokenMode::LoginFree
+    } else {
+        config.mode
+    };
+    for o in &mut objects {
+        if o.object.class() == CKO_PRIVATE_KEY {
+            o.object.set_private(mode.keys_private());
+        }
+    }
     log::info!(
         "slot {slot}: {} credential(s), {} object(s)",
         credentials.len(),
@@ -375,6 +434,7 @@ pub fn fetch(
         objects,
         mechanisms,
         life,
+        mode,
     })
 }
 

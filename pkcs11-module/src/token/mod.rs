@@ -11,7 +11,7 @@ pub mod login;
 mod renewer;
 
 use crate::auth::store::SadStore;
-use crate::config::TokenConfig;
+use crate::config::{TokenConfig, TokenMode};
 use crate::error::{self, CkResult};
 use account::{Account, Connect};
 use credentials::{Catalog, Loaded};
@@ -50,6 +50,7 @@ fn serial(config: &TokenConfig) -> String {
     let service = config
         .url
         .clone()
+        .or_else(|| config.api_base.clone())
         .or_else(|| config.url_file.as_ref().map(|p| p.display().to_string()))
         .unwrap_or_default();
     let mut h = Sha256::new();
@@ -85,12 +86,13 @@ impl Token {
         handles: Arc<AtomicU64>,
         connect: Connect,
     ) -> Arc<Token> {
+        let budget = std::time::Duration::from_millis(config.request_timeout_ms);
         Arc::new_cyclic(|me| Token {
             slot_id,
             serial: serial(&config),
             login: Login::new(config.mode),
             config,
-            account: Account::new(slot_id, connect),
+            account: Account::new(slot_id, budget, connect),
             sads: SadStore::default(),
             totp_steps: Default::default(),
             catalog: Catalog::default(),
@@ -108,7 +110,10 @@ impl Token {
     /// The credentials and objects new lookups see, fetched from the service on first need (and again
     /// when short-lived ones were not renewed in time); starts the renewal of short-lived ones.
     pub fn loaded(&self) -> CkResult<Arc<Loaded>> {
-        let l = self.catalog.current(|| self.fetch())?;
+        let l = self.catalog.get_or_fetch(|| self.fetch())?;
+        if l.mode.signs_without_login() {
+            self.login.allow_signing_without_login();
+        }
         if l.life.is_some() {
             self.renewer.start(self.me.clone());
         }
@@ -139,6 +144,13 @@ impl Token {
 
     fn in_use(&self) -> bool {
         self.sessions.load(Ordering::Relaxed) > 0
+    }
+
+    /// How applications log in: what the credentials need once they are loaded (the first session),
+    /// before that the configured mode. Never a request: C_GetTokenInfo is called by every program that
+    /// enumerates tokens (p11-kit, GnuTLS), and must not wait for the service.
+    pub fn mode(&self) -> TokenMode {
+        self.catalog.current().map_or(self.config.mode, |l| l.mode)
     }
 
     pub fn is_logged_in(&self) -> bool {

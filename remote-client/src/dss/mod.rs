@@ -25,6 +25,7 @@ mod wire;
 
 pub use wire::{ExtraAttribute, SubjectDn};
 
+use crate::access::AccessRef;
 use crate::endpoint::Wire;
 use crate::error::{Error, Result};
 use crate::failure;
@@ -175,7 +176,7 @@ impl DssClient {
     }
 
     /// A read: `GET path`, repeated per the configured retry policy.
-    fn get(&self, path: &str, name: &'static str, token: &Secret) -> Result<Reply> {
+    fn get(&self, path: &str, name: &'static str, access: AccessRef<'_>) -> Result<Reply> {
         let url = self.url(path);
         let request = Self::request::<()>(
             reqwest::Method::GET,
@@ -183,8 +184,7 @@ impl DssClient {
             None,
             self.transport.retry_policy(),
         );
-        self.transport
-            .send(&request, Op::read(name), Auth::Bearer(token), &[])
+        self.transport.send(&request, Op::read(name), access.0, &[])
     }
 
     /// `POST /login`: the access token of the account. The API says nothing of its lifetime.
@@ -211,7 +211,11 @@ impl DssClient {
 
     /// `POST /identity`: a new identity for `subject` (`None`: the account's static identity). Repeated
     /// only when the service cannot have created one (a refused connection, 429, 503).
-    pub fn identity(&self, token: &Secret, subject: Option<&SubjectDn>) -> Result<Identity> {
+    pub fn identity<'a>(
+        &self,
+        access: impl Into<AccessRef<'a>>,
+        subject: Option<&SubjectDn>,
+    ) -> Result<Identity> {
         let body = wire::IdentityRequest {
             subject_dn: subject.filter(|s| !s.is_empty()),
         };
@@ -222,9 +226,9 @@ impl DssClient {
             Some(&body),
             self.transport.retry_policy(),
         );
-        let reply =
-            self.transport
-                .send(&request, Op::write("identity"), Auth::Bearer(token), &[])?;
+        let reply = self
+            .transport
+            .send(&request, Op::write("identity"), access.into().0, &[])?;
         let r: wire::IdentityResponse = reply.json("identity")?;
         let certificate = pem_certificates("identity", &r.signing_cert)?.swap_remove(0);
         let ocsp_response = match r.ocsp_response.as_deref() {
@@ -241,7 +245,12 @@ impl DssClient {
 
     /// `GET /identity/{id}/sign/{digest}`: the PKCS#1 v1.5 signature of the SHA-256 `digest`. Sent once,
     /// whatever happens: a signature request is never repeated by this client.
-    pub fn sign(&self, token: &Secret, id: &str, digest: &[u8]) -> Result<Vec<u8>> {
+    pub fn sign<'a>(
+        &self,
+        access: impl Into<AccessRef<'a>>,
+        id: &str,
+        digest: &[u8],
+    ) -> Result<Vec<u8>> {
         let url = self.url(&format!(
             "identity/{}/sign/{}",
             check_id(id)?,
@@ -253,26 +262,24 @@ impl DssClient {
             effect: Effect::Write,
             ..Op::read("sign")
         };
-        let reply = self
-            .transport
-            .send(&request, op, Auth::Bearer(token), &[])?;
+        let reply = self.transport.send(&request, op, access.into().0, &[])?;
         let r: wire::SignResponse = reply.json("sign")?;
         base16ct::mixed::decode_vec(r.signature.trim())
             .map_err(|_| failure::protocol("sign", "the signature is not hex"))
     }
 
     /// `GET /certificate_path`: the certificate of the CA that issues the identities' certificates.
-    pub fn certificate_path(&self, token: &Secret) -> Result<Vec<Vec<u8>>> {
+    pub fn certificate_path<'a>(&self, access: impl Into<AccessRef<'a>>) -> Result<Vec<Vec<u8>>> {
         let r: wire::PathResponse = self
-            .get("certificate_path", "certificate_path", token)?
+            .get("certificate_path", "certificate_path", access.into())?
             .json("certificate_path")?;
         pem_certificates("certificate_path", &r.path)
     }
 
     /// `GET /trustchain`: the chain of trust of the account's certificates and OCSP responses for it.
-    pub fn trustchain(&self, token: &Secret) -> Result<TrustChain> {
+    pub fn trustchain<'a>(&self, access: impl Into<AccessRef<'a>>) -> Result<TrustChain> {
         let r: wire::TrustchainResponse = self
-            .get("trustchain", "trustchain", token)?
+            .get("trustchain", "trustchain", access.into())?
             .json("trustchain")?;
         let mut certificates = Vec::new();
         for pem in &r.trustchain {
@@ -290,35 +297,46 @@ impl DssClient {
     }
 
     /// `GET /quotas/{kind}`: what is left of the account's quota (signatures or timestamps).
-    pub fn quota(&self, token: &Secret, kind: Count) -> Result<u64> {
+    pub fn quota<'a>(&self, access: impl Into<AccessRef<'a>>, kind: Count) -> Result<u64> {
         if kind == Count::Identities {
             return Err(Error::Config(
                 "identities have a counter, not a quota".into(),
             ));
         }
         let path = format!("quotas/{}", kind.path());
-        let r: wire::ValueResponse = self.get(&path, "quotas", token)?.json("quotas")?;
+        let r: wire::ValueResponse = self.get(&path, "quotas", access.into())?.json("quotas")?;
         Ok(r.value)
     }
 
     /// `GET /counters/{kind}`: how many the account has made.
-    pub fn counter(&self, token: &Secret, kind: Count) -> Result<u64> {
+    pub fn counter<'a>(&self, access: impl Into<AccessRef<'a>>, kind: Count) -> Result<u64> {
         let path = format!("counters/{}", kind.path());
-        let r: wire::ValueResponse = self.get(&path, "counters", token)?.json("counters")?;
+        let r: wire::ValueResponse = self
+            .get(&path, "counters", access.into())?
+            .json("counters")?;
         Ok(r.value)
     }
 
     /// `GET /timestamp/{digest}`: an RFC 3161 time-stamp token (DER) over the SHA-256 `digest`.
-    pub fn timestamp(&self, token: &Secret, digest: &[u8]) -> Result<Vec<u8>> {
+    pub fn timestamp<'a>(
+        &self,
+        access: impl Into<AccessRef<'a>>,
+        digest: &[u8],
+    ) -> Result<Vec<u8>> {
         let path = format!("timestamp/{}", hex_digest(digest)?);
-        let r: wire::TimestampResponse = self.get(&path, "timestamp", token)?.json("timestamp")?;
+        let r: wire::TimestampResponse = self
+            .get(&path, "timestamp", access.into())?
+            .json("timestamp")?;
         b64("timestamp", &r.token)
     }
 
     /// `GET /validationpolicy`: which `subject_dn` fields the account may and must give, as the service
     /// describes them.
-    pub fn validation_policy(&self, token: &Secret) -> Result<serde_json::Value> {
-        self.get("validationpolicy", "validationpolicy", token)?
+    pub fn validation_policy<'a>(
+        &self,
+        access: impl Into<AccessRef<'a>>,
+    ) -> Result<serde_json::Value> {
+        self.get("validationpolicy", "validationpolicy", access.into())?
             .json("validationpolicy")
     }
 }

@@ -15,9 +15,10 @@ use remote_client::{
 };
 use sha2::Digest;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::browser::{chromium_path, spki_pin};
 use support::page::{input_value, FormClient};
 use support::{account_code, openssl_verify, Scheme, Service};
 
@@ -111,40 +112,10 @@ fn describe(a: &Authorization) -> &'static str {
 
 // ---- the browser ----
 
-fn chromium_path() -> PathBuf {
-    let p =
-        PathBuf::from(std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into()));
-    assert!(
-        p.exists(),
-        "{} missing: install Debian's chromium (`apt-get install chromium`; tests/run.sh does it)",
-        p.display()
-    );
-    p
-}
-
-/// base64 SHA-256 of the demo CA's SubjectPublicKeyInfo: Chromium trusts the service's chain through
-/// `--ignore-certificate-errors-spki-list`, which needs no system trust store.
-fn ca_spki_pin(ca_pem: &Path) -> String {
-    use base64::Engine;
-    use der::{Decode, Encode};
-    let pem = std::fs::read(ca_pem).expect("read ca.pem");
-    let der = rustls_pemfile::certs(&mut pem.as_slice())
-        .next()
-        .expect("a certificate in ca.pem")
-        .expect("PEM certificate");
-    let cert = x509_cert::Certificate::from_der(&der).expect("CA certificate");
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .expect("SPKI");
-    base64::engine::general_purpose::STANDARD.encode(sha256(&spki))
-}
-
 fn launch_chromium(svc: &Service, profile: &Path) -> Browser {
     let pin = format!(
         "--ignore-certificate-errors-spki-list={}",
-        ca_spki_pin(&svc.ca_file())
+        spki_pin(&svc.ca_file())
     );
     let args: Vec<&OsStr> = [
         "--no-first-run",

@@ -2,6 +2,7 @@
 //! TLS, keys, certificates, PIN and OTP checks, lockouts and an audit trail, for cloudtoken's tests and
 //! demos. See README.md.
 
+mod access;
 mod algorithms;
 mod api;
 mod approval;
@@ -15,6 +16,7 @@ mod init;
 mod keys;
 mod lockouts;
 mod model;
+mod oauth2;
 mod otp;
 mod passwords;
 mod phone;
@@ -99,6 +101,18 @@ enum Command {
         /// HSM sessions that sign at the same time.
         #[arg(long, default_value_t = hsm::DEFAULT_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
         hsm_sessions: usize,
+        /// The ways of signing in the service accepts: `login` (auth/login), `oauth2` (the OAuth 2.0
+        /// server), `api-key` (x-api-key), `none` (no sign-in: requests act for --anonymous-account).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "login,oauth2,api-key"
+        )]
+        auth: Vec<access::AuthKind>,
+        /// The account requests without credentials act for, when --auth includes `none`.
+        #[arg(long, default_value = "alice")]
+        anonymous_account: String,
     },
     /// Check the hash chain of the audit trail.
     AuditVerify {
@@ -141,6 +155,8 @@ fn main() -> ExitCode {
             hsm_module,
             hsm_sessions,
             durability,
+            auth,
+            anonymous_account,
         } => server::run(
             StateDir::new(state),
             server::Options {
@@ -151,6 +167,7 @@ fn main() -> ExitCode {
                     access_token_lifetime,
                     max_attempts,
                     approval_timeout,
+                    accepted: access::Accepted::new(&auth, &anonymous_account),
                 },
                 hsm_module,
                 hsm_sessions,

@@ -32,6 +32,13 @@ pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
         hsm_config.module = module;
     }
     let store = hsm::open(&state, &hsm_config, opts.hsm_sessions)?;
+    if let Some(user) = &opts.settings.accepted.anonymous {
+        if !crate::model::USERS.iter().any(|u| u.name == user) {
+            return Err(format!(
+                "--anonymous-account {user} is no user of the service"
+            ));
+        }
+    }
     let service = Arc::new(Service::load(
         &state,
         store,
@@ -84,7 +91,7 @@ async fn serve(
     tls: Arc<rustls::ServerConfig>,
     service: Arc<Service>,
 ) -> Result<(), String> {
-    let app = crate::api::router(service);
+    let app = crate::api::router(service.clone());
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
         .map_err(|e| format!("server: {e}"))?
@@ -100,6 +107,7 @@ async fn serve(
         });
     };
     let url = service_url(addr);
+    service.set_public_url(&url);
     let url_file = state.server_url();
     files::replace(&url_file, url.as_bytes(), 0o644)
         .map_err(|e| format!("{}: {e}", url_file.display()))?;

@@ -1,7 +1,7 @@
 //! One slot's token: its configuration and serial number, and the parts it is made of — the service
 //! account (account.rs), the credential model (credentials.rs), the renewal of short-lived credentials
-//! (renewer.rs), the user's login (login.rs), and the batch store and TOTP steps the authorization
-//! step keeps per token.
+//! (renewer.rs), the user's login (login.rs), and the batch store, renewals, TOTP steps and signing
+//! lanes the authorization and signing steps keep per token.
 //!
 //! Calls its parts; owns no policy of its own.
 
@@ -32,6 +32,10 @@ pub struct Token {
     pub login: Login,
     /// What is left of batch authorizations (auth/store.rs).
     pub sads: SadStore,
+    /// Background renewals of those batches (auth/renew.rs).
+    pub renewals: crate::auth::renew::Renewals,
+    /// Signatures waiting to travel together (operation/coalesce.rs).
+    pub lanes: crate::operation::coalesce::Lanes,
     /// Authenticator steps used by the totp-file channel.
     pub totp_steps: crate::totp::UsedSteps,
     catalog: Catalog,
@@ -94,6 +98,8 @@ impl Token {
             config,
             account: Account::new(slot_id, budget, connect),
             sads: SadStore::default(),
+            renewals: Default::default(),
+            lanes: Default::default(),
             totp_steps: Default::default(),
             catalog: Catalog::default(),
             handles,

@@ -7,6 +7,10 @@
 //! Sec-Fetch-Site names another site is refused; pages cannot be framed and run no script.
 
 use super::html::{self, Notice};
+use super::web::{
+    blocking, cookie, cross_site, internal_error, page, set_cookie, LOGIN_FORM_LIFETIME,
+    SESSION_COOKIE,
+};
 use crate::approval::Decision;
 use crate::random;
 use crate::service::approvals::PageLoginError;
@@ -16,16 +20,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use maud::Markup;
 use serde::Deserialize;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-const SESSION_COOKIE: &str = "__Host-csc-session";
 const LOGIN_COOKIE: &str = "__Host-csc-login";
-/// Seconds the sign-in form stays usable.
-const LOGIN_FORM_LIFETIME: i64 = 600;
 
 pub fn routes(router: Router<Arc<Service>>) -> Router<Arc<Service>> {
     router
@@ -33,63 +33,6 @@ pub fn routes(router: Router<Arc<Service>>) -> Router<Arc<Service>> {
         .route("/approve/login", post(login))
         .route("/approve/decide", post(decide))
         .route("/approve/logout", post(logout))
-}
-
-/// Runs blocking service work (SQLite, Argon2) off the executor.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => Some(v),
-        Err(e) => {
-            log::error!("approval page task: {e}");
-            None
-        }
-    }
-}
-
-fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| Zeroizing::new(v.to_owned()))
-}
-
-/// An HTML answer with the headers every page carries.
-fn page(status: StatusCode, markup: Markup, cookies: &[HeaderValue]) -> Response {
-    let mut resp = (status, markup.into_string()).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(csp) = HeaderValue::from_str(html::content_security_policy()) {
-        h.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // Not "no-referrer": with it, browsers send `Origin: null` on the page's own form posts.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for c in cookies {
-        h.append(header::SET_COOKIE, c.clone());
-    }
-    resp
 }
 
 /// 303 to the page (after a POST, so that reloading does not post again).
@@ -108,35 +51,6 @@ fn back_to_page(done: Option<&str>, cookies: &[HeaderValue]) -> Response {
         h.append(header::SET_COOKIE, c.clone());
     }
     resp
-}
-
-fn internal_error() -> Response {
-    page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        html::message(
-            "Something went wrong",
-            "The service failed; please try again.",
-        ),
-        &[],
-    )
-}
-
-/// A POST from another site is refused: browsers name the sending site in Origin and Sec-Fetch-Site.
-/// Non-browser clients send neither and rely on the CSRF tokens alone.
-fn cross_site(headers: &HeaderMap) -> bool {
-    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = value("sec-fetch-site") {
-        if site != "same-origin" {
-            return true;
-        }
-    }
-    if let Some(origin) = value("origin") {
-        let host = value("host").unwrap_or("");
-        if !origin.eq_ignore_ascii_case(&format!("https://{host}")) {
-            return true;
-        }
-    }
-    false
 }
 
 fn forbidden() -> Response {

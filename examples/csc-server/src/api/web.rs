@@ -1,0 +1,111 @@
+//! What every page of the service's web side shares (the approval page and the OAuth 2.0 sign-in):
+//! blocking work off the executor, `__Host-` cookies, HTML answers with the security headers, and the
+//! refusal of cross-site form posts.
+
+use super::html;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::Markup;
+use zeroize::Zeroizing;
+
+/// The page session (approval page and OAuth 2.0 sign-in alike: one login of the person).
+pub const SESSION_COOKIE: &str = "__Host-csc-session";
+/// Seconds a sign-in form stays usable.
+pub const LOGIN_FORM_LIFETIME: i64 = 600;
+
+/// Runs blocking service work (SQLite, Argon2) off the executor.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            log::error!("approval page task: {e}");
+            None
+        }
+    }
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| Zeroizing::new(v.to_owned()))
+}
+
+/// An HTML answer with the headers every page carries.
+pub fn page(status: StatusCode, markup: Markup, cookies: &[HeaderValue]) -> Response {
+    page_with_policy(status, markup, cookies, html::content_security_policy())
+}
+
+/// `page` with its own Content-Security-Policy (a form whose answer redirects elsewhere needs that
+/// place in `form-action`).
+pub fn page_with_policy(
+    status: StatusCode,
+    markup: Markup,
+    cookies: &[HeaderValue],
+    policy: &str,
+) -> Response {
+    let mut resp = (status, markup.into_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(csp) = HeaderValue::from_str(policy) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Not "no-referrer": with it, browsers send `Origin: null` on the page's own form posts.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        h.append(header::SET_COOKIE, c.clone());
+    }
+    resp
+}
+
+pub fn internal_error() -> Response {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        html::message(
+            "Something went wrong",
+            "The service failed; please try again.",
+        ),
+        &[],
+    )
+}
+
+/// A POST from another site is refused: browsers name the sending site in Origin and Sec-Fetch-Site.
+/// Non-browser clients send neither and rely on the CSRF tokens alone.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = value("sec-fetch-site") {
+        if site != "same-origin" {
+            return true;
+        }
+    }
+    if let Some(origin) = value("origin") {
+        let host = value("host").unwrap_or("");
+        if !origin.eq_ignore_ascii_case(&format!("https://{host}")) {
+            return true;
+        }
+    }
+    false
+}

@@ -28,7 +28,7 @@ if [ -n "${CLOUDTOKEN_BIN_DIR:-}" ]; then
 else
     say "building the workspace (release)"
     cargo build --release --workspace --locked --quiet
-    bin="$root/target/release"
+    bin="${CARGO_TARGET_DIR:-$root/target}/release"
 fi
 module="$bin/libcloudtoken.so"
 

@@ -13,9 +13,14 @@ source "$root/examples/demo-lib.sh"
 
 bash tests/interop/install-packages.sh openssl opensc libnss3-tools poppler-utils jq
 
-say "building the workspace (release)"
-cargo build --release --workspace --locked --quiet
-bin="$root/target/release"
+# CLOUDTOKEN_BIN_DIR: binaries built already (tests/demos.rs); otherwise the workspace is built here.
+if [ -n "${CLOUDTOKEN_BIN_DIR:-}" ]; then
+    bin=$(cd "$CLOUDTOKEN_BIN_DIR" && pwd)
+else
+    say "building the workspace (release)"
+    cargo build --release --workspace --locked --quiet
+    bin="${CARGO_TARGET_DIR:-$root/target}/release"
+fi
 module="$bin/libcloudtoken.so"
 
 work=$(mktemp -d -t cloudtoken-demo.XXXXXX)
@@ -37,7 +42,8 @@ say "reference CSC service at $(cat "$state/server.url") (TLS, demo CA, users al
 demo="$state/demo.json"
 token=$(jq -r '.tokens[0].label' "$demo")
 pin=$(jq -r '.tokens[0].pin' "$demo")
-cred() { jq -r --arg k "$1" ".tokens[0].credentials[] | select(.key == \$k and .otp == \"totp\") | .$2" "$demo"; }
+# (Signing credentials only: her TLS login credentials have the same key types.)
+cred() { jq -r --arg k "$1" "first(.tokens[0].credentials[] | select(.key == \$k and .otp == \"totp\" and .usage == \"signing\")) | .$2" "$demo"; }
 # What Alice's authenticator app shows for a credential (the demo service computes it from her secret).
 authenticator() { "$bin/csc-server" demo-otp --state "$state" --credential "$(cred "$1" id)"; }
 

@@ -19,11 +19,7 @@ n=${1:-30}
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-quiet() {
-    local out
-    out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "batch-sign: failed: $*" >&2; exit 1; }
-}
+source "$root/examples/demo-lib.sh"
 
 bash tests/interop/install-packages.sh openssl libnss3-tools poppler-utils jq
 
@@ -56,8 +52,7 @@ trap cleanup EXIT
 quiet "$bin/csc-server" init --state "$state"
 "$bin/csc-server" serve --state "$state" --listen 127.0.0.1:0 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 100); do [ -s "$state/server.url" ] && break; sleep 0.1; done
-[ -s "$state/server.url" ] || { echo "the service did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+wait_for_url "$state" "$work/server.log"
 url=$(cat "$state/server.url")
 say "reference CSC service at $url"
 
@@ -137,8 +132,7 @@ for i in $(seq "$n"); do
     mkdir -p "$dir"
     (cd "$dir" && pdfsig -dump "$out" >/dev/null 2>&1) || true
     sig="$dir/$(basename "$out").sig0"
-    read -r a b c d < <(grep -ao '/ByteRange *\[[0-9 ]*\]' "$out" | tail -1 | tr -dc '0-9 \n')
-    { head -c $((a + b)) "$out"; tail -c "+$((c + 1))" "$out" | head -c "$d"; } >"$dir/signed-bytes"
+    pdf_signed_bytes "$out" "$dir/signed-bytes"
     if [ -s "$sig" ] && openssl cms -verify -inform DER -in "$sig" -content "$dir/signed-bytes" -binary \
         -purpose any -CAfile "$state/ca.pem" -out /dev/null >"$dir/openssl.log" 2>&1; then
         verified=$((verified + 1))

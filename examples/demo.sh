@@ -9,12 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-# Quiet unless it fails, so the demo stays a few readable lines.
-quiet() {
-    local out
-    out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "demo: failed: $*" >&2; exit 1; }
-}
+source "$root/examples/demo-lib.sh"
 
 bash tests/interop/install-packages.sh openssl opensc libnss3-tools poppler-utils jq
 
@@ -40,8 +35,7 @@ trap cleanup EXIT
 quiet "$bin/csc-server" init --state "$state"
 "$bin/csc-server" serve --state "$state" --listen 127.0.0.1:0 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 100); do [ -s "$state/server.url" ] && break; sleep 0.1; done
-[ -s "$state/server.url" ] || { echo "the service did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+wait_for_url "$state" "$work/server.log"
 say "reference CSC service at $(cat "$state/server.url") (TLS, demo CA, users alice/bob/carol)"
 
 # The demo user Alice: her token's label and PIN, and two of her credentials, from demo.json.
@@ -83,9 +77,7 @@ grep -q "Signature is Valid" <<<"$report" && grep -q "Certificate is Trusted" <<
     { echo "$report" >&2; exit 1; }
 # The embedded CMS signature, checked by openssl over exactly the bytes the PDF's /ByteRange says are signed.
 (cd "$work" && quiet pdfsig -dump invoice-signed.pdf)
-read -r a b c d < <(grep -ao '/ByteRange *\[[0-9 ]*\]' "$work/invoice-signed.pdf" | tail -1 | tr -dc '0-9 \n')
-{ head -c $((a + b)) "$work/invoice-signed.pdf"; tail -c "+$((c + 1))" "$work/invoice-signed.pdf" | head -c "$d"; } \
-    >"$work/invoice.signed-bytes"
+pdf_signed_bytes "$work/invoice-signed.pdf" "$work/invoice.signed-bytes"
 quiet openssl cms -verify -inform DER -in "$work/invoice-signed.pdf.sig0" -content "$work/invoice.signed-bytes" \
     -binary -purpose any -CAfile "$state/ca.pem" -out /dev/null
 say "pdfsig: signature valid, certificate trusted; openssl cms -verify of the embedded signature: OK"

@@ -1,5 +1,7 @@
 # make_pdf FILE TEXT: writes a one-page PDF showing TEXT, with a correct cross-reference table, for the
-# demos (examples/demo.sh, examples/batch-sign.sh) to sign. Sourced, not run.
+# demos (examples/demo.sh, examples/batch-sign.sh, examples/demo-globalsign.sh) to sign; pdf_signed_bytes
+# SIGNED OUT: writes the bytes the last signature of SIGNED covers (its /ByteRange) to OUT, for
+# `openssl cms -verify -content OUT`. Sourced, not run.
 make_pdf() {
     local LC_ALL=C text=$2 pdf i xref
     local content="BT /F1 16 Tf 72 720 Td ($text) Tj ET"
@@ -18,4 +20,10 @@ make_pdf() {
     for i in "${offsets[@]}"; do pdf+=$(printf '%010d 00000 n ' "$i")$'\n'; done
     pdf+="trailer"$'\n'"<< /Size 6 /Root 1 0 R >>"$'\n'"startxref"$'\n'"$xref"$'\n'"%%EOF"$'\n'
     printf '%s' "$pdf" >"$1"
+}
+
+pdf_signed_bytes() {
+    local a b c d
+    read -r a b c d < <(grep -ao '/ByteRange *\[[0-9 ]*\]' "$1" | tail -1 | tr -dc '0-9 \n')
+    { head -c $((a + b)) "$1"; tail -c "+$((c + 1))" "$1" | head -c "$d"; } >"$2"
 }

@@ -1,7 +1,8 @@
 //! The README's demos, as a newcomer runs them (no standard input), on the binaries of this build:
 //! `examples/demo.sh` (pdfsig and NSS cmsutil through the module, each signature verified with openssl)
 //! and `examples/batch-sign.sh` (several pdfsig processes under one SMS code). Each starts and stops
-//! its own reference service.
+//! its own reference service; and `examples/demo-globalsign.sh` (pkcs11-tool, pdfsig and
+//! pkcs11-provider against the GlobalSign DSS emulator).
 
 use std::process::{Command, Stdio};
 use support::tools::text;
@@ -50,5 +51,20 @@ fn batch_sign_signs_every_pdf_with_one_code() {
     assert_eq!(
         last, "signed 4/4, verified 4/4, one-time codes delivered: 1",
         "\n{said}"
+    );
+}
+
+#[test]
+fn demo_globalsign_verifies_every_signature() {
+    let (ok, said) = run_demo("examples/demo-globalsign.sh", &[]);
+    assert!(ok, "examples/demo-globalsign.sh failed:\n{said}");
+    let last = said.lines().last().unwrap_or_default();
+    let counts = last
+        .strip_prefix("verified ")
+        .and_then(|r| r.strip_suffix(" signatures"))
+        .and_then(|r| r.split_once('/'));
+    assert!(
+        matches!(counts, Some((v, s)) if v == s && s.parse::<u32>().is_ok_and(|n| n > 0)),
+        "last line {last:?}\n{said}"
     );
 }

@@ -13,6 +13,8 @@ pub type CkResult<T> = Result<T, CK_RV>;
 pub enum Step {
     Login,
     ListCredentials,
+    /// Obtaining short-lived credentials (a GlobalSign DSS identity: key and certificate).
+    IssueCredentials,
     SendOtp,
     Authorize,
     Sign,
@@ -23,6 +25,7 @@ impl Step {
         match self {
             Step::Login => "logging in to the service account",
             Step::ListCredentials => "listing credentials",
+            Step::IssueCredentials => "obtaining a signing identity (key and certificate)",
             Step::SendOtp => "asking the service to send an OTP",
             Step::Authorize => "authorizing the signature",
             Step::Sign => "signing",
@@ -49,6 +52,15 @@ fn rv_for(step: Step, reason: Reason) -> CK_RV {
         (_, Reason::Transport) | (_, Reason::ServiceUnavailable) => CKR_DEVICE_ERROR,
         (_, Reason::AccessDenied) => CKR_FUNCTION_REJECTED,
         (_, Reason::HashNotAuthorized) => CKR_FUNCTION_FAILED,
+        // The account may sign no more until the provider raises its quota: the signature is refused
+        // (C_Sign's CKR_FUNCTION_REJECTED); elsewhere the token cannot work.
+        (Step::Sign, Reason::QuotaExhausted) => CKR_FUNCTION_REJECTED,
+        (_, Reason::QuotaExhausted) => CKR_DEVICE_ERROR,
+        // The service did nothing and asks to come back later: a passing failure of the device.
+        (_, Reason::RateLimited) => CKR_DEVICE_ERROR,
+        // The identity behind the key expired at the service before the signature was made: the key the
+        // application holds is gone (it must find the objects again).
+        (_, Reason::CredentialExpired) => CKR_FUNCTION_FAILED,
         (_, Reason::InvalidRequest) => CKR_FUNCTION_FAILED,
         (_, Reason::NotSupported) => CKR_FUNCTION_FAILED,
         (_, Reason::Other) => CKR_FUNCTION_FAILED,
@@ -60,11 +72,26 @@ pub fn from_remote(slot: CK_SLOT_ID, step: Step, e: &Error) -> CK_RV {
     let reason = e.reason();
     let rv = rv_for(step, reason);
     log::error!(
-        "slot {slot}: {} failed ({reason:?} → {}): {e}",
+        "slot {slot}: {} failed ({reason:?} → {}): {e}{}",
         step.what(),
-        rv_name(rv)
+        rv_name(rv),
+        advice(reason)
     );
     rv
+}
+
+/// What the user can do about the failures whose cause is not the application's.
+fn advice(reason: Reason) -> &'static str {
+    match reason {
+        Reason::QuotaExhausted => {
+            "; the account's quota at the service is used up: ask the provider to raise it"
+        }
+        Reason::RateLimited => "; the service rate-limits the account: sign again later",
+        Reason::CredentialExpired => {
+            "; the short-lived certificate and key expired: find the objects again"
+        }
+        _ => "",
+    }
 }
 
 /// A module-side failure with a cause worth a log line (configuration, unusable service data).
@@ -93,6 +120,8 @@ pub fn rv_name(rv: CK_RV) -> String {
         CKR_MECHANISM_PARAM_INVALID => "CKR_MECHANISM_PARAM_INVALID",
         CKR_KEY_TYPE_INCONSISTENT => "CKR_KEY_TYPE_INCONSISTENT",
         CKR_KEY_FUNCTION_NOT_PERMITTED => "CKR_KEY_FUNCTION_NOT_PERMITTED",
+        CKR_KEY_HANDLE_INVALID => "CKR_KEY_HANDLE_INVALID",
+        CKR_OBJECT_HANDLE_INVALID => "CKR_OBJECT_HANDLE_INVALID",
         CKR_CRYPTOKI_NOT_INITIALIZED => "CKR_CRYPTOKI_NOT_INITIALIZED",
         CKR_NEED_TO_CREATE_THREADS => "CKR_NEED_TO_CREATE_THREADS",
         CKR_CANT_LOCK => "CKR_CANT_LOCK",
@@ -105,9 +134,10 @@ pub fn rv_name(rv: CK_RV) -> String {
 mod tests {
     use super::*;
 
-    const STEPS: [Step; 5] = [
+    const STEPS: [Step; 6] = [
         Step::Login,
         Step::ListCredentials,
+        Step::IssueCredentials,
         Step::SendOtp,
         Step::Authorize,
         Step::Sign,
@@ -172,6 +202,25 @@ mod tests {
     }
 
     #[test]
+    fn quotas_and_rate_limits_are_told_apart() {
+        assert_eq!(
+            rv_for(Step::Sign, Reason::QuotaExhausted),
+            CKR_FUNCTION_REJECTED
+        );
+        assert_eq!(rv_for(Step::Sign, Reason::RateLimited), CKR_DEVICE_ERROR);
+        assert_eq!(
+            rv_for(Step::IssueCredentials, Reason::RateLimited),
+            CKR_DEVICE_ERROR
+        );
+        assert_eq!(
+            rv_for(Step::Sign, Reason::CredentialExpired),
+            CKR_FUNCTION_FAILED
+        );
+        assert!(advice(Reason::QuotaExhausted).contains("quota"));
+        assert!(advice(Reason::RateLimited).contains("rate-limits"));
+    }
+
+    #[test]
     fn every_returned_code_has_a_name() {
         let reasons = [
             Reason::Transport,
@@ -186,6 +235,9 @@ mod tests {
             Reason::InvalidRequest,
             Reason::ServiceUnavailable,
             Reason::NotSupported,
+            Reason::RateLimited,
+            Reason::QuotaExhausted,
+            Reason::CredentialExpired,
             Reason::Other,
         ];
         for step in STEPS {

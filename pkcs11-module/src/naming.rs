@@ -62,6 +62,17 @@ pub fn object_uri(token_label: &str, object_label: &str, id: &[u8], kind: Object
     )
 }
 
+/// `pkcs11:token=...;object=...;type=...`: an object by token and label only, for a credential whose
+/// CKA_ID changes (a GlobalSign DSS identity, renewed every few minutes).
+pub fn label_uri(token_label: &str, object_label: &str, kind: ObjectType) -> String {
+    format!(
+        "pkcs11:token={};object={};type={}",
+        pct_encode(token_label.as_bytes(), false),
+        pct_encode(object_label.as_bytes(), false),
+        kind.as_str()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +91,14 @@ mod tests {
              id=%01%AB%7F;type=private"
         );
         assert!(object_uri("t", "o", &[], ObjectType::Certificate).ends_with(";id=;type=cert"));
+    }
+
+    #[test]
+    fn a_label_uri_has_no_id() {
+        assert_eq!(
+            label_uri("ACME Seal", "ACME Invoices", ObjectType::PrivateKey),
+            "pkcs11:token=ACME%20Seal;object=ACME%20Invoices;type=private"
+        );
     }
 
     #[test]

@@ -3,9 +3,16 @@
 //!
 //! The operations lock is never held across a network call or a prompt: a signing operation is taken out
 //! of the session before its request.
+//!
+//! A session's *view*: the set of credentials its searches see. It is the set that was current at its
+//! first search, kept while that set is shown (token/credentials.rs), so that a certificate and a key an
+//! application finds one after the other in a session belong to one renewal of a short-lived
+//! credential.
 
+use crate::error::CkResult;
 use crate::operation::digest::DigestOp;
 use crate::operation::sign::{Authorization, SignOp};
+use crate::token::credentials::{Loaded, TokenObject};
 use crate::token::{Credential, Token};
 use cryptoki_sys::*;
 use parking_lot::{Mutex, MutexGuard};
@@ -15,6 +22,7 @@ pub struct Session {
     pub token: Arc<Token>,
     pub rw: bool,
     ops: Mutex<Operations>,
+    view: Mutex<Option<Arc<Loaded>>>,
     /// Set when the session is closed while a call of it is still running (CKR_SESSION_CLOSED).
     closed: std::sync::atomic::AtomicBool,
 }
@@ -38,6 +46,7 @@ impl Session {
             token,
             rw,
             ops: Mutex::new(Operations::default()),
+            view: Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -50,6 +59,28 @@ impl Session {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The set this session's searches see (its first one while that is shown, then the newest).
+    pub fn view(&self) -> CkResult<Arc<Loaded>> {
+        if let Some(v) = self.view.lock().clone().filter(|v| v.shown()) {
+            return Ok(v);
+        }
+        // Not under the lock: the token may have to fetch.
+        let current = self.token.loaded()?;
+        *self.view.lock() = Some(current.clone());
+        Ok(current)
+    }
+
+    /// Runs `f` on the object `handle` if this session may see it, whichever set it belongs to;
+    /// CKR_OBJECT_HANDLE_INVALID otherwise (also once a short-lived object's certificate expired).
+    pub fn object<R>(
+        &self,
+        handle: CK_OBJECT_HANDLE,
+        f: impl FnOnce(&TokenObject) -> CkResult<R>,
+    ) -> CkResult<R> {
+        let set = self.token.set_of(handle).ok_or(CKR_OBJECT_HANDLE_INVALID)?;
+        f(set.visible_object(handle, self.token.is_logged_in())?)
     }
 
     /// The operations, for the FFI layer's short checks and updates (no request while it is held).

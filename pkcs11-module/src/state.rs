@@ -39,7 +39,7 @@ impl Module {
             .enumerate()
             .map(|(i, t)| {
                 let slot = t.slot_id.unwrap_or(i as u64) as CK_SLOT_ID;
-                Arc::new(Token::new(slot, t.clone(), handles.clone()))
+                Token::new(slot, t.clone(), handles.clone())
             })
             .collect();
         tokens.sort_by_key(|t| t.slot_id);
@@ -68,6 +68,7 @@ impl Module {
         let handle = SESSION_HANDLES.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
         let session = Session::new(token.clone(), rw);
         self.sessions.write().insert(handle, Arc::new(session));
+        token.session_opened(true);
         handle
     }
 
@@ -76,6 +77,7 @@ impl Module {
         let s = sessions.remove(&handle).ok_or(CKR_SESSION_HANDLE_INVALID)?;
         s.mark_closed();
         let token = s.token.clone();
+        token.session_opened(false);
         // PKCS#11: closing the application's last session with a token logs the user out.
         if !sessions.values().any(|o| Arc::ptr_eq(&o.token, &token)) {
             token.logout();
@@ -89,6 +91,7 @@ impl Module {
             let of_token = Arc::ptr_eq(&s.token, token);
             if of_token {
                 s.mark_closed();
+                token.session_opened(false);
             }
             !of_token
         });

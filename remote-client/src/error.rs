@@ -90,6 +90,31 @@ pub enum Reason {
     /// The service is overloaded or failing; a read may be retried.
     ServiceUnavailable,
     NotSupported,
+    /// The service limits how many requests the account makes (GlobalSign DSS: identities and
+    /// signatures); it asks to come back later, often with `Retry-After`. The request did nothing.
+    RateLimited,
+    /// The account's quota (GlobalSign DSS: signatures) is used up; only the provider can raise it.
+    QuotaExhausted,
+    /// The short-lived credential (a GlobalSign DSS identity and its certificate) has expired at the
+    /// service: a new one must be obtained and the application must find it again.
+    CredentialExpired,
+    Other,
+}
+
+/// What a GlobalSign DSS error says, decided from its status and its problem body (remote-client's
+/// dss module, which documents where each rule comes from).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DssProblem {
+    BadRequest,
+    /// 401: the API key and secret (at login) or the access token (elsewhere) were refused.
+    Unauthorized,
+    Forbidden,
+    /// The identity does not exist (any more).
+    NotFound,
+    RateLimited,
+    QuotaExhausted,
+    ServerError,
+    Unavailable,
     Other,
 }
 
@@ -113,9 +138,26 @@ pub enum Error {
         code: CscErrorCode,
         description: String,
     },
+    /// A GlobalSign DSS error: its status and the `description` of its `application/problem+json` body,
+    /// with the wait the service asked for (`Retry-After`), if any.
+    #[error("{method}: HTTP {status}: {description}{}", retry_hint(.retry_after))]
+    Dss {
+        method: String,
+        status: u16,
+        problem: DssProblem,
+        description: String,
+        retry_after: Option<std::time::Duration>,
+    },
     /// The service answered something this client cannot use (bad JSON, missing field, bad base64).
     #[error("protocol: {0}")]
     Protocol(String),
+}
+
+fn retry_hint(wait: &Option<std::time::Duration>) -> String {
+    match wait {
+        Some(w) => format!(" (the service asks to retry after {} s)", w.as_secs()),
+        None => String::new(),
+    }
 }
 
 impl Error {
@@ -130,6 +172,19 @@ impl Error {
                 // A 500 without a CSC body is a crashed handler or a proxy, like 502-504.
                 429 | 500 | 502..=504 => Reason::ServiceUnavailable,
                 _ => Reason::Other,
+            },
+            Error::Dss {
+                problem, method, ..
+            } => match problem {
+                DssProblem::BadRequest => Reason::InvalidRequest,
+                DssProblem::Unauthorized if method == "login" => Reason::WrongPassword,
+                DssProblem::Unauthorized => Reason::TokenExpired,
+                DssProblem::Forbidden => Reason::AccessDenied,
+                DssProblem::NotFound => Reason::CredentialExpired,
+                DssProblem::RateLimited => Reason::RateLimited,
+                DssProblem::QuotaExhausted => Reason::QuotaExhausted,
+                DssProblem::ServerError | DssProblem::Unavailable => Reason::ServiceUnavailable,
+                DssProblem::Other => Reason::Other,
             },
             Error::Csc {
                 status,
@@ -213,7 +268,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.reason(),
-            Reason::Transport | Reason::ServiceUnavailable
+            Reason::Transport | Reason::ServiceUnavailable | Reason::RateLimited
         ) && !matches!(
             self,
             Error::Transport {
@@ -235,7 +290,7 @@ impl Error {
             Error::Transport { kind, .. } => {
                 matches!(kind, TransportKind::Timeout | TransportKind::Other)
             }
-            Error::Http { status, .. } | Error::Csc { status, .. } => {
+            Error::Http { status, .. } | Error::Csc { status, .. } | Error::Dss { status, .. } => {
                 *status >= 500 && !matches!(status, 501 | 503)
             }
             Error::Protocol(_) => true,

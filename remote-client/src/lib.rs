@@ -1,4 +1,5 @@
-//! A client for the Cloud Signature Consortium API (v1.0.4 and v2.0), blocking, over verified TLS.
+//! Clients for remote signing services, blocking, over verified TLS: the Cloud Signature Consortium API
+//! (v1.0.4 and v2.0, [`CscClient`]) and the GlobalSign Digital Signing Service API ([`dss::DssClient`]).
 //!
 //! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
 //! and JSON and nothing of PKCS#11.
@@ -12,6 +13,7 @@
 
 mod access;
 mod client;
+pub mod dss;
 mod endpoint;
 mod error;
 mod failure;
@@ -25,7 +27,7 @@ mod wire;
 
 pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
 pub use client::{CscClient, ListedCredential};
-pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
+pub use error::{CscErrorCode, DssProblem, Error, Reason, Result, TransportKind};
 pub use oauth::loopback::{Loopback, NoRedirect};
 pub use oauth::{ClientAuthMethod, OAuth2Client, OAuth2Grant, PendingAuthorization};
 pub use retry::RetryPolicy;

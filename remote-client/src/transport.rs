@@ -153,6 +153,22 @@ impl Reply {
     }
 }
 
+/// Turns a non-2xx answer into the error of the service's protocol: method, status, body, the secrets
+/// to scrub, and the wait the service asked for (`Retry-After`).
+pub(crate) type DecodeError = fn(&str, u16, &[u8], &[&str], Option<Duration>) -> Error;
+
+/// What [`Transport::send`] sends: where, how, and how the service reports failures.
+pub(crate) struct Request<'a, B> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    /// Sent as JSON; `None`: no body.
+    pub body: Option<&'a B>,
+    /// The Content-Type of a body.
+    pub content_type: &'static str,
+    pub decode_error: DecodeError,
+    pub retry: &'a RetryPolicy,
+}
+
 pub(crate) struct Transport {
     http: reqwest::blocking::Client,
     endpoint: Endpoint,
@@ -260,32 +276,70 @@ impl Transport {
         body: &B,
         secrets: &[&str],
     ) -> Result<Reply> {
+        let url = self.endpoint.method_url(wire, op.method);
+        self.send(
+            &Request {
+                method: reqwest::Method::POST,
+                url: &url,
+                body: Some(body),
+                content_type: "application/json",
+                decode_error: |method, status, body, secrets, _| {
+                    failure::status(method, status, body, secrets)
+                },
+                retry: &self.retry,
+            },
+            op,
+            auth,
+            secrets,
+        )
+    }
+
+    /// Sends one request as `request` describes it (any method, a JSON body or none, the service's own
+    /// error format), repeated per `request.retry`; the single place every request goes through.
+    pub(crate) fn send<B: Serialize>(
+        &self,
+        request: &Request<'_, B>,
+        op: Op<'_>,
+        auth: Auth<'_>,
+        secrets: &[&str],
+    ) -> Result<Reply> {
         let mut all_secrets: Vec<&str> = secrets.to_vec();
         all_secrets.extend(auth.secret());
-        let url = self.endpoint.method_url(wire, op.method);
-        let payload = Bytes::from_owner(json_body(body).map_err(Error::Config)?);
+        let payload = match request.body {
+            Some(body) => Some(Bytes::from_owner(json_body(body).map_err(Error::Config)?)),
+            None => None,
+        };
         let authorization = auth.header()?;
         let timeout = if op.slow {
             self.authorize_timeout
         } else {
             self.request_timeout
         };
-        retry::run(&self.retry, op.effect, timeout, |budget| {
-            let mut request = self
+        retry::run(request.retry, op.effect, timeout, |budget| {
+            let mut builder = self
                 .http
-                .post(&url)
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, "application/json")
-                .body(reqwest::blocking::Body::from(payload.clone()));
-            if let Some((name, value)) = &authorization {
-                request = request.header(name.clone(), value.clone());
+                .request(request.method.clone(), request.url)
+                .header(ACCEPT, "application/json");
+            if let Some(payload) = &payload {
+                builder = builder
+                    .header(CONTENT_TYPE, request.content_type)
+                    .body(reqwest::blocking::Body::from(payload.clone()));
             }
-            let (reply, retry_after) = self.exchange(op.method, request, budget, &all_secrets)?;
+            if let Some((name, value)) = &authorization {
+                builder = builder.header(name.clone(), value.clone());
+            }
+            let (reply, retry_after) = self.exchange(op.method, builder, budget, &all_secrets)?;
             if reply.is_success() {
                 Ok(reply)
             } else {
                 Err(Failed {
-                    error: failure::status(op.method, reply.status, &reply.body, &all_secrets),
+                    error: (request.decode_error)(
+                        op.method,
+                        reply.status,
+                        &reply.body,
+                        &all_secrets,
+                        retry_after,
+                    ),
                     retry_after,
                 })
             }

@@ -5,6 +5,7 @@
 //! deadlines, visible skips, and the PKCS#11 return-value table of the specification.
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
+//! `dss` (the GlobalSign DSS emulator),
 //! `audit`, `totp`, `verify`, `config` (module configurations and secret files), `prompt`, `page`,
 //! `tls`, `tools`, `uri` (pkcs11: URIs), `browser` (Chromium), `pdf`, `p11` (the module's C API; `p11::flow` holds the open →
 //! log in → find → sign → verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually
@@ -14,6 +15,7 @@ pub mod audit;
 pub mod browser;
 pub mod child;
 pub mod config;
+pub mod dss;
 pub mod fault_proxy;
 pub mod oauth2_page;
 pub mod p11;
@@ -31,7 +33,9 @@ pub mod uri;
 pub mod verify;
 
 pub use audit::{audit_entries, AuditEntry};
-pub use paths::{cloudtoken_bin, csc_server_bin, module_path, repo_root, target_profile_dir};
+pub use paths::{
+    cloudtoken_bin, csc_server_bin, dss_emulator_bin, module_path, repo_root, target_profile_dir,
+};
 pub use service::{Demo, DemoClient, DemoCredential, DemoToken, Service};
 pub use totp::{account_code, totp_code};
 pub use verify::{openssl_verify, Scheme};

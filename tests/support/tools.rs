@@ -227,24 +227,27 @@ pub fn verify_pdf(nssdb: &str, pdf: &Path, ca: &Path) -> Result<(), String> {
     let signed = crate::pdf::signed_bytes(&std::fs::read(pdf).unwrap())?;
     let content = dir.path().join("signed-bytes");
     std::fs::write(&content, signed).unwrap();
+    cms_verify(&sig, &content, ca).map(drop)
+}
+
+/// `openssl cms -verify` of a DER CMS/PKCS#7 signature `p7s` over `content` with the chain to the CAs in
+/// `ca`; returns the signer's certificate (DER).
+pub fn cms_verify(p7s: &Path, content: &Path, ca: &Path) -> Result<Vec<u8>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = dir.path().join("signer.pem");
     let out = run(Command::new("openssl")
         .args([
-            "cms",
-            "-verify",
-            "-inform",
-            "DER",
-            "-binary",
-            "-purpose",
-            "any",
-            "-out",
-            "/dev/null",
+            "cms", "-verify", "-inform", "DER", "-binary", "-purpose", "any",
         ])
         .arg("-in")
-        .arg(&sig)
+        .arg(p7s)
         .arg("-content")
-        .arg(&content)
+        .arg(content)
         .arg("-CAfile")
-        .arg(ca));
+        .arg(ca)
+        .arg("-signer")
+        .arg(&signer)
+        .args(["-out", "/dev/null"]));
     if !out.status.success() {
         return Err(format!(
             "openssl cms -verify failed: {}{}",
@@ -252,5 +255,14 @@ pub fn verify_pdf(nssdb: &str, pdf: &Path, ca: &Path) -> Result<(), String> {
             text(&out.stderr)
         ));
     }
-    Ok(())
+    let der = dir.path().join("signer.der");
+    let out = run(Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&signer)
+        .arg("-out")
+        .arg(&der));
+    if !out.status.success() {
+        return Err(format!("openssl x509: {}", text(&out.stderr)));
+    }
+    Ok(std::fs::read(der).unwrap())
 }

@@ -1,16 +1,15 @@
 //! The demo PKI: a CA whose key is in the HSM, the TLS server certificate, and one end-entity
 //! certificate per credential, all made with rcgen (the CA signs through rcgen's remote-key
-//! interface); and the certificate facts `credentials/info` reports, read back with x509-cert.
+//! interface, hsm-store's `CaSigner`); and the certificate facts `credentials/info` reports, read back with x509-cert.
 
 use crate::model::{KeyKind, Usage, COUNTRY, ORGANIZATION};
 use der::{Decode, Encode};
-use hsm_store::{Signing, Store};
+use hsm_store::ca::CaSigner;
+use hsm_store::Store;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm,
-    SigningKey,
 };
-use sha2::Digest;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
@@ -31,38 +30,7 @@ pub enum PkiError {
 pub struct Ca {
     pub cert_der: Vec<u8>,
     pub cert_pem: String,
-    issuer: Issuer<'static, HsmKey>,
-}
-
-/// The CA's P-256 key in the HSM, as rcgen's signer: rcgen hands over the TBSCertificate, the HSM
-/// signs its SHA-256 (CKM_ECDSA, DER signature as X.509 wants it).
-struct HsmKey {
-    store: Arc<Store>,
-    key: hsm_store::Key,
-    /// The public key's point (the SubjectPublicKeyInfo's BIT STRING).
-    point: Vec<u8>,
-}
-
-impl PublicKeyData for HsmKey {
-    fn der_bytes(&self) -> &[u8] {
-        &self.point
-    }
-
-    fn algorithm(&self) -> &'static SignatureAlgorithm {
-        &rcgen::PKCS_ECDSA_P256_SHA256
-    }
-}
-
-impl SigningKey for HsmKey {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        let hash = sha2::Sha256::digest(msg);
-        self.store
-            .sign(&self.key, Signing::Ecdsa, &hash)
-            .map_err(|e| {
-                log::error!("the CA key in the HSM: {e}");
-                rcgen::Error::RemoteKeyError
-            })
-    }
+    issuer: Issuer<'static, CaSigner>,
 }
 
 pub struct IssuedKey {
@@ -110,11 +78,7 @@ impl Ca {
         if key.spec() != crate::keys::spec(KeyKind::P256) {
             return Err(PkiError::CaKey);
         }
-        let point = spki::SubjectPublicKeyInfoRef::from_der(key.spki_der())?
-            .subject_public_key
-            .raw_bytes()
-            .to_vec();
-        let key = HsmKey { store, key, point };
+        let key = CaSigner::new(store, key).map_err(|_| PkiError::CaKey)?;
         let mut p = params("cloudtoken demo CA", now, 3650);
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         p.key_usages = vec![
@@ -267,6 +231,7 @@ fn generalized_time(since_epoch: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
 
     use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage};
 

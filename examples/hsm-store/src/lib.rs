@@ -10,9 +10,12 @@
 //!   parallel (a PKCS#11 session serves one thread at a time); key generation, lookup and signing.
 //! - [`Signing`], [`Hash`], [`KeySpec`]: what a key is and what a signature operation is, in the
 //!   terms of the signature schemes (PKCS#1 v1.5 over a DigestInfo, PSS, ECDSA with DER output).
+//! - [`ca`] (feature `rcgen`): a CA key of the store as rcgen's signing key.
 //!
 //! Calls block (the token works synchronously): async servers run them on a blocking pool.
 
+#[cfg(feature = "rcgen")]
+pub mod ca;
 mod encoding;
 mod module;
 mod pool;

@@ -43,7 +43,7 @@ pub struct PoolStats {
 
 pub struct Store {
     pool: Pool,
-    /// Generation takes it for writing, everything else for reading: SoftHSM's file object store is
+    /// Generation (and destruction) takes it for writing, everything else for reading: SoftHSM's file object store is
     /// not safe while one thread of the process creates objects in a token another thread uses
     /// (SoftHSMv2 issue 573: CKR_GENERAL_ERROR from concurrent C_GenerateKeyPair).
     objects: RwLock<()>,
@@ -255,6 +255,43 @@ impl Store {
                 handle: private,
                 spki,
             })
+        })
+    }
+
+    /// Destroys the key pair labelled `label` (short-lived keys, e.g. the GlobalSign DSS emulator's
+    /// identities, whose certificates expire after minutes). Returns whether there was one.
+    pub fn destroy(&self, label: &str) -> Result<bool> {
+        // Destroying changes the object store as creating does.
+        let _changing = self.objects.write().unwrap_or_else(|p| p.into_inner());
+        self.pool.with(|s| {
+            let mut found = false;
+            for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                while let Some(object) = find_one(s, class, label)? {
+                    s.destroy_object(object)
+                        .map_err(Error::pkcs11("C_DestroyObject"))?;
+                    found = true;
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    /// The labels of the private keys in the token.
+    pub fn labels(&self) -> Result<Vec<String>> {
+        let _using = self.objects.read().unwrap_or_else(|p| p.into_inner());
+        self.pool.with(|s| {
+            let keys = s
+                .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
+                .map_err(Error::pkcs11("C_FindObjects"))?;
+            let mut labels = Vec::new();
+            for key in keys {
+                for a in get(s, key, &[AttributeType::Label])? {
+                    if let Attribute::Label(l) = a {
+                        labels.push(String::from_utf8_lossy(&l).into_owned());
+                    }
+                }
+            }
+            Ok(labels)
         })
     }
 

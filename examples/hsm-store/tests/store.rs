@@ -287,3 +287,70 @@ fn concurrent_signers_sign_in_parallel_on_their_own_sessions() {
         stats.peak_in_use
     );
 }
+
+#[test]
+fn destroyed_keys_are_gone_and_cannot_sign() {
+    let t = scratch_token().unwrap();
+    let store = store(&t, 1);
+    let keep = store.generate("keep", KeySpec::Ec(Curve::P256)).unwrap();
+    let gone = store
+        .generate("short-lived", KeySpec::Ec(Curve::P256))
+        .unwrap();
+    let mut labels = store.labels().unwrap();
+    labels.sort();
+    assert_eq!(labels, vec!["keep".to_owned(), "short-lived".to_owned()]);
+    assert!(store.destroy("short-lived").unwrap());
+    assert!(!store.destroy("short-lived").unwrap());
+    assert_eq!(store.labels().unwrap(), vec!["keep".to_owned()]);
+    assert!(matches!(store.key("short-lived"), Err(Error::NoKey(_))));
+    let h = sha2::Sha256::digest(b"after").to_vec();
+    assert!(store.sign(&gone, Signing::Ecdsa, &h).is_err());
+    let sig = store.sign(&keep, Signing::Ecdsa, &h).unwrap();
+    verify(keep.spki_der(), Signing::Ecdsa, &h, &sig);
+    // Neither half of the pair is left in the token.
+    let s = inspect(&t);
+    let left = s
+        .find_objects(&[Attribute::Label(b"short-lived".to_vec())])
+        .unwrap();
+    assert!(left.is_empty());
+}
+
+#[test]
+fn a_ca_key_in_the_token_signs_certificates_for_rcgen() {
+    use hsm_store::ca::CaSigner;
+    let t = scratch_token().unwrap();
+    let store = std::sync::Arc::new(store(&t, 1));
+    let rsa = store
+        .generate("not-a-ca", KeySpec::Rsa { bits: 2048 })
+        .unwrap();
+    assert!(matches!(
+        CaSigner::new(store.clone(), rsa),
+        Err(Error::Input(_))
+    ));
+    let key = store.generate("ca", KeySpec::Ec(Curve::P256)).unwrap();
+    let spki = key.spki_der().to_vec();
+    let signer = CaSigner::new(store.clone(), key).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["ca.test".to_owned()])
+        .unwrap()
+        .self_signed(&signer)
+        .unwrap();
+    // The certificate names the token's key and its signature verifies under it.
+    use der::{Decode, Encode};
+    let parsed = x509_cert::Certificate::from_der(cert.der()).unwrap();
+    assert_eq!(
+        parsed
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap(),
+        spki
+    );
+    let tbs = parsed.tbs_certificate().to_der().unwrap();
+    let digest = sha2::Sha256::digest(&tbs).to_vec();
+    verify(
+        &spki,
+        Signing::Ecdsa,
+        &digest,
+        parsed.signature().raw_bytes(),
+    );
+}

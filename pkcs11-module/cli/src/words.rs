@@ -104,6 +104,18 @@ pub fn service(url: &str, ca_file: Option<&Path>, e: &Error) -> Failure {
             "The address {url} answered, but not like a CSC signing service (HTTP {status}). Check \
              the address (the service's base URL, without /csc/v1 or /csc/v2)."
         ),
+        Error::Dss { .. } => match e.reason() {
+            Reason::WrongPassword => {
+                "GlobalSign did not accept the API key and secret.".to_owned()
+            }
+            Reason::RateLimited => format!(
+                "GlobalSign limits how often the account may ask ({e}); try again later."
+            ),
+            Reason::QuotaExhausted => format!(
+                "The account's quota at GlobalSign is used up ({e}); ask GlobalSign for more."
+            ),
+            _ => format!("GlobalSign refused the request: {e}."),
+        },
         Error::Http { .. } | Error::Csc { .. } => match e.reason() {
             Reason::NotSupported => format!(
                 "The address {url} answered, but not like a CSC signing service ({}). Check the \

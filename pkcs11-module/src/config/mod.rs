@@ -94,6 +94,17 @@ pub enum Protocol {
     /// The Cloud Signature Consortium API (service/csc.rs).
     #[default]
     Csc,
+    /// The GlobalSign Digital Signing Service API (service/globalsign.rs).
+    GlobalsignDss,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Csc => "csc",
+            Protocol::GlobalsignDss => "globalsign-dss",
+        }
+    }
 }
 
 /// How the token signs in to the service account (`service_auth`); README, "Providers".
@@ -158,7 +169,7 @@ pub struct TokenConfig {
     pub authorize_timeout_ms: Option<u64>,
     #[serde(default)]
     pub service_auth: ServiceAuthKind,
-    /// The account at the service (empty when the sign-in names none).
+    /// The account at the service (empty when the sign-in names none; globalsign-dss: unused).
     #[serde(default)]
     pub account: String,
     pub refresh_token_file: Option<PathBuf>,
@@ -210,6 +221,21 @@ pub struct TokenConfig {
     /// The `cloudtoken agent` socket that keeps batch authorizations across processes (see agent.rs);
     /// CLOUDTOKEN_AGENT_SOCK overrides it.
     pub agent_socket: Option<PathBuf>,
+    /// globalsign-dss: the account's API key (its login name) and the file holding its API secret.
+    pub api_key: Option<String>,
+    pub api_secret_file: Option<PathBuf>,
+    /// globalsign-dss: the subject of the token's identity (`subject_dn` of `POST /identity`); absent
+    /// for an account with a static identity.
+    pub subject_dn: Option<remote_client::dss::SubjectDn>,
+    /// globalsign-dss: how long before its certificate expires an identity is replaced.
+    #[serde(default = "default_identity_renew_before")]
+    pub identity_renew_before_s: u64,
+    /// globalsign-dss: how long a login (access token) lasts at the service.
+    #[serde(default = "default_session_lifetime")]
+    pub session_lifetime_s: u64,
+    /// globalsign-dss: processes of the user reuse a live identity through a cache file.
+    #[serde(default = "default_true")]
+    pub identity_cache: bool,
 }
 
 fn default_api() -> Api {
@@ -253,6 +279,17 @@ fn default_otp_length() -> usize {
 }
 fn default_batch_size() -> u32 {
     30
+}
+/// Half of the ten minutes GlobalSign's identities last (README, "GlobalSign DSS").
+fn default_identity_renew_before() -> u64 {
+    300
+}
+/// "Signing sessions ... expire after 10 minutes" (pdf-tools' GlobalSignDss provider reference).
+fn default_session_lifetime() -> u64 {
+    600
+}
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -330,6 +367,7 @@ fn resolve_paths(t: &mut TokenConfig, base: &Path) {
         &mut t.totp_secret_file,
         &mut t.pin_file,
         &mut t.agent_socket,
+        &mut t.api_secret_file,
     ]
     .into_iter()
     .flatten()

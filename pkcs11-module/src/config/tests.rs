@@ -201,6 +201,116 @@ fn refuses_unsafe_or_incomplete_second_factor_settings() {
     );
 }
 
+fn dss_minimal() -> String {
+    "[[token]]\nlabel = \"Seal\"\nprotocol = \"globalsign-dss\"\nurl = \"https://h/v2\"\n\
+     client_cert = \"c.pem\"\nclient_key = \"c.key\"\napi_key = \"e510e289e6cd8947\"\n\
+     api_secret_file = \"dss.secret\"\nmode = \"login-free\"\n"
+        .to_owned()
+}
+
+#[test]
+fn globalsign_dss_tokens_take_their_own_keys() {
+    let d = tempfile_dir();
+    write(
+        d.path(),
+        "dss.secret",
+        "a477a8393d17a55ecb2ba6a61f58feb84770b621\n",
+        0o600,
+    );
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    let p = write(
+        d.path(),
+        "c.toml",
+        &format!(
+            "{}subject_dn = {{ common_name = \"ACME\", organization_unit = [\"Billing\"] }}\n",
+            dss_minimal()
+        ),
+        0o600,
+    );
+    let c = load_file(&p).unwrap();
+    let t = &c.tokens[0];
+    assert_eq!(t.protocol, Protocol::GlobalsignDss);
+    assert_eq!(
+        t.api_secret_file.as_deref(),
+        Some(d.path().join("dss.secret").as_path())
+    );
+    assert_eq!(t.identity_renew_before_s, 300);
+    assert_eq!(t.session_lifetime_s, 600);
+    assert!(t.identity_cache);
+    assert_eq!(
+        t.subject_dn.as_ref().unwrap().common_name.as_deref(),
+        Some("ACME")
+    );
+    let base = dss_minimal();
+    for (edit, needle) in [
+        (
+            base.replace("mode = \"login-free\"\n", ""),
+            "set mode = \"login-free\"",
+        ),
+        (
+            base.replace("client_cert = \"c.pem\"\nclient_key = \"c.key\"\n", ""),
+            "needs client_cert and client_key",
+        ),
+        (
+            base.replace("api_key = \"e510e289e6cd8947\"\n", ""),
+            "api_key is missing",
+        ),
+        (base.replace("e510e289e6cd8947", "e510 e289"), "blanks"),
+        (
+            base.replace("api_secret_file = \"dss.secret\"\n", ""),
+            "api_secret_file is missing",
+        ),
+        (
+            base.replace("dss.secret", "missing.secret"),
+            "missing.secret",
+        ),
+        (
+            format!("{base}account = \"alice\"\n"),
+            "account is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}refresh_token_file = \"a.refresh\"\n"),
+            "refresh_token_file is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}pin_file = \"a.refresh\"\n"),
+            "pin_file is a key",
+        ),
+        (
+            format!("{base}service_auth = \"api-key\"\n"),
+            "service_auth is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}api_key_file = \"a.refresh\"\n"),
+            "api_key_file is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}authorize_timeout_ms = 5000\n"),
+            "authorize_timeout_ms is a key of protocol \"csc\"",
+        ),
+        (
+            format!("{base}identity_renew_before_s = 0\n"),
+            "identity_renew_before_s",
+        ),
+        (
+            format!("{base}session_lifetime_s = 1\n"),
+            "session_lifetime_s",
+        ),
+        (
+            format!("{base}subject_dn = {{ cn = \"x\" }}\n"),
+            "unknown field",
+        ),
+        (
+            format!("{}api_key = \"k\"\n", minimal("a.refresh")),
+            "api_key is a key of protocol \"globalsign-dss\"",
+        ),
+    ] {
+        let p = write(d.path(), "c.toml", &edit, 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{edit:?}: {e}");
+    }
+}
+
 /// Every key the example documents, commented out or not, is one the module accepts.
 #[test]
 fn example_file_documents_accepted_keys() {
@@ -229,6 +339,12 @@ fn example_file_documents_accepted_keys() {
     assert!(t.prompt_command.is_some() && t.totp_secret_file.is_some() && t.pin_file.is_some());
     assert!(t.otp_channels.as_deref() == Some(&DEFAULT_CHANNELS[..]));
     assert!(parsed.log.file.is_some());
+    assert!(t.api_key.is_some() && t.api_secret_file.is_some() && t.identity_cache);
+    let subject = t
+        .subject_dn
+        .as_ref()
+        .expect("the example documents subject_dn");
+    assert_eq!(subject.organization_unit, vec!["Billing".to_owned()]);
 }
 
 fn tempfile_dir() -> tempfile::TempDir {

@@ -2,7 +2,7 @@
 //! key, never a half-applied configuration.
 
 use super::files::check_program;
-use super::{err, ConfigError, OtpChannel, ServiceAuthKind, TokenConfig};
+use super::{err, ConfigError, OtpChannel, Protocol, ServiceAuthKind, TokenConfig, TokenMode};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -29,8 +29,11 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
         if t.client_cert.is_some() != t.client_key.is_some() {
             return Err(e("client_cert and client_key go together"));
         }
-        validate_sign_in(t).map_err(|m| e(&m))?;
-        validate_channels(t).map_err(|m| e(&m))?;
+        match t.protocol {
+            Protocol::Csc => validate_csc(t),
+            Protocol::GlobalsignDss => validate_dss(t),
+        }
+        .map_err(|m| e(&m))?;
         if !(1..=16).contains(&t.otp_length) {
             return Err(e("otp_length must be 1 to 16"));
         }
@@ -45,6 +48,82 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
         {
             return Err(e("timeouts must be positive"));
         }
+    }
+    Ok(())
+}
+
+/// A CSC token: how it signs in, its second factors, and none of the GlobalSign keys.
+fn validate_csc(t: &TokenConfig) -> Result<(), String> {
+    let dss_only = [
+        ("api_key", t.api_key.is_some()),
+        ("api_secret_file", t.api_secret_file.is_some()),
+        ("subject_dn", t.subject_dn.is_some()),
+    ];
+    if let Some((key, _)) = dss_only.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "{key} is a key of protocol \"globalsign-dss\", not of \"csc\""
+        ));
+    }
+    validate_sign_in(t)?;
+    validate_channels(t)
+}
+
+/// A GlobalSign DSS token: mutual TLS, the API key and secret, and nothing of the CSC sign-in and
+/// second factors (the service has no user PIN or one-time code: the account's credentials are the
+/// authorization, so the token is login-free).
+fn validate_dss(t: &TokenConfig) -> Result<(), String> {
+    if t.client_cert.is_none() {
+        return Err(
+            "protocol \"globalsign-dss\" needs client_cert and client_key (the API is reached over \
+             mutual TLS with the account's certificate)"
+                .into(),
+        );
+    }
+    let key = t.api_key.as_deref().unwrap_or("");
+    // The documentation shows 16 hex digits; anything printable without blanks is accepted so that a
+    // change of format at GlobalSign does not lock users out.
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("api_key is missing or has blanks or control characters".into());
+    }
+    let secret = t
+        .api_secret_file
+        .as_ref()
+        .ok_or("api_secret_file is missing")?;
+    t.secrets.load(secret)?;
+    if t.mode != TokenMode::LoginFree {
+        return Err(
+            "protocol \"globalsign-dss\" has no user PIN: set mode = \"login-free\" (the API key, \
+             secret and client certificate authorize every signature)"
+                .into(),
+        );
+    }
+    let csc_only = [
+        ("service_auth", t.service_auth != ServiceAuthKind::Login),
+        ("account", !t.account.is_empty()),
+        ("api_base", t.api_base.is_some()),
+        ("authorize_timeout_ms", t.authorize_timeout_ms.is_some()),
+        ("oauth2_token_url", t.oauth2_token_url.is_some()),
+        ("oauth2_authorize_url", t.oauth2_authorize_url.is_some()),
+        ("otp_channels", t.otp_channels.is_some()),
+        ("prompt_command", t.prompt_command.is_some()),
+        ("totp_secret_file", t.totp_secret_file.is_some()),
+        ("totp_credential", t.totp_credential.is_some()),
+        ("pin_file", t.pin_file.is_some()),
+        ("agent_socket", t.agent_socket.is_some()),
+        ("always_authenticate", t.always_authenticate),
+    ]
+    .into_iter()
+    .chain(sign_in_keys(t));
+    if let Some((key, _)) = csc_only.into_iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "{key} is a key of protocol \"csc\", not of \"globalsign-dss\""
+        ));
+    }
+    if !(1..=86_400).contains(&t.identity_renew_before_s) {
+        return Err("identity_renew_before_s must be 1 to 86400".into());
+    }
+    if !(10..=86_400).contains(&t.session_lifetime_s) {
+        return Err("session_lifetime_s must be 10 to 86400".into());
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
-//! Object management (PKCS#11 §5.7). Objects are the service's credentials, fixed when the first session
-//! opened: reading and finding never make a request. The token is read-only.
+//! Object management (PKCS#11 §5.7). Objects are the service's credentials, fetched when the first session
+//! opened (and, for short-lived credentials, renewed in the background): reading never makes a request.
+//! A handle is looked up in whichever set it belongs to; a search sees the session's set
+//! (session.rs). The token is read-only.
 
 use super::template::{get_attribute_value, read_template};
 use super::{guard, to_usize, write};
@@ -56,8 +58,7 @@ pub unsafe extern "C" fn C_GetObjectSize(
 ) -> CK_RV {
     guard("C_GetObjectSize", || {
         let s = state::module()?.session(hSession)?;
-        let loaded = s.token.loaded()?;
-        loaded.visible_object(hObject, s.token.is_logged_in())?;
+        s.object(hObject, |_| Ok(()))?;
         // The objects take no token memory: they are views of the service's credentials.
         // SAFETY: forwarded caller contract.
         unsafe { write(pulSize, CK_UNAVAILABLE_INFORMATION) }
@@ -76,17 +77,17 @@ pub unsafe extern "C" fn C_GetAttributeValue(
 ) -> CK_RV {
     guard("C_GetAttributeValue", || {
         let s = state::module()?.session(hSession)?;
-        let loaded = s.token.loaded()?;
-        let obj = loaded.visible_object(hObject, s.token.is_logged_in())?;
-        if pTemplate.is_null() {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        to_usize(ulCount)?;
-        // SAFETY: non-NULL template of `ulCount` entries by the caller's contract.
-        match unsafe { get_attribute_value(&obj.object, pTemplate, ulCount) } {
-            CKR_OK => Ok(()),
-            rv => Err(rv),
-        }
+        s.object(hObject, |obj| {
+            if pTemplate.is_null() {
+                return Err(CKR_ARGUMENTS_BAD);
+            }
+            to_usize(ulCount)?;
+            // SAFETY: non-NULL template of `ulCount` entries by the caller's contract.
+            match unsafe { get_attribute_value(&obj.object, pTemplate, ulCount) } {
+                CKR_OK => Ok(()),
+                rv => Err(rv),
+            }
+        })
     })
 }
 
@@ -99,8 +100,7 @@ pub extern "C" fn C_SetAttributeValue(
 ) -> CK_RV {
     guard("C_SetAttributeValue", || {
         let s = state::module()?.session(hSession)?;
-        let loaded = s.token.loaded()?;
-        loaded.visible_object(hObject, s.token.is_logged_in())?;
+        s.object(hObject, |_| Ok(()))?;
         // Every attribute mirrors the service's data.
         Err(CKR_ACTION_PROHIBITED)
     })
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn C_FindObjectsInit(
         }
         // SAFETY: forwarded caller contract.
         let template = unsafe { read_template(pTemplate, ulCount) }?;
-        let loaded = s.token.loaded()?;
+        let loaded = s.view()?;
         let handles = loaded.find(&template, s.token.is_logged_in());
         let mut ops = s.ops();
         if ops.find.is_some() {

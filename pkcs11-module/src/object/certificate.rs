@@ -15,6 +15,25 @@ pub fn key_kind_of_certificate(der: &[u8]) -> Result<KeyKind, Error> {
     Ok(keys::PublicKeyParts::from_spki(parsed.spki())?.kind)
 }
 
+/// What the token needs to know of a certificate beyond its objects: its subject's common name and when
+/// it is valid (short-lived credentials are replaced before `not_after`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFacts {
+    pub common_name: Option<String>,
+    pub not_before: std::time::SystemTime,
+    pub not_after: std::time::SystemTime,
+}
+
+pub fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, Error> {
+    let parsed = Parsed::new(0, der)?;
+    let validity = parsed.cert.tbs_certificate().validity();
+    Ok(CertificateFacts {
+        common_name: parsed.common_name(),
+        not_before: validity.not_before.to_system_time(),
+        not_after: validity.not_after.to_system_time(),
+    })
+}
+
 /// CKA_CERTIFICATE_CATEGORY of a certificate in a credential's chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {

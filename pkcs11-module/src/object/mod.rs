@@ -12,7 +12,7 @@ pub use attributes::{
 };
 #[cfg(test)]
 pub use attributes::{parse_ulong, ulongs_value};
-pub use certificate::key_kind_of_certificate;
+pub use certificate::{certificate_facts, key_kind_of_certificate};
 
 use crate::mechanism::KeyKind;
 use cryptoki_sys::*;

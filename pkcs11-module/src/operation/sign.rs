@@ -107,7 +107,9 @@ fn decode_ulongs(bytes: &[u8]) -> Vec<CK_ULONG> {
 /// C_SignInit: checks the key and mechanism, makes the plan, and has the service send an online OTP the
 /// application will ask for. `mech` is already copied out of C memory.
 pub fn init(token: &Token, mech: &Mechanism, key: CK_OBJECT_HANDLE) -> CkResult<SignOp> {
-    let loaded = token.loaded()?;
+    // Whichever set the key belongs to: a short-lived key signs until its certificate expires, with
+    // that certificate's identity (never a renewed one).
+    let loaded = token.set_of(key).ok_or(CKR_KEY_HANDLE_INVALID)?;
     let obj = loaded.object(key).ok_or(CKR_KEY_HANDLE_INVALID)?;
     if obj.object.is_private() && !token.is_logged_in() {
         return Err(CKR_USER_NOT_LOGGED_IN);

@@ -19,12 +19,12 @@ pub(super) fn token(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {
     ))
     .unwrap();
     let fake = fake.clone();
-    Arc::new(Token::with_service(
+    Token::with_service(
         0,
         config,
         Arc::new(AtomicU64::new(1)),
         Box::new(move || Ok(fake.clone() as Arc<dyn Service>)),
-    ))
+    )
 }
 
 pub(super) fn logged_in(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {

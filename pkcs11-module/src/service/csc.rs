@@ -14,8 +14,7 @@ use super::{
 use crate::config::files::write_secret_file;
 use crate::config::{Api, ServiceAuthKind, TokenConfig};
 use remote_client::{
-    ApiVersion, ClientConfig, ClientIdentity, CscClient, OAuth2Client, OAuth2Grant, ServiceAuth,
-    SignHashRequest,
+    ApiVersion, ClientConfig, CscClient, OAuth2Client, OAuth2Grant, ServiceAuth, SignHashRequest,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,43 +25,18 @@ pub struct CscService {
     config: TokenConfig,
 }
 
-/// Where the service is: `url`, the first line of `url_file` (read when the client is built, so the
-/// module loads before the service has written it), or `api_base`.
-pub fn base_url(t: &TokenConfig) -> Result<String, String> {
-    if let Some(u) = t.url.as_ref().or(t.api_base.as_ref()) {
-        return Ok(u.clone());
-    }
-    let path = t.url_file.as_ref().ok_or("no url, url_file or api_base")?;
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("url_file {}: {e}", path.display()))?;
-    let url = text.lines().next().unwrap_or("").trim().to_owned();
-    if url.is_empty() {
-        return Err(format!("url_file {} is empty", path.display()));
-    }
-    Ok(url)
-}
+pub use super::base_url;
 
 /// How to reach the service, as remote-client takes it (the module and the `cloudtoken` tool).
 pub fn client_config(t: &TokenConfig) -> Result<ClientConfig, String> {
-    let mut cc = ClientConfig::new(base_url(t)?);
+    let mut cc = super::transport_config(t)?;
     cc.api_base = t.api_base.clone();
     cc.api_version = match t.api {
         Api::V1 => ApiVersion::V1,
         Api::V2 => ApiVersion::V2,
         Api::Auto => ApiVersion::Auto,
     };
-    cc.ca_file = t.ca_file.clone();
-    cc.client_identity = match (&t.client_cert, &t.client_key) {
-        (Some(c), Some(k)) => Some(ClientIdentity {
-            cert_file: c.clone(),
-            key_file: k.clone(),
-        }),
-        _ => None,
-    };
-    cc.connect_timeout = Duration::from_millis(t.connect_timeout_ms);
-    cc.request_timeout = Duration::from_millis(t.request_timeout_ms);
     cc.authorize_timeout = t.authorize_timeout_ms.map(Duration::from_millis);
-    cc.allow_loopback_http = t.allow_loopback_http;
     Ok(cc)
 }
 

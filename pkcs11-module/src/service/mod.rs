@@ -4,12 +4,14 @@
 //!
 //! Owns the trait and the vocabulary that crosses it: protocol-neutral types (remote-client's service
 //! model, never a wire type), re-exported here so that nothing above this module names a protocol
-//! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client) and, in
+//! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client),
+//! [`globalsign`] (the GlobalSign Digital Signing Service, whose credentials are short-lived) and, in
 //! unit tests, `fake` (scripted answers and faults). Nothing here knows PKCS#11.
 
 pub mod csc;
 #[cfg(test)]
 pub mod fake;
+pub mod globalsign;
 
 pub use remote_client::{
     AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error, OtpType,
@@ -17,6 +19,7 @@ pub use remote_client::{
 };
 
 use crate::config::{Protocol, TokenConfig};
+use remote_client::{ClientConfig, ClientIdentity};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +28,49 @@ use std::time::Duration;
 pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     Ok(match config.protocol {
         Protocol::Csc => Arc::new(csc::CscService::new(config)?),
+        Protocol::GlobalsignDss => Arc::new(globalsign::GlobalsignService::new(config)?),
     })
+}
+
+/// Where the service is: `url`, the first line of `url_file` (read when the client is built, so the
+/// module loads before the service has written it), or `api_base`.
+pub fn base_url(t: &TokenConfig) -> Result<String, String> {
+    if let Some(u) = t.url.as_ref().or(t.api_base.as_ref()) {
+        return Ok(u.clone());
+    }
+    let path = t.url_file.as_ref().ok_or("no url, url_file or api_base")?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("url_file {}: {e}", path.display()))?;
+    let url = text.lines().next().unwrap_or("").trim().to_owned();
+    if url.is_empty() {
+        return Err(format!("url_file {} is empty", path.display()));
+    }
+    Ok(url)
+}
+
+/// How to reach the service, whatever its protocol: address, TLS trust and client certificate,
+/// timeouts.
+pub fn transport_config(t: &TokenConfig) -> Result<ClientConfig, String> {
+    let mut cc = ClientConfig::new(base_url(t)?);
+    cc.ca_file = t.ca_file.clone();
+    cc.client_identity = match (&t.client_cert, &t.client_key) {
+        (Some(c), Some(k)) => Some(ClientIdentity {
+            cert_file: c.clone(),
+            key_file: k.clone(),
+        }),
+        _ => None,
+    };
+    cc.connect_timeout = Duration::from_millis(t.connect_timeout_ms);
+    cc.request_timeout = Duration::from_millis(t.request_timeout_ms);
+    cc.allow_loopback_http = t.allow_loopback_http;
+    Ok(cc)
+}
+
+/// How a service's short-lived credentials are replaced: each one expires with its certificate
+/// (notAfter), and the token asks for the next one `before_expiry` ahead of that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    pub before_expiry: Duration,
 }
 
 /// Every credential of an account, each with its own outcome.
@@ -74,6 +119,19 @@ pub trait Service: Send + Sync {
 
     /// The IDs of the account's credentials.
     fn list_credentials(&self, access: &Access) -> Result<Vec<String>, Error>;
+
+    /// `Some` when the service's credentials are short-lived (GlobalSign DSS identities): the token
+    /// then obtains them with [`Service::issue_credentials`] and replaces them before they expire.
+    /// `None` (CSC): the credentials are listed once.
+    fn renewal(&self) -> Option<Renewal> {
+        None
+    }
+
+    /// Short-lived credentials to use from now on, with more than `Renewal::before_expiry` left: made for
+    /// this request, or made recently enough by another process. Not a read: it may create credentials.
+    fn issue_credentials(&self, access: &Access) -> Result<Vec<String>, Error> {
+        self.list_credentials(access)
+    }
 
     /// One credential: its key, certificates and what authorizing it needs.
     fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error>;

@@ -1,13 +1,14 @@
 //! One slot's token: its configuration and serial number, and the parts it is made of — the service
-//! account (account.rs), the credential model (credentials.rs), the user's login (login.rs), and the
-//! batch store, renewals, TOTP steps and signing lanes the authorization and signing steps keep per
-//! token.
+//! account (account.rs), the credential model (credentials.rs), the renewal of short-lived credentials
+//! (renewer.rs), the user's login (login.rs), and the batch store, renewals, TOTP steps and signing
+//! lanes the authorization and signing steps keep per token.
 //!
 //! Calls its parts; owns no policy of its own.
 
 pub mod account;
 pub mod credentials;
 pub mod login;
+mod renewer;
 
 use crate::auth::store::SadStore;
 use crate::config::{TokenConfig, TokenMode};
@@ -17,8 +18,8 @@ use credentials::{Catalog, Loaded};
 use cryptoki_sys::*;
 use login::Login;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 pub use credentials::Credential;
 
@@ -40,9 +41,15 @@ pub struct Token {
     catalog: Catalog,
     /// Object handles, shared by every token of the module so that no two objects share one.
     handles: Arc<AtomicU64>,
+    /// Sessions applications have open with the token: short-lived credentials are renewed in the
+    /// background only while there is one.
+    sessions: AtomicUsize,
+    renewer: renewer::Renewer,
+    me: Weak<Token>,
 }
 
-/// 16 hex digits from the service's configured address and the account.
+/// 16 hex digits from the service's configured address and the account (GlobalSign DSS: the API key
+/// and the identity's subject).
 fn serial(config: &TokenConfig) -> String {
     let service = config
         .url
@@ -54,6 +61,11 @@ fn serial(config: &TokenConfig) -> String {
     h.update(service.as_bytes());
     h.update([0]);
     h.update(config.account.as_bytes());
+    if let Some(key) = &config.api_key {
+        h.update([0]);
+        h.update(key.as_bytes());
+        h.update(serde_json::to_vec(&config.subject_dn).unwrap_or_default());
+    }
     h.finalize()[..8]
         .iter()
         .map(|b| format!("{b:02X}"))
@@ -62,7 +74,7 @@ fn serial(config: &TokenConfig) -> String {
 
 impl Token {
     /// A token whose service is the one its configuration names.
-    pub fn new(slot_id: CK_SLOT_ID, config: TokenConfig, handles: Arc<AtomicU64>) -> Token {
+    pub fn new(slot_id: CK_SLOT_ID, config: TokenConfig, handles: Arc<AtomicU64>) -> Arc<Token> {
         let for_service = config.clone();
         let connect: Connect = Box::new(move || {
             crate::service::connect(&for_service)
@@ -77,9 +89,9 @@ impl Token {
         config: TokenConfig,
         handles: Arc<AtomicU64>,
         connect: Connect,
-    ) -> Token {
+    ) -> Arc<Token> {
         let budget = std::time::Duration::from_millis(config.request_timeout_ms);
-        Token {
+        Arc::new_cyclic(|me| Token {
             slot_id,
             serial: serial(&config),
             login: Login::new(config.mode),
@@ -91,18 +103,53 @@ impl Token {
             totp_steps: Default::default(),
             catalog: Catalog::default(),
             handles,
+            sessions: AtomicUsize::new(0),
+            renewer: renewer::Renewer::default(),
+            me: me.clone(),
+        })
+    }
+
+    fn fetch(&self) -> CkResult<Loaded> {
+        credentials::fetch(self.slot_id, &self.config, &self.account, &self.handles)
+    }
+
+    /// The credentials and objects new lookups see, fetched from the service on first need (and again
+    /// when short-lived ones were not renewed in time); starts the renewal of short-lived ones.
+    pub fn loaded(&self) -> CkResult<Arc<Loaded>> {
+        let l = self.catalog.get_or_fetch(|| self.fetch())?;
+        if l.mode.signs_without_login() {
+            self.login.allow_signing_without_login();
+        }
+        if l.life.is_some() {
+            self.renewer.start(self.me.clone());
+        }
+        Ok(l)
+    }
+
+    /// The set that holds object `handle`, whichever renewal it belongs to, while its objects exist.
+    pub fn set_of(&self, handle: CK_OBJECT_HANDLE) -> Option<Arc<Loaded>> {
+        self.catalog.set_of(handle)
+    }
+
+    /// Replaces short-lived credentials that are due (the renewer's work; also safe to call anywhere
+    /// off the signing path).
+    fn renew(&self) -> CkResult<()> {
+        self.catalog.renew(|| self.fetch())
+    }
+
+    /// An application opened (`true`) or closed a session with the token.
+    pub fn session_opened(&self, opened: bool) {
+        if opened {
+            self.sessions.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = self
+                .sessions
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
     }
 
-    /// The credentials and objects, fetched from the service on first need.
-    pub fn loaded(&self) -> CkResult<Arc<Loaded>> {
-        let loaded = self.catalog.get_or_fetch(|| {
-            credentials::fetch(self.slot_id, &self.config, &self.account, &self.handles)
-        })?;
-        if loaded.mode.signs_without_login() {
-            self.login.allow_signing_without_login();
-        }
-        Ok(loaded)
+    fn in_use(&self) -> bool {
+        self.sessions.load(Ordering::Relaxed) > 0
     }
 
     /// How applications log in: what the credentials need once they are loaded (the first session),
@@ -125,7 +172,10 @@ impl Token {
     /// The agent that shares this token's batch authorizations of `cred`, if one is configured; never for
     /// SCAL 2 (those SADs are bound to one hash).
     pub fn agent_for(&self, cred: &Credential) -> Option<crate::agent::Agent> {
-        if cred.info.scal != crate::service::Scal::One {
+        // GlobalSign DSS has no SADs to share: the account authorizes every signature.
+        if cred.info.scal != crate::service::Scal::One
+            || self.config.protocol != crate::config::Protocol::Csc
+        {
             return None;
         }
         crate::agent::Agent::for_token(&self.config, &self.account.address()?)

@@ -1,0 +1,20 @@
+# What the demo scripts share (examples/demo.sh, batch-sign.sh, demo-globalsign.sh). Sourced, not run.
+
+# say TEXT: one bold line of the demo's story.
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# quiet COMMAND...: runs COMMAND, showing its output only when it fails (then the script stops), so that
+# a demo stays a few readable lines.
+quiet() {
+    local out
+    out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "${0##*/}: failed: $*" >&2; exit 1; }
+}
+
+# wait_for_url STATE LOG: waits (10 s at most) for a reference service to write STATE/server.url; shows
+# LOG and fails when it does not.
+wait_for_url() {
+    for _ in $(seq 100); do [ -s "$1/server.url" ] && return 0; sleep 0.1; done
+    echo "the service did not start:" >&2
+    cat "$2" >&2
+    exit 1
+}

@@ -1,4 +1,5 @@
-//! The service's base URL and the policy on which URLs may carry a PIN.
+//! Where the CSC methods live (`{base}/csc/v1|v2/` or an explicit API base) and the policy on which URLs
+//! may carry a PIN.
 
 use crate::error::{Error, Result};
 use reqwest::Url;
@@ -24,6 +25,8 @@ impl Wire {
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
     base: String,
+    /// `base` is the full base of the methods (`https://host/csc/v0`), the same for both wire formats.
+    api_base: bool,
     plain_http: bool,
     loopback: bool,
 }
@@ -32,52 +35,41 @@ impl Endpoint {
     /// HTTPS always; `http://` only when the caller allows it and the host is this machine, because the
     /// PIN, OTP and tokens travel in these requests.
     pub(crate) fn parse(base_url: &str, allow_loopback_http: bool) -> Result<Endpoint> {
-        // The URL text is not echoed: a mistyped URL may hold a password in its user-info part.
-        let url = Url::parse(base_url.trim())
-            .map_err(|e| Error::Config(format!("service URL is not a valid URL ({e})")))?;
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(Error::Config(
-                "service URL must not contain a user name or password".into(),
-            ));
-        }
+        let (url, plain_http, loopback) = checked(base_url, allow_loopback_http)?;
         if url.query().is_some() || url.fragment().is_some() {
             return Err(Error::Config(
                 "service URL must not have a query or fragment".into(),
             ));
         }
-        let loopback = is_loopback(&url);
-        let plain_http = match url.scheme() {
-            "https" => false,
-            "http" if allow_loopback_http && loopback => true,
-            "http" if allow_loopback_http => {
-                return Err(Error::Config(format!(
-                    "plain http:// is allowed for loopback hosts only, not for {url}"
-                )))
-            }
-            "http" => {
-                return Err(Error::Config(format!(
-                    "plain http:// is refused ({url}): use https://"
-                )))
-            }
-            other => {
-                return Err(Error::Config(format!(
-                    "service URL scheme {other:?} is not supported: use https://"
-                )))
-            }
-        };
-        if url.host().is_none() {
-            return Err(Error::Config("service URL has no host".into()));
-        }
         let base = url.as_str().trim_end_matches('/').to_owned();
         Ok(Endpoint {
             base,
+            api_base: false,
             plain_http,
             loopback,
         })
     }
 
+    /// An explicit base of the CSC methods, for services that do not use `/csc/v1|v2`; the same rules
+    /// as [`Endpoint::parse`].
+    pub(crate) fn parse_api_base(api_base: &str, allow_loopback_http: bool) -> Result<Endpoint> {
+        Ok(Endpoint {
+            api_base: true,
+            ..Endpoint::parse(api_base, allow_loopback_http)?
+        })
+    }
+
+    /// True when the methods' URL does not depend on the wire format.
+    pub(crate) fn is_api_base(&self) -> bool {
+        self.api_base
+    }
+
     pub(crate) fn method_url(&self, wire: Wire, method: &str) -> String {
-        format!("{}/csc/{}/{}", self.base, wire.segment(), method)
+        if self.api_base {
+            format!("{}/{}", self.base, method)
+        } else {
+            format!("{}/csc/{}/{}", self.base, wire.segment(), method)
+        }
     }
 
     pub(crate) fn is_plain_http(&self) -> bool {
@@ -95,6 +87,49 @@ impl fmt::Debug for Endpoint {
     }
 }
 
+/// The policy for any URL a secret travels to (the CSC methods, an OAuth 2.0 token endpoint): https, or
+/// http to this machine when allowed; no user-info. Returns the URL, whether it is plain http, and
+/// whether its host is a loopback address. An endpoint may have a query (RFC 6749 §3.1, §3.2).
+pub(crate) fn checked(text: &str, allow_loopback_http: bool) -> Result<(Url, bool, bool)> {
+    // The URL text is not echoed: a mistyped URL may hold a password in its user-info part.
+    let url = Url::parse(text.trim())
+        .map_err(|e| Error::Config(format!("service URL is not a valid URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(
+            "service URL must not contain a user name or password".into(),
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::Config(
+            "service URL must not have a query or fragment".into(),
+        ));
+    }
+    let loopback = is_loopback(&url);
+    let plain_http = match url.scheme() {
+        "https" => false,
+        "http" if allow_loopback_http && loopback => true,
+        "http" if allow_loopback_http => {
+            return Err(Error::Config(format!(
+                "plain http:// is allowed for loopback hosts only, not for {url}"
+            )))
+        }
+        "http" => {
+            return Err(Error::Config(format!(
+                "plain http:// is refused ({url}): use https://"
+            )))
+        }
+        other => {
+            return Err(Error::Config(format!(
+                "service URL scheme {other:?} is not supported: use https://"
+            )))
+        }
+    };
+    if url.host().is_none() {
+        return Err(Error::Config("service URL has no host".into()));
+    }
+    Ok((url, plain_http, loopback))
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -109,10 +144,7 @@ mod tests {
     use super::*;
 
     fn config_error(url: &str, allow: bool) -> String {
-        match Endpoint::parse(url, allow) {
-            Err(Error::Config(m)) => m,
-            other => panic!("{url}: expected a configuration error, got {other:?}"),
-        }
+        config_error_of(Endpoint::parse(url, allow))
     }
 
     #[test]
@@ -131,6 +163,32 @@ mod tests {
         );
         let e = Endpoint::parse("https://127.0.0.1:9000", false).unwrap();
         assert!(e.is_loopback());
+    }
+
+    #[test]
+    fn explicit_api_base() {
+        let e = Endpoint::parse_api_base("https://host/documentmanager/csc/v0/", false).unwrap();
+        assert!(e.is_api_base());
+        for wire in [Wire::V1, Wire::V2] {
+            assert_eq!(
+                e.method_url(wire, "credentials/list"),
+                "https://host/documentmanager/csc/v0/credentials/list"
+            );
+        }
+        assert!(!Endpoint::parse("https://host", false)
+            .unwrap()
+            .is_api_base());
+        assert!(
+            config_error_of(Endpoint::parse_api_base("http://host/csc/v0", true))
+                .contains("loopback")
+        );
+    }
+
+    fn config_error_of(r: Result<Endpoint>) -> String {
+        match r {
+            Err(Error::Config(m)) => m,
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
     }
 
     #[test]

@@ -127,7 +127,8 @@ impl Error {
                 401 => Reason::TokenExpired,
                 403 => Reason::AccessDenied,
                 404 | 501 => Reason::NotSupported,
-                429 | 502..=504 => Reason::ServiceUnavailable,
+                // A 500 without a CSC body is a crashed handler or a proxy, like 502-504.
+                429 | 500 | 502..=504 => Reason::ServiceUnavailable,
                 _ => Reason::Other,
             },
             Error::Csc {
@@ -177,13 +178,33 @@ impl Error {
                         }
                     }
                     CscErrorCode::InvalidRequest => Reason::InvalidRequest,
+                    // RFC 6749 §5.2 at a token endpoint: the grant (password, refresh token, code)
+                    // or the client's own credentials were refused; only new credentials help.
+                    CscErrorCode::Other(c)
+                        if matches!(
+                            c.as_str(),
+                            "invalid_grant" | "invalid_client" | "unauthorized_client"
+                        ) =>
+                    {
+                        Reason::WrongPassword
+                    }
+                    CscErrorCode::Other(c) if c == "invalid_scope" => Reason::InvalidRequest,
+                    CscErrorCode::Other(c)
+                        if matches!(
+                            c.as_str(),
+                            "unsupported_grant_type" | "unsupported_response_type"
+                        ) =>
+                    {
+                        Reason::NotSupported
+                    }
                     CscErrorCode::Other(_) => Reason::Other,
                 }
             }
         }
     }
 
-    /// True for failures where repeating a read-only request may help.
+    /// True for failures where repeating a read-only request may help. For a request the service may act
+    /// on (authorize, signHash), see [`Error::is_safe_to_resend`].
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.reason(),
@@ -195,6 +216,31 @@ impl Error {
                 ..
             }
         )
+    }
+
+    /// True when the service may have received the request and acted on it although the answer was lost
+    /// or unusable: a timeout or broken connection after the request went out, a 5xx other than 501 and
+    /// 503 (a gateway's 502/504 or a 500 may come after the work was done), a 2xx the client could not
+    /// read. Such a signature request must not be sent again: the service may have signed, or spent the
+    /// SAD. False when the request never left (configuration, connection refused, TLS handshake) or the
+    /// service said no (a 4xx, 501, 503).
+    pub fn maybe_processed(&self) -> bool {
+        match self {
+            Error::Config(_) => false,
+            Error::Transport { kind, .. } => {
+                matches!(kind, TransportKind::Timeout | TransportKind::Other)
+            }
+            Error::Http { status, .. } | Error::Csc { status, .. } => {
+                *status >= 500 && !matches!(status, 501 | 503)
+            }
+            Error::Protocol(_) => true,
+        }
+    }
+
+    /// True when sending the same request again is both useful and harmless, whatever the method: a
+    /// passing failure the service cannot have acted on (connection refused, 429, 503).
+    pub fn is_safe_to_resend(&self) -> bool {
+        self.is_retryable() && !self.maybe_processed()
     }
 }
 
@@ -314,6 +360,22 @@ mod tests {
                 Reason::ServiceUnavailable,
             ),
             (400, "unsupported_thing", "no", Reason::Other),
+            (
+                400,
+                "invalid_grant",
+                "refresh token revoked",
+                Reason::WrongPassword,
+            ),
+            (401, "invalid_client", "", Reason::WrongPassword),
+            (400, "unauthorized_client", "", Reason::WrongPassword),
+            (400, "invalid_scope", "", Reason::InvalidRequest),
+            (400, "unsupported_grant_type", "", Reason::NotSupported),
+            (
+                302,
+                "access_denied",
+                "the user refused",
+                Reason::AccessDenied,
+            ),
         ];
         for (status, code, description, want) in cases {
             assert_eq!(
@@ -352,7 +414,44 @@ mod tests {
         assert_eq!(http(403).reason(), Reason::AccessDenied);
         assert_eq!(http(404).reason(), Reason::NotSupported);
         assert_eq!(http(429).reason(), Reason::ServiceUnavailable);
+        assert_eq!(http(500).reason(), Reason::ServiceUnavailable);
+        assert!(http(500).is_retryable());
         assert_eq!(http(400).reason(), Reason::Other);
         assert_eq!(Error::Protocol(String::new()).reason(), Reason::Transport);
+    }
+
+    #[test]
+    fn what_the_service_may_have_acted_on() {
+        let t = |kind| Error::Transport {
+            kind,
+            message: String::new(),
+        };
+        let http = |status| Error::Http {
+            status,
+            message: String::new(),
+        };
+        let cases = [
+            (Error::Config(String::new()), false, false),
+            (t(TransportKind::Unreachable), false, true),
+            (t(TransportKind::Tls), false, false),
+            (t(TransportKind::Timeout), true, false),
+            (t(TransportKind::Other), true, false),
+            (http(400), false, false),
+            (http(401), false, false),
+            (http(429), false, true),
+            (http(500), true, false),
+            (http(501), false, false),
+            (http(502), true, false),
+            (http(503), false, true),
+            (http(504), true, false),
+            (csc(500, "server_error", "internal"), true, false),
+            (csc(503, "temporarily_unavailable", "busy"), false, true),
+            (csc(400, "invalid_request", "SAD expired"), false, false),
+            (Error::Protocol(String::new()), true, false),
+        ];
+        for (e, processed, resend) in cases {
+            assert_eq!(e.maybe_processed(), processed, "{e:?}");
+            assert_eq!(e.is_safe_to_resend(), resend, "{e:?}");
+        }
     }
 }

@@ -43,14 +43,42 @@ fn chain<'a>(err: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'stat
     out
 }
 
-pub(crate) fn transport_kind(err: &(dyn StdError + 'static)) -> TransportKind {
-    let chain = chain(err);
-    if chain.iter().any(|e| e.is::<rustls::Error>()) {
-        return TransportKind::Tls;
+/// How far an exchange got when it failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Connecting, sending the request, or waiting for the response headers.
+    Request,
+    /// Reading the response body: the request reached the service.
+    Body,
+}
+
+pub(crate) fn transport_kind(err: &(dyn StdError + 'static), phase: Phase) -> TransportKind {
+    let kind = request_kind(err);
+    match (phase, kind) {
+        // Once the answer has begun, the connection was up: neither unreachable nor a handshake.
+        (Phase::Body, TransportKind::Unreachable | TransportKind::Tls) => TransportKind::Other,
+        _ => kind,
     }
+}
+
+fn request_kind(err: &(dyn StdError + 'static)) -> TransportKind {
+    let chain = chain(err);
     let reqwest_err = chain
         .iter()
         .find_map(|e| e.downcast_ref::<reqwest::Error>());
+    // A TLS failure while connecting, or the server refusing our certificate (with TLS 1.3 that alert
+    // arrives after the client's side of the handshake is done), is a handshake refusal; any other TLS
+    // failure on an established connection (a bad record mid-answer) is not.
+    let tls_refusal = chain
+        .iter()
+        .any(|e| match e.downcast_ref::<rustls::Error>() {
+            Some(rustls::Error::AlertReceived(alert)) => handshake_alert(*alert),
+            Some(_) => reqwest_err.is_none_or(|e| e.is_connect()),
+            None => false,
+        });
+    if tls_refusal {
+        return TransportKind::Tls;
+    }
     let io_kind = |k: std::io::ErrorKind| {
         chain
             .iter()
@@ -71,6 +99,25 @@ pub(crate) fn transport_kind(err: &(dyn StdError + 'static)) -> TransportKind {
     TransportKind::Other
 }
 
+/// Alerts a peer sends while it is still deciding whether to talk to us at all.
+fn handshake_alert(alert: rustls::AlertDescription) -> bool {
+    use rustls::AlertDescription as A;
+    matches!(
+        alert,
+        A::HandshakeFailure
+            | A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateRevoked
+            | A::CertificateExpired
+            | A::CertificateUnknown
+            | A::CertificateRequired
+            | A::UnknownCA
+            | A::AccessDenied
+            | A::ProtocolVersion
+            | A::InsufficientSecurity
+    )
+}
+
 /// `method: outer: inner: ...`, each distinct message once.
 fn describe(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
@@ -83,9 +130,14 @@ fn describe(err: &(dyn StdError + 'static)) -> String {
     parts.join(": ")
 }
 
-pub(crate) fn transport(method: &str, err: &(dyn StdError + 'static), secrets: &[&str]) -> Error {
+pub(crate) fn transport(
+    method: &str,
+    err: &(dyn StdError + 'static),
+    phase: Phase,
+    secrets: &[&str],
+) -> Error {
     Error::Transport {
-        kind: transport_kind(err),
+        kind: transport_kind(err, phase),
         message: scrub(&format!("{method}: {}", describe(err)), secrets),
     }
 }
@@ -241,15 +293,17 @@ mod tests {
     fn io_wrapped_rustls_error_is_tls() {
         let inner = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         let io = std::io::Error::new(std::io::ErrorKind::InvalidData, inner);
-        assert_eq!(transport_kind(&io), TransportKind::Tls);
+        assert_eq!(transport_kind(&io, Phase::Request), TransportKind::Tls);
+        assert_eq!(transport_kind(&io, Phase::Body), TransportKind::Other);
         assert!(
             describe(&io).contains("invalid peer certificate"),
             "{}",
             describe(&io)
         );
         let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline");
-        assert_eq!(transport_kind(&io), TransportKind::Timeout);
+        assert_eq!(transport_kind(&io, Phase::Request), TransportKind::Timeout);
+        assert_eq!(transport_kind(&io, Phase::Body), TransportKind::Timeout);
         let io = std::io::Error::other("eh");
-        assert_eq!(transport_kind(&io), TransportKind::Other);
+        assert_eq!(transport_kind(&io, Phase::Request), TransportKind::Other);
     }
 }

@@ -3,18 +3,24 @@
 //! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
 //! and JSON and nothing of PKCS#11.
 
+mod access;
 mod client;
 mod endpoint;
 mod error;
 mod failure;
+mod oauth;
+mod retry;
 mod secret;
 mod tls;
 mod transport;
 mod types;
 mod wire;
 
-pub use client::CscClient;
+pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
+pub use client::{CscClient, ListedCredential};
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
+pub use oauth::{ClientAuthMethod, OAuth2Client, OAuth2Grant, PendingAuthorization};
+pub use retry::RetryPolicy;
 pub use secret::Secret;
 pub use types::*;
 

@@ -1,4 +1,5 @@
-//! One HTTP client per service and the single place where requests are sent.
+//! One HTTP client per service and the single place where requests are sent: the deadline of every
+//! exchange, the service's `Retry-After`, and the retry policy around each call ([`crate::retry`]).
 //!
 //! Bodies and `Authorization` headers are built in zeroizing buffers that reqwest borrows through
 //! `Bytes::from_owner`, so the copies this crate controls are wiped once the request is gone. Response
@@ -7,40 +8,60 @@
 
 use crate::endpoint::{Endpoint, Wire};
 use crate::error::{Error, Result};
-use crate::failure;
+use crate::failure::{self, Phase};
+use crate::retry::{self, Effect, Failed, RetryPolicy};
 use crate::secret::Secret;
 use crate::tls;
 use crate::types::ClientConfig;
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::blocking::RequestBuilder;
+use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 use zeroize::Zeroizing;
 
 /// No CSC answer comes near this (a `credentials/list` with infos and chains is tens of KiB).
 const MAX_RESPONSE: usize = 8 << 20;
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
+/// The credential one request carries.
+#[derive(Clone, Copy)]
 pub(crate) enum Auth<'a> {
     None,
     Bearer(&'a Secret),
-    Basic { user: &'a str, password: &'a Secret },
+    Basic {
+        user: &'a str,
+        password: &'a Secret,
+    },
+    /// A header of its own, e.g. `x-api-key`.
+    Header {
+        name: &'a str,
+        value: &'a Secret,
+    },
 }
 
 impl Auth<'_> {
     fn secret(&self) -> Option<&str> {
         match self {
             Auth::None => None,
-            Auth::Bearer(s) => Some(s.expose()),
+            Auth::Bearer(s) | Auth::Header { value: s, .. } => Some(s.expose()),
             Auth::Basic { password, .. } => Some(password.expose()),
         }
     }
 
-    fn header(&self) -> Result<Option<HeaderValue>> {
+    /// The header carrying the credential, marked sensitive (hyper then keeps it out of its logs).
+    fn header(&self) -> Result<Option<(HeaderName, HeaderValue)>> {
+        let mut name = AUTHORIZATION;
         let value: Zeroizing<Vec<u8>> = match self {
             Auth::None => return Ok(None),
+            Auth::Header { name: n, value } => {
+                name = HeaderName::from_bytes(n.as_bytes())
+                    .map_err(|_| Error::Config(format!("{n:?} is not a valid HTTP header name")))?;
+                Zeroizing::new(value.expose().as_bytes().to_vec())
+            }
             Auth::Bearer(token) => {
                 let mut v = Zeroizing::new(Vec::with_capacity(7 + token.len()));
                 v.extend_from_slice(b"Bearer ");
@@ -72,16 +93,53 @@ impl Auth<'_> {
             }
         };
         let mut hv = HeaderValue::from_maybe_shared(Bytes::from_owner(value)).map_err(|_| {
-            Error::Config("access token or account name has characters not allowed in HTTP".into())
+            Error::Config(
+                "access token, API key or account name has characters not allowed in HTTP".into(),
+            )
         })?;
         hv.set_sensitive(true);
-        Ok(Some(hv))
+        Ok(Some((name, hv)))
     }
 }
 
-/// A successful (2xx) answer.
+/// One CSC method call: its name, whether repeating it is harmless, and which timeout bounds an exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Op<'a> {
+    pub method: &'a str,
+    pub effect: Effect,
+    /// Bounded by the authorize timeout (a synchronous authorize may wait for a push approval).
+    pub slow: bool,
+}
+
+impl<'a> Op<'a> {
+    pub(crate) fn read(method: &'a str) -> Self {
+        Op {
+            method,
+            effect: Effect::Read,
+            slow: false,
+        }
+    }
+
+    pub(crate) fn write(method: &'a str) -> Self {
+        Op {
+            method,
+            effect: Effect::Write,
+            slow: false,
+        }
+    }
+
+    pub(crate) fn authorize(method: &'a str) -> Self {
+        Op {
+            slow: true,
+            ..Op::write(method)
+        }
+    }
+}
+
+/// A complete answer, read within the exchange's deadline.
 pub(crate) struct Reply {
     pub status: u16,
+    pub content_type: Option<HeaderValue>,
     pub body: Zeroizing<Vec<u8>>,
 }
 
@@ -89,22 +147,40 @@ impl Reply {
     pub(crate) fn json<T: DeserializeOwned>(&self, method: &str) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| failure::bad_json(method, &e))
     }
+
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
 }
 
 pub(crate) struct Transport {
     http: reqwest::blocking::Client,
     endpoint: Endpoint,
+    allow_loopback_http: bool,
+    request_timeout: Duration,
+    authorize_timeout: Duration,
+    retry: RetryPolicy,
+    /// When the wait the service last asked for (`Retry-After`) ends.
+    come_back_at: Mutex<Option<Instant>>,
 }
 
 impl Transport {
     pub(crate) fn new(config: &ClientConfig) -> Result<Transport> {
-        let endpoint = Endpoint::parse(&config.base_url, config.allow_loopback_http)?;
-        if config.connect_timeout.is_zero() || config.request_timeout.is_zero() {
+        let endpoint = match &config.api_base {
+            Some(api_base) => Endpoint::parse_api_base(api_base, config.allow_loopback_http)?,
+            None => Endpoint::parse(&config.base_url, config.allow_loopback_http)?,
+        };
+        let authorize_timeout = config.authorize_timeout.unwrap_or(config.request_timeout);
+        if config.connect_timeout.is_zero()
+            || config.request_timeout.is_zero()
+            || authorize_timeout.is_zero()
+        {
             return Err(Error::Config("timeouts must be greater than zero".into()));
         }
+        config.retry.check()?;
+        // No client-wide timeout: each request carries its own deadline (see `exchange`).
         let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
             .pool_idle_timeout(POOL_IDLE)
             // A redirect would replay the PIN to wherever the service points; CSC has none.
             .redirect(reqwest::redirect::Policy::none())
@@ -127,62 +203,140 @@ impl Transport {
         let http = builder
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(Transport { http, endpoint })
+        Ok(Transport {
+            http,
+            endpoint,
+            allow_loopback_http: config.allow_loopback_http,
+            request_timeout: config.request_timeout,
+            authorize_timeout,
+            retry: config.retry.clone(),
+            come_back_at: Mutex::new(None),
+        })
     }
 
     pub(crate) fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
 
-    /// POSTs `body` as JSON to `/csc/{wire}/{method}`. `secrets` are the secret values inside `body`
-    /// (the credentials in `auth` are added here); they are scrubbed from any error text.
+    /// Checks a URL other than the methods' (an OAuth 2.0 endpoint) against the same policy.
+    pub(crate) fn check_url(&self, url: &str) -> Result<reqwest::Url> {
+        let (url, plain_http, _) = crate::endpoint::checked(url, self.allow_loopback_http)?;
+        if plain_http && !self.endpoint.is_plain_http() {
+            // The client is built https-only for an https service.
+            return Err(Error::Config(
+                "plain http:// is allowed only when the service itself is plain http".into(),
+            ));
+        }
+        Ok(url)
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// A request to `url` on this client's connection pool and TLS configuration.
+    pub(crate) fn request(&self, method: reqwest::Method, url: reqwest::Url) -> RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// What is left of the wait the service last asked for with `Retry-After`.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        let at = (*self.come_back_at.lock().unwrap_or_else(|p| p.into_inner()))?;
+        Some(at.saturating_duration_since(Instant::now())).filter(|d| !d.is_zero())
+    }
+
+    /// POSTs `body` as JSON to the method's URL, repeated per the retry policy. `secrets` are the secret
+    /// values inside `body` (the credentials in `auth` are added here); they are scrubbed from any error
+    /// text.
     pub(crate) fn call<B: Serialize>(
         &self,
         wire: Wire,
-        method: &str,
+        op: Op<'_>,
         auth: Auth<'_>,
         body: &B,
         secrets: &[&str],
     ) -> Result<Reply> {
         let mut all_secrets: Vec<&str> = secrets.to_vec();
         all_secrets.extend(auth.secret());
-        let url = self.endpoint.method_url(wire, method);
-        let payload = json_body(body).map_err(|e| failure::protocol(method, e))?;
-        let mut request = self
-            .http
-            .post(&url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(ACCEPT, "application/json")
-            .body(reqwest::blocking::Body::from(Bytes::from_owner(payload)));
-        if let Some(h) = auth.header()? {
-            request = request.header(AUTHORIZATION, h);
-        }
-        let started = Instant::now();
-        let response = match request.send() {
-            Ok(r) => r,
-            Err(e) => {
-                log::debug!(
-                    "POST {url} failed after {} ms",
-                    started.elapsed().as_millis()
-                );
-                return Err(failure::transport(method, &e, &all_secrets));
-            }
-        };
-        let status = response.status().as_u16();
-        let hint = response.content_length();
-        let body = read_body(response, hint).map_err(|e| match e {
-            ReadError::TooLarge => failure::protocol(method, "response too large"),
-            ReadError::Io(e) => failure::transport(method, &e, &all_secrets),
-        })?;
-        log::debug!(
-            "POST {url} -> {status} in {} ms",
-            started.elapsed().as_millis()
-        );
-        if (200..300).contains(&status) {
-            Ok(Reply { status, body })
+        let url = self.endpoint.method_url(wire, op.method);
+        let payload = Bytes::from_owner(json_body(body).map_err(Error::Config)?);
+        let authorization = auth.header()?;
+        let timeout = if op.slow {
+            self.authorize_timeout
         } else {
-            Err(failure::status(method, status, &body, &all_secrets))
+            self.request_timeout
+        };
+        retry::run(&self.retry, op.effect, timeout, |budget| {
+            let mut request = self
+                .http
+                .post(&url)
+                .header(CONTENT_TYPE, "application/json")
+                .header(ACCEPT, "application/json")
+                .body(reqwest::blocking::Body::from(payload.clone()));
+            if let Some((name, value)) = &authorization {
+                request = request.header(name.clone(), value.clone());
+            }
+            let (reply, retry_after) = self.exchange(op.method, request, budget, &all_secrets)?;
+            if reply.is_success() {
+                Ok(reply)
+            } else {
+                Err(Failed {
+                    error: failure::status(op.method, reply.status, &reply.body, &all_secrets),
+                    retry_after,
+                })
+            }
+        })
+    }
+
+    /// Sends one request and reads the whole answer within `budget`, whatever the service does (stall,
+    /// drip, slow headers). Returns the answer of any status with its `Retry-After`, if any.
+    pub(crate) fn exchange(
+        &self,
+        name: &str,
+        request: RequestBuilder,
+        budget: Duration,
+        secrets: &[&str],
+    ) -> std::result::Result<(Reply, Option<Duration>), Failed> {
+        let started = Instant::now();
+        // The per-request timeout is the deadline of the whole exchange in reqwest's async core
+        // (connect, send, headers and every byte of the body); a client-wide one would only bound each
+        // blocking read, so a body sent one byte at a time could hold the call for minutes.
+        let response = request.timeout(budget).send().map_err(|e| {
+            log::debug!(
+                "{name}: no answer after {} ms",
+                started.elapsed().as_millis()
+            );
+            failure::transport(name, &e, Phase::Request, secrets)
+        })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let hint = response.content_length();
+        let content_type = response.headers().get(CONTENT_TYPE).cloned();
+        let body = read_body(response, hint, started + budget).map_err(|e| match e {
+            ReadError::TooLarge => failure::protocol(name, "response too large"),
+            ReadError::Io(e) => failure::transport(name, &e, Phase::Body, secrets),
+        })?;
+        log::debug!("{name} -> {status} in {} ms", started.elapsed().as_millis());
+        let reply = Reply {
+            status,
+            content_type,
+            body,
+        };
+        let mut come_back_at = self.come_back_at.lock().unwrap_or_else(|p| p.into_inner());
+        if reply.is_success() {
+            *come_back_at = None;
+        } else if let Some(wait) = retry_after {
+            *come_back_at = Instant::now().checked_add(wait);
         }
+        Ok((reply, retry_after))
     }
 }
 
@@ -212,10 +366,12 @@ enum ReadError {
 }
 
 /// Reads into zeroizing storage; growing copies into a fresh zeroizing buffer instead of letting `Vec`
-/// reallocate (which would free the old bytes unwiped).
+/// reallocate (which would free the old bytes unwiped). A body still arriving at `deadline` is a
+/// timeout, however steadily its bytes trickle in.
 fn read_body(
     mut r: impl Read,
     hint: Option<u64>,
+    deadline: Instant,
 ) -> std::result::Result<Zeroizing<Vec<u8>>, ReadError> {
     let initial = hint
         .map(|h| h.min(MAX_RESPONSE as u64) as usize)
@@ -231,6 +387,12 @@ fn read_body(
         };
         if buf.len() + n > MAX_RESPONSE {
             return Err(ReadError::TooLarge);
+        }
+        if Instant::now() >= deadline {
+            return Err(ReadError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the answer did not arrive whole before the deadline",
+            )));
         }
         if buf.capacity() - buf.len() < n {
             let cap = (buf.len() + n).max(buf.capacity() * 2).min(MAX_RESPONSE);
@@ -257,24 +419,39 @@ mod tests {
     #[test]
     fn read_body_grows_and_caps() {
         let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
-        let got = read_body(&data[..], None).unwrap();
+        let later = Instant::now() + Duration::from_secs(60);
+        let got = read_body(&data[..], None, later).unwrap();
         assert_eq!(&got[..], &data[..]);
-        let got = read_body(&data[..], Some(10)).unwrap();
+        let got = read_body(&data[..], Some(10), later).unwrap();
         assert_eq!(&got[..], &data[..]);
         let huge = std::io::repeat(b'x').take(MAX_RESPONSE as u64 + 1);
-        assert!(matches!(read_body(huge, None), Err(ReadError::TooLarge)));
+        assert!(matches!(
+            read_body(huge, None, later),
+            Err(ReadError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn read_body_stops_at_the_deadline() {
+        let endless = std::io::repeat(b'x');
+        let e = read_body(endless, None, Instant::now()).unwrap_err();
+        assert!(
+            matches!(&e, ReadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn authorization_headers() {
         let pw = Secret::new("p@ss word");
-        let h = Auth::Basic {
+        let (name, h) = Auth::Basic {
             user: "alice",
             password: &pw,
         }
         .header()
         .unwrap()
         .unwrap();
+        assert_eq!(name, AUTHORIZATION);
         assert!(h.is_sensitive());
         use base64::Engine;
         let expected = format!(
@@ -285,10 +462,29 @@ mod tests {
         assert!(!format!("{h:?}").contains("Basic"));
 
         let tok = Secret::new("tok-123");
-        let h = Auth::Bearer(&tok).header().unwrap().unwrap();
+        let (_, h) = Auth::Bearer(&tok).header().unwrap().unwrap();
         assert_eq!(h.to_str().unwrap(), "Bearer tok-123");
         assert!(h.is_sensitive());
         assert!(Auth::None.header().unwrap().is_none());
+
+        let key = Secret::new("key-4567");
+        let (name, h) = Auth::Header {
+            name: "X-Api-Key",
+            value: &key,
+        }
+        .header()
+        .unwrap()
+        .unwrap();
+        assert_eq!(name.as_str(), "x-api-key");
+        assert_eq!(h.to_str().unwrap(), "key-4567");
+        assert!(h.is_sensitive());
+        let e = Auth::Header {
+            name: "bad header",
+            value: &key,
+        }
+        .header()
+        .unwrap_err();
+        assert!(matches!(e, Error::Config(_)) && !e.to_string().contains("4567"));
 
         let e = Auth::Basic {
             user: "a:b",

@@ -2,6 +2,7 @@
 //! Binary values (hashes, signatures, certificates, DER parameters) are raw bytes here; the client does the
 //! base64 of the wire format.
 
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -18,16 +19,28 @@ pub enum ApiVersion {
 /// How to reach one service. One `CscClient` is built from it and reused for every request.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Base URL without the `/csc/vN` part, e.g. `https://127.0.0.1:8443` or `https://host/prefix`.
+    /// Base URL without the `/csc/vN` part, e.g. `https://127.0.0.1:8443` or `https://host/prefix`:
+    /// methods are at `{base_url}/csc/v1/` or `/csc/v2/` by `api_version`. Unused with `api_base`.
     pub base_url: String,
+    /// The full base of the CSC methods, for services that do not use `/csc/v1|v2`, e.g.
+    /// `https://host/csc/v0` or `https://host/documentmanager/csc/v0`: methods are at
+    /// `{api_base}/{method}` whatever the wire format, which `api_version` names (`Auto`: the major
+    /// number of `info.specs`, 2 for v2 and v1 otherwise).
+    pub api_base: Option<String>,
     pub api_version: ApiVersion,
     /// PEM bundle of trusted CAs. `None`: the system roots.
     pub ca_file: Option<PathBuf>,
     /// Client certificate for mutual TLS.
     pub client_identity: Option<ClientIdentity>,
     pub connect_timeout: Duration,
-    /// Whole request (connect, send, wait, read).
+    /// Deadline of one exchange: connect, send, wait and read the whole answer, however slowly the
+    /// service sends it.
     pub request_timeout: Duration,
+    /// Deadline of one `credentials/authorize` exchange, which may wait for the user to approve a push
+    /// on a phone (about a minute at some services). `None`: `request_timeout`.
+    pub authorize_timeout: Option<Duration>,
+    /// Which failed requests are repeated, and for how long. Default: none.
+    pub retry: RetryPolicy,
     /// Allow `http://` when, and only when, the host is a loopback address. Off by default.
     pub allow_loopback_http: bool,
 }
@@ -36,11 +49,14 @@ impl ClientConfig {
     pub fn new(base_url: impl Into<String>) -> Self {
         ClientConfig {
             base_url: base_url.into(),
+            api_base: None,
             api_version: ApiVersion::Auto,
             ca_file: None,
             client_identity: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            authorize_timeout: None,
+            retry: RetryPolicy::default(),
             allow_loopback_http: false,
         }
     }
@@ -65,6 +81,17 @@ pub struct ServiceInfo {
     pub methods: Vec<String>,
     /// v2 `signAlgorithms.algos`; empty for v1.
     pub sign_algorithms: Vec<String>,
+    /// The base URI of the service's OAuth 2.0 authorization server (`oauth2`), whose endpoints are
+    /// `{oauth2}/oauth2/authorize`, `/oauth2/token` and `/oauth2/revoke`.
+    pub oauth2: Option<String>,
+}
+
+impl ServiceInfo {
+    /// Whether the service lists `method` (e.g. "credentials/extendTransaction") in `methods`. A service
+    /// that lists nothing says nothing: then every method counts as offered.
+    pub fn offers(&self, method: &str) -> bool {
+        self.methods.is_empty() || self.methods.iter().any(|m| m.trim_matches('/') == method)
+    }
 }
 
 /// `auth/login` result.
@@ -159,7 +186,7 @@ pub struct CredentialInfo {
 }
 
 /// `credentials/authorize`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AuthorizeRequest {
     pub credential_id: String,
     pub num_signatures: u32,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::time::Duration;
 
 /// CSC v1 §10.1: `expiresIn` defaults to 3600 seconds when the service leaves it out.
-const DEFAULT_SAD_LIFETIME: u64 = 3600;
+pub(crate) const DEFAULT_SAD_LIFETIME: u64 = 3600;
 
 /// The CSC error body, `{"error": ..., "error_description": ...}`.
 #[derive(Deserialize)]
@@ -45,6 +45,8 @@ pub(crate) struct InfoResponse {
     methods: Vec<String>,
     #[serde(default)]
     sign_algorithms: Option<SignAlgorithms>,
+    #[serde(default)]
+    oauth2: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +65,7 @@ impl From<InfoResponse> for ServiceInfo {
             auth_types: w.auth_type,
             methods: w.methods,
             sign_algorithms: w.sign_algorithms.map(|s| s.algos).unwrap_or_default(),
+            oauth2: w.oauth2.filter(|u| !u.trim().is_empty()),
         }
     }
 }
@@ -106,6 +109,18 @@ pub(crate) struct RevokeRequest<'a> {
 pub(crate) struct ListRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub page_token: Option<&'a str>,
+    /// v2.0 §11.4: ask for `credentialInfos` in the answer, with the fields below.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub infos: Option<ListInfos>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListInfos {
+    pub credential_info: bool,
+    pub certificates: &'static str,
+    pub cert_info: bool,
+    pub auth_info: bool,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +128,10 @@ pub(crate) struct ListRequest<'a> {
 pub(crate) struct ListResponse {
     #[serde(default, rename = "credentialIDs")]
     pub credential_ids: Vec<String>,
+    /// v2: one `credentials/info` answer per credential, with its `credentialID`; each is read on its
+    /// own, so one the client cannot read does not hide the others.
+    #[serde(default)]
+    pub credential_infos: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     pub next_page_token: Option<String>,
 }
@@ -209,6 +228,8 @@ mod tests {
         assert_eq!(v1.region.as_deref(), Some("IT"));
         assert_eq!(v1.auth_types, ["basic", "oauth2code"]);
         assert_eq!(v1.methods.len(), 2);
+        assert!(v1.offers("credentials/list") && !v1.offers("credentials/extendTransaction"));
+        assert_eq!(v1.oauth2.as_deref(), Some("https://x"));
         assert!(v1.sign_algorithms.is_empty());
 
         let v2: ServiceInfo = serde_json::from_str::<InfoResponse>(
@@ -289,15 +310,25 @@ mod tests {
     #[test]
     fn list_bodies() {
         assert_eq!(
-            serde_json::to_string(&ListRequest { page_token: None }).unwrap(),
+            serde_json::to_string(&ListRequest {
+                page_token: None,
+                infos: None
+            })
+            .unwrap(),
             "{}"
         );
         assert_eq!(
             serde_json::to_string(&ListRequest {
-                page_token: Some("p2")
+                page_token: Some("p2"),
+                infos: Some(ListInfos {
+                    credential_info: true,
+                    certificates: "chain",
+                    cert_info: false,
+                    auth_info: true
+                })
             })
             .unwrap(),
-            r#"{"pageToken":"p2"}"#
+            r#"{"pageToken":"p2","credentialInfo":true,"certificates":"chain","certInfo":false,"authInfo":true}"#
         );
         let r: ListResponse =
             serde_json::from_str(r#"{"credentialIDs":["a","b"],"nextPageToken":"p2"}"#).unwrap();

@@ -1,11 +1,11 @@
 //! The client against a scripted service: exact v1/v2 request bodies and headers, version detection,
 //! asynchronous authorization, error mapping, timeouts, TLS trust and mutual TLS, connection reuse.
 
-mod fake;
-
+use crate::fake::{Fake, Pki, Req, Resp};
+use crate::loopback;
+use crate::transport_kind;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use fake::{Fake, Pki, Req, Resp};
 use remote_client::*;
 use serde_json::json;
 use std::time::Duration;
@@ -18,10 +18,7 @@ const REFRESH: &str = "rt-9876543210";
 const SAD: &str = "sad-abcdef123456";
 
 fn client(url: &str, version: ApiVersion) -> CscClient {
-    let mut cfg = ClientConfig::new(url);
-    cfg.api_version = version;
-    cfg.allow_loopback_http = true;
-    cfg.request_timeout = Duration::from_secs(5);
+    let cfg = loopback(url, version);
     CscClient::new(&cfg).unwrap()
 }
 
@@ -189,6 +186,7 @@ fn v2_wire_format_and_one_connection() {
         .iter()
         .all(|p| p.starts_with("/tenant/csc/v2/")));
     let reqs = fake.requests();
+    assert!(reqs.iter().all(|r| r.method == "POST"));
     assert_eq!(reqs[0].headers["authorization"], basic("alice", PASSWORD));
     assert_eq!(reqs[0].headers["content-type"], "application/json");
     assert_eq!(reqs[0].body, json!({"rememberMe": true}));
@@ -270,6 +268,56 @@ fn v1_wire_format() {
     assert!(matches!(e, Error::Config(_)), "{e:?}");
 }
 
+/// `service` behind an API base that does not say the version: `/documentmanager/csc/v0/{method}`
+/// answered as `version` would be.
+fn at_api_base(version: &'static str) -> impl Fn(&Req) -> Resp + Send + Sync + 'static {
+    move |r: &Req| {
+        let mut r = r.clone();
+        r.path = r
+            .path
+            .replace("/documentmanager/csc/v0/", &format!("/csc/{version}/"));
+        service(&r)
+    }
+}
+
+fn api_base_client(fake: &Fake, version: ApiVersion) -> CscClient {
+    let mut cfg = ClientConfig::new("https://unused.invalid");
+    cfg.api_base = Some(format!("{}/documentmanager/csc/v0", fake.http_url()));
+    cfg.api_version = version;
+    cfg.allow_loopback_http = true;
+    cfg.request_timeout = Duration::from_secs(5);
+    CscClient::new(&cfg).unwrap()
+}
+
+#[test]
+fn explicit_api_base_with_either_wire_format() {
+    let fake = Fake::http(at_api_base("v1"));
+    let c = api_base_client(&fake, ApiVersion::V1);
+    full_flow(&c);
+    assert!(fake
+        .paths()
+        .iter()
+        .all(|p| p.starts_with("/documentmanager/csc/v0/")));
+    assert_eq!(
+        body_of(&fake, "credentials/extendTransaction"),
+        json!({"credentialID":"c1","hash":[B64.encode([3u8; 32])],"SAD":SAD})
+    );
+
+    // Auto: one `info` at the base, its specs decide.
+    let c = api_base_client(&fake, ApiVersion::Auto);
+    assert_eq!(c.api_version().unwrap(), ApiVersion::V1);
+    let fake = Fake::http(at_api_base("v2"));
+    let c = api_base_client(&fake, ApiVersion::Auto);
+    assert_eq!(c.api_version().unwrap(), ApiVersion::V2);
+    assert_eq!(fake.paths(), ["/documentmanager/csc/v0/info"]);
+    full_flow(&c);
+    assert_eq!(
+        body_of(&fake, "credentials/extendTransaction"),
+        json!({"credentialID":"c1","hashes":[B64.encode([3u8; 32])],
+               "hashAlgorithmOID":oid::SHA256,"SAD":SAD})
+    );
+}
+
 #[test]
 fn auto_detection() {
     // A v2 service.
@@ -306,14 +354,9 @@ fn auto_detection() {
     // Nothing answers: a transport error, not cached.
     let c = client(&format!("http://{}", closed_port()), ApiVersion::Auto);
     let e = c.api_version().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Unreachable,
-                ..
-            }
-        ),
+    assert_eq!(
+        transport_kind(&e),
+        Some(TransportKind::Unreachable),
         "{e:?}"
     );
 }
@@ -339,12 +382,7 @@ fn asynchronous_authorization() {
     let req = AuthorizeRequest {
         credential_id: "c1".into(),
         num_signatures: 1,
-        hashes: vec![],
-        hash_algorithm_oid: None,
-        pin: None,
-        otp: None,
-        description: None,
-        client_data: None,
+        ..Default::default()
     };
     let handle = match c.authorize(&at, &req).unwrap() {
         Authorization::Pending { handle } => handle,
@@ -469,37 +507,21 @@ fn timeouts_and_unreachable() {
     let fake = Fake::http(|_r: &Req| {
         Resp::json(200, json!({"specs":"2.0.0.2"})).delayed(Duration::from_secs(3))
     });
-    let mut cfg = ClientConfig::new(fake.http_url());
-    cfg.allow_loopback_http = true;
-    cfg.api_version = ApiVersion::V2;
+    let mut cfg = loopback(&fake.http_url(), ApiVersion::V2);
     cfg.request_timeout = Duration::from_millis(300);
     let c = CscClient::new(&cfg).unwrap();
     let started = std::time::Instant::now();
     let e = c.info().unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_eq!(transport_kind(&e), Some(TransportKind::Timeout), "{e:?}");
     assert_eq!(e.reason(), Reason::Transport);
     assert!(e.is_retryable());
 
     let c = client(&format!("http://{}", closed_port()), ApiVersion::V2);
     let e = c.info().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Unreachable,
-                ..
-            }
-        ),
+    assert_eq!(
+        transport_kind(&e),
+        Some(TransportKind::Unreachable),
         "{e:?}"
     );
 }
@@ -542,32 +564,14 @@ fn tls_trust_and_mutual_tls() {
 
     let (c, _d) = tls_client(&fake.https_url(), &other_pki.ca_pem, None);
     let e = c.info().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Tls,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_eq!(transport_kind(&e), Some(TransportKind::Tls), "{e:?}");
     assert!(!e.is_retryable());
 
     // The certificate is for 127.0.0.1, not localhost.
     let url = fake.https_url().replace("127.0.0.1", "localhost");
     let (c, _d) = tls_client(&url, &server_pki.ca_pem, None);
     let e = c.info().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Tls,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_eq!(transport_kind(&e), Some(TransportKind::Tls), "{e:?}");
 
     // Mutual TLS: the service only talks to clients with a certificate from client_pki.
     let client_pki = Pki::new("Client CA");
@@ -581,16 +585,7 @@ fn tls_trust_and_mutual_tls() {
     assert_eq!(c.info().unwrap().specs, "2.0.0.2");
     let (c, _d) = tls_client(&mtls.https_url(), &server_pki.ca_pem, None);
     let e = c.info().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Tls,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_eq!(transport_kind(&e), Some(TransportKind::Tls), "{e:?}");
     let (_, _, cert_pem, key_pem) = other_pki.leaf(&["client.test"]);
     let (c, _d) = tls_client(
         &mtls.https_url(),
@@ -607,14 +602,5 @@ fn https_client_refuses_plain_http_service() {
     let url = format!("https://{}", fake.addr);
     let (c, _d) = tls_client(&url, &pki.ca_pem, None);
     let e = c.info().unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Transport {
-                kind: TransportKind::Tls,
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    assert_eq!(transport_kind(&e), Some(TransportKind::Tls), "{e:?}");
 }

@@ -1,5 +1,6 @@
 //! A scripted HTTP/1.1 service on 127.0.0.1 (plain or TLS) that records what the client sends, so the
-//! tests can check the exact wire format, headers and connection reuse.
+//! tests can check the exact wire format, headers and connection reuse, and that misbehaves on request
+//! (a body that drips, a stall, a reset connection, bytes that are not HTTP) for the fault tests.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,10 +11,41 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct Req {
+    pub method: String,
     pub path: String,
     /// Lower-case names.
     pub headers: HashMap<String, String>,
+    /// The body as JSON, `Null` when it is not JSON.
     pub body: serde_json::Value,
+    pub raw: String,
+}
+
+impl Req {
+    /// The body as `application/x-www-form-urlencoded` pairs (OAuth 2.0 token requests).
+    pub fn form(&self) -> HashMap<String, String> {
+        url::form_urlencoded::parse(self.raw.as_bytes())
+            .into_owned()
+            .collect()
+    }
+}
+
+/// Ways to misbehave after the request has been read.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// Status line and headers at once, then the body one byte per interval.
+    DripBody(Duration),
+    /// The status line and headers one byte per interval.
+    DripHeaders(Duration),
+    /// Status line and headers (with the full Content-Length), then silence for this long.
+    StallBody(Duration),
+    /// Silence for this long, then the connection is closed.
+    Stall(Duration),
+    /// The connection is reset (RST) instead of answered.
+    Reset,
+    /// Headers and half the body, then a reset.
+    ResetMidBody,
+    /// Bytes that are not HTTP.
+    Garbage,
 }
 
 pub struct Resp {
@@ -21,16 +53,12 @@ pub struct Resp {
     pub body: String,
     pub delay: Option<Duration>,
     pub extra_headers: Vec<(String, String)>,
+    pub fault: Option<Fault>,
 }
 
 impl Resp {
     pub fn json(status: u16, body: serde_json::Value) -> Resp {
-        Resp {
-            status,
-            body: body.to_string(),
-            delay: None,
-            extra_headers: vec![],
-        }
+        Resp::raw(status, &body.to_string())
     }
     pub fn raw(status: u16, body: &str) -> Resp {
         Resp {
@@ -38,6 +66,7 @@ impl Resp {
             body: body.to_owned(),
             delay: None,
             extra_headers: vec![],
+            fault: None,
         }
     }
     pub fn empty(status: u16) -> Resp {
@@ -49,6 +78,10 @@ impl Resp {
     }
     pub fn header(mut self, name: &str, value: &str) -> Resp {
         self.extra_headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn fault(mut self, fault: Fault) -> Resp {
+        self.fault = Some(fault);
         self
     }
 }
@@ -84,13 +117,22 @@ impl Fake {
                 let Ok(stream) = stream else { continue };
                 conns.fetch_add(1, Ordering::SeqCst);
                 let (handler, reqs, tls) = (handler.clone(), reqs.clone(), tls.clone());
-                std::thread::spawn(move || match tls {
-                    None => serve(stream, &handler, &reqs),
-                    Some(cfg) => {
-                        let Ok(conn) = rustls::ServerConnection::new(cfg) else {
-                            return;
-                        };
-                        serve(rustls::StreamOwned::new(conn, stream), &handler, &reqs)
+                let Ok(socket) = stream.try_clone() else {
+                    continue;
+                };
+                std::thread::spawn(move || {
+                    let reset = match tls {
+                        None => serve(stream, &handler, &reqs),
+                        Some(cfg) => {
+                            let Ok(conn) = rustls::ServerConnection::new(cfg) else {
+                                return;
+                            };
+                            serve(rustls::StreamOwned::new(conn, stream), &handler, &reqs)
+                        }
+                    };
+                    if reset {
+                        // A zero linger turns the close into a reset.
+                        let _ = socket2::SockRef::from(&socket).set_linger(Some(Duration::ZERO));
                     }
                 });
             }
@@ -123,24 +165,23 @@ impl Fake {
     }
 }
 
-fn serve<S: Read + Write>(stream: S, handler: &Handler, reqs: &Mutex<Vec<Req>>) {
+/// Answers requests until the client closes; true when the connection is to be reset.
+fn serve<S: Read + Write>(stream: S, handler: &Handler, reqs: &Mutex<Vec<Req>>) -> bool {
     let mut reader = BufReader::new(stream);
     loop {
         let mut request_line = String::new();
         match reader.read_line(&mut request_line) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(_) => {}
         }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("")
-            .to_owned();
+        let mut words = request_line.split_whitespace();
+        let method = words.next().unwrap_or("").to_owned();
+        let path = words.next().unwrap_or("").to_owned();
         let mut headers = HashMap::new();
         loop {
             let mut line = String::new();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
+                return false;
             }
             let line = line.trim_end();
             if line.is_empty() {
@@ -156,33 +197,78 @@ fn serve<S: Read + Write>(stream: S, handler: &Handler, reqs: &Mutex<Vec<Req>>) 
             .unwrap_or(0);
         let mut body = vec![0u8; len];
         if reader.read_exact(&mut body).is_err() {
-            return;
+            return false;
         }
         let req = Req {
+            method,
             path,
             headers,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+            raw: String::from_utf8_lossy(&body).into_owned(),
         };
         reqs.lock().unwrap().push(req.clone());
         let resp = handler(&req);
         if let Some(d) = resp.delay {
             std::thread::sleep(d);
         }
-        let mut out = format!(
+        let mut head = format!(
             "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
             resp.status,
             resp.body.len()
         );
         for (k, v) in &resp.extra_headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
+            head.push_str(&format!("{k}: {v}\r\n"));
         }
-        out.push_str("\r\n");
-        out.push_str(&resp.body);
+        head.push_str("\r\n");
         let stream = reader.get_mut();
-        if stream.write_all(out.as_bytes()).is_err() || stream.flush().is_err() {
-            return;
+        let written = match resp.fault {
+            None => write_all(stream, head.as_bytes()) && write_all(stream, resp.body.as_bytes()),
+            Some(Fault::DripBody(every)) => {
+                write_all(stream, head.as_bytes()) && drip(stream, resp.body.as_bytes(), every)
+            }
+            Some(Fault::DripHeaders(every)) => {
+                drip(stream, head.as_bytes(), every) && write_all(stream, resp.body.as_bytes())
+            }
+            Some(Fault::StallBody(d)) => {
+                write_all(stream, head.as_bytes());
+                std::thread::sleep(d);
+                return false;
+            }
+            Some(Fault::Stall(d)) => {
+                std::thread::sleep(d);
+                return false;
+            }
+            Some(Fault::Reset) => return true,
+            Some(Fault::ResetMidBody) => {
+                let half = &resp.body.as_bytes()[..resp.body.len() / 2];
+                write_all(stream, head.as_bytes());
+                write_all(stream, half);
+                return true;
+            }
+            Some(Fault::Garbage) => {
+                write_all(stream, b"\x16\x03\x01 this is not HTTP at all\r\n\r\n");
+                return false;
+            }
+        };
+        if !written {
+            return false;
         }
     }
+}
+
+fn write_all<S: Write>(stream: &mut S, bytes: &[u8]) -> bool {
+    stream.write_all(bytes).is_ok() && stream.flush().is_ok()
+}
+
+/// One byte per interval; stops when the client has gone.
+fn drip<S: Write>(stream: &mut S, bytes: &[u8], every: Duration) -> bool {
+    for b in bytes {
+        if !write_all(stream, std::slice::from_ref(b)) {
+            return false;
+        }
+        std::thread::sleep(every);
+    }
+    true
 }
 
 /// A CA, a server certificate for 127.0.0.1 issued by it, and the CA's PEM.

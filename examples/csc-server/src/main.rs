@@ -12,6 +12,7 @@ mod error;
 mod files;
 mod init;
 mod keys;
+mod lockouts;
 mod model;
 mod otp;
 mod passwords;

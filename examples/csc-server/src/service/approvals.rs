@@ -8,6 +8,7 @@ use crate::algorithms::HashAlg;
 use crate::approval::{self, Checked, DecideError, Decision, QueueError};
 use crate::audit::Event;
 use crate::error::{CscError, CscResult};
+use crate::lockouts::{self, Counter};
 use crate::otp;
 use crate::passwords;
 use crate::sessions::Session;
@@ -151,34 +152,19 @@ impl Service {
             passwords::verify_dummy(password);
             return Err(CscError::bad_credentials());
         };
-        type Row = (
-            String,
-            bool,
-            bool,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let (hash, login_locked, code_locked, sealed, period, last): Row =
-            self.db.lock().query_row(
-                "SELECT password_hash, login_locked, account_otp_locked, sealed_account_totp,
-                        account_totp_period, account_totp_last_step
+        let hash = self.password_hash(user)?;
+        type Row = (Option<Vec<u8>>, Option<i64>, Option<i64>);
+        let (code_locked, (sealed, period, last)): (bool, Row) = {
+            let conn = self.db.lock();
+            let locked = lockouts::locked(&conn, Counter::AccountCode, user)?;
+            let row = conn.query_row(
+                "SELECT sealed_account_totp, account_totp_period, account_totp_last_step
                  FROM users WHERE name = ?1",
                 [user],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-        if login_locked {
-            return Err(CscError::login_locked());
-        }
+            (locked, row)
+        };
         if code_locked {
             return Err(CscError::otp_locked());
         }
@@ -187,10 +173,7 @@ impl Service {
             return Err(CscError::bad_credentials());
         }
         let conn = self.db.lock();
-        conn.execute(
-            "UPDATE users SET login_failures = 0 WHERE name = ?1",
-            [user],
-        )?;
+        lockouts::success(&conn, Counter::Password, user)?;
         let (Some(sealed), Some(period)) = (sealed, period) else {
             return Err(CscError::internal(
                 "approval page login",
@@ -211,18 +194,18 @@ impl Service {
         match accepted {
             Some(step) => {
                 conn.execute(
-                    "UPDATE users SET account_totp_last_step = ?2, account_otp_failures = 0
-                     WHERE name = ?1",
+                    "UPDATE users SET account_totp_last_step = ?2 WHERE name = ?1",
                     params![user, step as i64],
                 )?;
+                lockouts::success(&conn, Counter::AccountCode, user)?;
                 Ok(())
             }
             None => {
-                conn.execute(
-                    "UPDATE users SET account_otp_failures = account_otp_failures + 1,
-                                      account_otp_locked = (account_otp_failures + 1 >= ?2)
-                     WHERE name = ?1",
-                    params![user, self.settings.max_attempts],
+                lockouts::failure(
+                    &conn,
+                    Counter::AccountCode,
+                    user,
+                    self.settings.max_attempts,
                 )?;
                 Err(CscError::invalid_otp())
             }

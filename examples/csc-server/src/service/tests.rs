@@ -1,11 +1,15 @@
 //! The security logic end to end, on a real initialized state folder with a settable clock.
 
 use super::*;
-use crate::algorithms::oid;
+use crate::algorithms::{oid, AlgorithmRequest};
 use crate::files::StateDir;
+use crate::otp;
+use crate::sad;
+use crate::vault::purpose;
 use serde::Deserialize;
 use sha2::Digest;
 use std::path::Path;
+use zeroize::Zeroizing;
 
 const T0: i64 = 1_800_000_000;
 

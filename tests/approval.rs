@@ -14,12 +14,11 @@ use remote_client::{
     Reason, Secret, SignHashRequest,
 };
 use sha2::Digest;
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::page::{input_value, FormClient};
 use support::{account_code, openssl_verify, Scheme, Service};
 
 const SCAL2_APPROVE: &str = "alice-p256-approve";
@@ -318,143 +317,6 @@ fn approve_in_chromium_then_sign() {
     assert_eq!(again.reason(), Reason::InvalidRequest, "{again}");
 }
 
-// ---- plain HTTPS form posts ----
-
-/// A minimal browser without script: HTTPS to the service, a cookie jar, no redirects followed.
-struct FormClient {
-    http: reqwest::blocking::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl FormClient {
-    fn new(svc: &Service) -> FormClient {
-        let pem = std::fs::read(svc.ca_file()).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        let http = reqwest::blocking::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        FormClient {
-            http,
-            base: svc.url.clone(),
-            cookies: HashMap::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn send(&mut self, rb: reqwest::blocking::RequestBuilder) -> Answer {
-        let rb = if self.cookies.is_empty() {
-            rb
-        } else {
-            rb.header(reqwest::header::COOKIE, self.cookie_header())
-        };
-        let resp = rb.send().expect("HTTPS request");
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        for sc in headers.get_all(reqwest::header::SET_COOKIE) {
-            let sc = sc.to_str().unwrap();
-            let (pair, attrs) = sc.split_once(';').unwrap_or((sc, ""));
-            let (name, value) = pair.split_once('=').unwrap();
-            if attrs.contains("Max-Age=0") {
-                self.cookies.remove(name);
-            } else {
-                self.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        Answer {
-            status,
-            headers,
-            body: resp.text().unwrap_or_default(),
-        }
-    }
-
-    fn get(&mut self, path: &str) -> Answer {
-        let rb = self.http.get(format!("{}{path}", self.base));
-        self.send(rb)
-    }
-
-    fn post(&mut self, path: &str, form: &[(&str, &str)], extra: &[(&str, &str)]) -> Answer {
-        let mut rb = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(urlencode(form));
-        for (k, v) in extra {
-            rb = rb.header(*k, *v);
-        }
-        self.send(rb)
-    }
-}
-
-fn urlencode(pairs: &[(&str, &str)]) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The value of the first `name="NAME" value="..."` input after `from` in `html`.
-fn input_value<'a>(html: &'a str, from: usize, name: &str) -> &'a str {
-    let key = format!("name=\"{name}\" value=\"");
-    let start = html[from..]
-        .find(&key)
-        .unwrap_or_else(|| panic!("no input {name} in:\n{html}"))
-        + from
-        + key.len();
-    let end = html[start..].find('"').unwrap() + start;
-    &html[start..end]
-}
-
-fn set_cookie_of<'a>(a: &'a Answer, name: &str) -> &'a str {
-    a.headers
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("no Set-Cookie {name}"))
-}
-
 /// Decline with plain form posts, checking the page's defences on the way: security headers, the
 /// sign-in form's CSRF token, a wrong code, a forged decision.
 #[test]
@@ -480,7 +342,7 @@ fn decline_with_a_form_post() {
     assert!(h("content-security-policy").contains("frame-ancestors 'none'"));
     assert_eq!(h("x-frame-options"), "DENY");
     assert_eq!(h("cache-control"), "no-store");
-    let login_cookie = set_cookie_of(&login, "__Host-csc-login");
+    let login_cookie = login.set_cookie("__Host-csc-login");
     for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(login_cookie.contains(attr), "{login_cookie}");
     }
@@ -542,7 +404,7 @@ fn decline_with_a_form_post() {
         signed_in.headers.get("location").unwrap().to_str().unwrap(),
         "/approve"
     );
-    let session_cookie = set_cookie_of(&signed_in, "__Host-csc-session");
+    let session_cookie = signed_in.set_cookie("__Host-csc-session");
     for attr in [
         "Secure",
         "HttpOnly",

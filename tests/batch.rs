@@ -2,8 +2,6 @@
 //! the agent's protocol and lifetime as a client sees them, the module's use of it (a SCAL 1 batch
 //! shared by processes; SCAL 2 never), and signing that goes on when the agent is gone.
 
-mod tools_common;
-
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -12,8 +10,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use support::paths::repo_root;
+use support::tools::*;
 use support::{audit_entries, module_path, openssl_verify, target_profile_dir, Scheme, Service};
-use tools_common::*;
 
 #[test]
 fn batch_sign_script_signs_30_pdfs_with_one_code() {
@@ -276,9 +275,8 @@ fn agent_runs_a_command_with_the_batch_settings_and_returns_its_status() {
 #[test]
 #[ignore = "helper run by agent_refuses_other_users"]
 fn peer_client_helper() {
-    let Some(socket) = std::env::var_os("CT_PEER_SOCKET") else {
-        return;
-    };
+    let socket = std::env::var_os("CT_PEER_SOCKET")
+        .expect("a helper of agent_refuses_other_users, which sets CT_PEER_SOCKET");
     match UnixStream::connect(&socket) {
         Err(e) => println!("PEER: connect failed: {e}"),
         Ok(mut s) => {
@@ -293,9 +291,8 @@ fn peer_client_helper() {
 
 #[test]
 fn agent_refuses_other_users() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root to act as another user");
+    if !support::skip::is_root() {
+        support::skip::skip("needs root to connect as another user (nobody)");
         return;
     }
     let agent = AgentProcess::start(&[]);
@@ -434,7 +431,7 @@ fn processes_share_a_scal1_batch_through_the_agent_but_never_a_scal2_one() {
     let svc = Service::shared();
     let agent = AgentProcess::start(&[]);
     let env = [("CLOUDTOKEN_AGENT_SOCK", agent.socket.as_path())];
-    let data = support::temp_file("doc.txt", b"agent test document\n");
+    let data = support::config::temp_file("doc.txt", b"agent test document\n");
 
     // SCAL 1: the first process authorizes a batch, the second one signs with what the agent kept.
     let alice = enroll_login_free(svc, "alice", "Alice Example", &[]);
@@ -477,7 +474,7 @@ fn processes_share_a_scal1_batch_through_the_agent_but_never_a_scal2_one() {
     ];
     for i in 0..2 {
         let content = format!("scal 2 document {i}\n");
-        let doc = support::temp_file("doc.txt", content.as_bytes());
+        let doc = support::config::temp_file("doc.txt", content.as_bytes());
         let sig = sign_in_new_process(&bob, cred, "SHA256-RSA-PKCS", &doc.1, &env);
         let digest = Sha256::digest(content.as_bytes());
         assert!(openssl_verify(
@@ -521,7 +518,7 @@ fn signing_goes_on_without_a_reachable_agent() {
         ("CLOUDTOKEN_LOG", Path::new("warn")),
         ("CLOUDTOKEN_LOG_FILE", log.as_path()),
     ];
-    let data = support::temp_file("doc.txt", b"no agent\n");
+    let data = support::config::temp_file("doc.txt", b"no agent\n");
     let before = authorizations(svc, cred);
     for _ in 0..2 {
         let sig = sign_in_new_process(&alice, cred, "ECDSA-SHA384", &data.1, &env);

@@ -3,13 +3,12 @@
 //! URIs checked against what the module shows, expiry checked against openssl), `register` for p11-kit
 //! and NSS (checked with p11-kit and certutil), and failures explained in plain words.
 
-mod tools_common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::paths::test_prompt;
+use support::tools::*;
 use support::{module_path, Service};
-use tools_common::*;
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777

@@ -3,13 +3,11 @@
 //! the prompt channel (the shipped test prompt). The signature is verified with pdfsig and `openssl cms`.
 //! Needs Debian's libreoffice-writer-nogui (tests/run.sh installs it).
 
-mod tools_common;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::tools::*;
 use support::Service;
-use tools_common::*;
 
 /// LibreOffice's first start creates its profile; a slow machine needs a while.
 const SOFFICE_TIMEOUT: Duration = Duration::from_secs(300);

@@ -2,13 +2,10 @@
 //! buffers, attribute semantics, handle and state checks, misuse with NULL pointers, local digests and
 //! random numbers, unsupported functions. Against a real csc-server.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
+use support::prelude::*;
 use support::totp_code;
 
 fn text(b: &[u8]) -> String {
@@ -295,7 +292,7 @@ fn get_attrs(
 #[test]
 fn objects_and_attribute_semantics() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
 
@@ -661,7 +658,7 @@ fn sessions_and_login_state() {
 #[test]
 fn sign_size_queries_and_misuse_are_answered_locally() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-p256-single");
+    let (token, cred) = svc.demo.credential("bob-p256-single");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     let cert = ok(
@@ -866,7 +863,7 @@ fn sign_size_queries_and_misuse_are_answered_locally() {
 #[test]
 fn rsa_input_rules() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-rsa2048-scal2");
+    let (token, cred) = svc.demo.credential("bob-rsa2048-scal2");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
@@ -1196,7 +1193,7 @@ fn passcode_login_signs_without_network_at_login() {
     // C_Login itself never talks to the service: a wrong PIN is accepted by C_Login and refused at the
     // first authorization (see pkcs11_auth.rs); here, the right passcode signs.
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-rsa2048");
+    let (token, cred) = svc.demo.credential("alice-rsa2048");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(

@@ -5,16 +5,11 @@
 //! signature, decline → CKR_FUNCTION_REJECTED, nobody answers → CKR_FUNCTION_CANCELED (the module's
 //! approval_timeout_ms, or the service's own expiry), and one approval covering a SCAL 1 batch.
 
-#[path = "channels_common.rs"]
-mod channels;
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use channels::*;
-use common::*;
 use cryptoki_sys::*;
 use once_cell::sync::OnceCell;
 use std::time::{Duration, Instant};
+use support::page::Page;
+use support::prelude::*;
 use support::Service;
 
 const SCAL2: &str = "alice-p256-approve";
@@ -34,7 +29,7 @@ struct Env {
 fn env() -> &'static Env {
     static ENV: OnceCell<Env> = OnceCell::new();
     ENV.get_or_init(|| {
-        let svc = lasting_service(|| {
+        let svc = lasting(|| {
             Service::start_fresh_init_serve(
                 &["--totp-period", "5"],
                 &["--approval-timeout", &SERVICE_TIMEOUT_S.to_string()],
@@ -69,10 +64,7 @@ fn env() -> &'static Env {
                 ),
             ),
         ];
-        let log = dir.path().join("module.log");
-        let config = write_config(dir.path(), "debug", &log, &tokens);
-        let p = p11();
-        assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
+        let support::p11::flow::Configured { p, log, .. } = initialize_on(dir.path(), &tokens);
         Env {
             svc,
             p,
@@ -89,9 +81,9 @@ fn label_of(e: &Env, id: &str) -> String {
 
 /// Approvals the module collected for `credential` (a SAD handed out by `authorizeCheck`).
 fn approvals_collected(svc: &Service, credential: &str) -> usize {
-    audit_events(svc, "credentials/authorizeCheck", credential)
+    svc.audit_of("credentials/authorizeCheck", credential)
         .iter()
-        .filter(|(outcome, _)| outcome == "ok")
+        .filter(|a| a.ok())
         .count()
 }
 
@@ -230,7 +222,7 @@ fn one_approval_covers_a_scal1_batch() {
         before + 1,
         "one approval for the batch"
     );
-    let asked = authorizations(&e.svc, SCAL1);
+    let asked = e.svc.authorizations(SCAL1);
     assert_eq!(asked.len(), 1, "one authorization request: {asked:?}");
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }

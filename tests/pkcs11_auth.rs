@@ -3,11 +3,8 @@
 //! SCAL 1 batches and their exhaustion, SCAL 2 hash-by-hash authorization and wrong factors (lockout:
 //! pkcs11_lifecycle.rs, on a service of its own).
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
+use support::prelude::*;
 use support::{openssl_verify, totp_code};
 
 fn sign_verified(p: P11, h: CK_SESSION_HANDLE, key: &Key, message: &[u8]) {
@@ -34,7 +31,7 @@ fn bool_attr(p: P11, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, ty: CK_ATTRIBU
 #[test]
 fn scal2_totp_needs_a_context_login_per_signature() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-p256-scal2");
+    let (token, cred) = svc.demo.credential("bob-p256-scal2");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
@@ -97,7 +94,7 @@ fn scal2_totp_needs_a_context_login_per_signature() {
 #[test]
 fn scal2_sms_sends_one_code_per_signature() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-rsa2048-scal2");
+    let (token, cred) = svc.demo.credential("bob-rsa2048-scal2");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
@@ -132,7 +129,7 @@ fn scal2_sms_sends_one_code_per_signature() {
 #[test]
 fn multisign_one_is_used_up_by_one_signature() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "bob-p256-single");
+    let (token, cred) = svc.demo.credential("bob-p256-single");
     assert_eq!(cred.multisign, 1);
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
@@ -172,7 +169,7 @@ fn multisign_one_is_used_up_by_one_signature() {
 #[test]
 fn batch_covers_many_signatures_with_one_sms() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "carol-p256-sms");
+    let (token, cred) = svc.demo.credential("carol-p256-sms");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
@@ -226,7 +223,7 @@ fn batch_covers_many_signatures_with_one_sms() {
 #[test]
 fn wrong_pin_and_wrong_otp_are_pin_incorrect() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "carol-p256");
+    let (token, cred) = svc.demo.credential("carol-p256");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
 
@@ -294,7 +291,7 @@ fn sms_code_requested_before_the_process_is_used_from_the_passcode() {
     // Every real client logs in, in a process of its own, before it signs: an SMS code the user had
     // sent earlier (by the service's portal, `cloudtoken`, or a first attempt) must work after the PIN.
     let (svc, p) = setup();
-    let (token, sms) = demo_cred(svc, "alice-p384");
+    let (token, sms) = svc.demo.credential("alice-p384");
     let _l = token_lock(&token.label);
     let before = svc.sms_messages(&sms.id).len();
     let mut cfg = remote_client::ClientConfig::new(svc.url.clone());

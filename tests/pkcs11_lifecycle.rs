@@ -3,29 +3,13 @@
 //! lockout on a service of its own. The tests here initialize and finalize the module, so they run one
 //! at a time (a process-wide lock) and each leaves it finalized.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
-use parking_lot::Mutex;
 use std::ffi::c_void;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::ptr::null_mut;
+use support::prelude::*;
 use support::{openssl_verify, totp_code, Service};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// Runs with the module finalized before and after.
-fn isolated<R>(f: impl FnOnce(P11) -> R) -> R {
-    let _g = SERIAL.lock();
-    let p = p11();
-    let _ = p.finalize();
-    let r = f(p);
-    let _ = p.finalize();
-    r
-}
 
 unsafe extern "C" fn create_mutex(m: *mut *mut c_void) -> CK_RV {
     // SAFETY: the module passes a valid out pointer.
@@ -63,10 +47,8 @@ fn reserved(path: &Path) -> std::ffi::CString {
 }
 
 #[test]
-fn initialize_arguments_and_finalize() {
-    let svc = Service::shared();
+fn nothing_works_before_c_initialize() {
     isolated(|p| {
-        // Nothing works before C_Initialize.
         assert!(matches!(p.slots(), Err(CKR_CRYPTOKI_NOT_INITIALIZED)));
         let mut info = CK_INFO::default();
         // SAFETY: valid out pointer.
@@ -77,56 +59,84 @@ fn initialize_arguments_and_finalize() {
         );
         assert_rv(p.finalize(), CKR_CRYPTOKI_NOT_INITIALIZED, "C_Finalize");
         assert_rv(p.close(1), CKR_CRYPTOKI_NOT_INITIALIZED, "C_CloseSession");
+    });
+}
 
+/// C_Initialize with `a` fails with `want` and leaves the module uninitialized.
+fn refused(p: P11, a: &mut CK_C_INITIALIZE_ARGS, want: CK_RV, what: &str) {
+    assert_rv(p.initialize(Some(a)), want, what);
+    assert!(
+        matches!(p.slots(), Err(CKR_CRYPTOKI_NOT_INITIALIZED)),
+        "a failed C_Initialize leaves nothing ({what})"
+    );
+}
+
+#[test]
+fn c_initialize_refuses_some_mutex_callbacks_but_not_all() {
+    let svc = Service::shared();
+    isolated(|p| {
         let conf = reserved(&svc.config_file());
-        let r = conf.as_ptr() as *mut c_void;
-        // Some mutex callbacks but not all.
-        let mut a = args(CKF_OS_LOCKING_OK, true, r);
+        let mut a = args(CKF_OS_LOCKING_OK, true, conf.as_ptr() as *mut c_void);
         a.LockMutex = None;
-        assert_rv(
-            p.initialize(Some(&mut a)),
-            CKR_ARGUMENTS_BAD,
-            "partial callbacks",
-        );
-        // Callbacks without permission to use OS locking: the module cannot honour them.
-        assert_rv(
-            p.initialize(Some(&mut args(0, true, r))),
-            CKR_CANT_LOCK,
-            "callbacks only",
-        );
-        // The HTTP client needs a thread.
-        assert_rv(
-            p.initialize(Some(&mut args(
-                CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS,
-                false,
-                r,
-            ))),
-            CKR_NEED_TO_CREATE_THREADS,
-            "no threads",
-        );
-        // pReserved: only our string form.
-        let junk = std::ffi::CString::new("something=else").unwrap();
+        refused(p, &mut a, CKR_ARGUMENTS_BAD, "partial callbacks");
+    });
+}
+
+#[test]
+fn c_initialize_with_callbacks_but_no_os_locking_cannot_lock() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let conf = reserved(&svc.config_file());
+        // The module cannot honour application mutexes without OS locking.
+        let mut a = args(0, true, conf.as_ptr() as *mut c_void);
+        refused(p, &mut a, CKR_CANT_LOCK, "callbacks only");
+        // Callbacks with OS locking allowed: fine.
         assert_rv(
             p.initialize(Some(&mut args(
                 CKF_OS_LOCKING_OK,
-                false,
-                junk.as_ptr() as *mut c_void,
+                true,
+                conf.as_ptr() as *mut c_void,
             ))),
-            CKR_ARGUMENTS_BAD,
-            "foreign pReserved",
+            CKR_OK,
+            "callbacks and OS locking",
         );
-        assert!(
-            matches!(p.slots(), Err(CKR_CRYPTOKI_NOT_INITIALIZED)),
-            "failed C_Initialize leaves nothing"
-        );
+        assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
+    });
+}
 
-        // Callbacks with OS locking allowed: fine.
+#[test]
+fn c_initialize_that_forbids_threads_needs_to_create_threads() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let conf = reserved(&svc.config_file());
+        // The HTTP client needs a thread.
+        let mut a = args(
+            CKF_OS_LOCKING_OK | CKF_LIBRARY_CANT_CREATE_OS_THREADS,
+            false,
+            conf.as_ptr() as *mut c_void,
+        );
+        refused(p, &mut a, CKR_NEED_TO_CREATE_THREADS, "no threads");
+    });
+}
+
+#[test]
+fn c_initialize_refuses_a_foreign_preserved_string() {
+    isolated(|p| {
+        let junk = std::ffi::CString::new("something=else").unwrap();
+        let mut a = args(CKF_OS_LOCKING_OK, false, junk.as_ptr() as *mut c_void);
+        refused(p, &mut a, CKR_ARGUMENTS_BAD, "foreign pReserved");
+    });
+}
+
+#[test]
+fn c_initialize_twice_is_already_initialized_and_c_finalize_takes_null_only() {
+    let svc = Service::shared();
+    isolated(|p| {
         assert_rv(
-            p.initialize(Some(&mut args(CKF_OS_LOCKING_OK, true, r))),
+            p.initialize_with_config(&svc.config_file()),
             CKR_OK,
             "C_Initialize",
         );
-        assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
         assert_rv(
             p.initialize(None),
             CKR_CRYPTOKI_ALREADY_INITIALIZED,
@@ -139,8 +149,19 @@ fn initialize_arguments_and_finalize() {
             CKR_ARGUMENTS_BAD,
             "C_Finalize(junk)",
         );
+        assert_rv(p.finalize(), CKR_OK, "C_Finalize(NULL)");
+    });
+}
 
-        // Sessions and logins do not survive C_Finalize.
+#[test]
+fn sessions_and_logins_do_not_survive_c_finalize() {
+    let svc = Service::shared();
+    isolated(|p| {
+        assert_rv(
+            p.initialize_with_config(&svc.config_file()),
+            CKR_OK,
+            "C_Initialize",
+        );
         let alice = svc.demo.token_of("alice");
         let h = p.open(p.slot_of(&alice.label));
         assert_rv(p.login(h, CKU_USER, &alice.pin), CKR_OK, "C_Login");
@@ -158,17 +179,29 @@ fn initialize_arguments_and_finalize() {
             CKR_USER_NOT_LOGGED_IN,
             "the login was forgotten",
         );
-        // Many cycles leave nothing behind (threads are joined at C_Finalize).
-        for _ in 0..5 {
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
+    });
+}
+
+#[test]
+fn finalize_initialize_cycles_leave_nothing_behind() {
+    let svc = Service::shared();
+    isolated(|p| {
+        // Threads are joined at C_Finalize: many cycles leave none behind.
+        for _ in 0..6 {
             assert_rv(
                 p.initialize_with_config(&svc.config_file()),
                 CKR_OK,
                 "C_Initialize",
             );
-            let h = p.open(p.slot_of(&alice.label));
+            let h = p.open(p.slot_of(&svc.demo.token_of("alice").label));
             assert_rv(p.close(h), CKR_OK, "close");
+            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
         }
+        assert!(
+            !thread_names().iter().any(|n| n.starts_with("reqwest")),
+            "no HTTP runtime thread outlives C_Finalize: {:?}",
+            thread_names()
+        );
     });
 }
 
@@ -180,37 +213,12 @@ fn copy_config(svc: &Service, dir: &Path, mode: u32) -> PathBuf {
     p
 }
 
-fn with_env<R>(vars: &[(&str, Option<&Path>)], f: impl FnOnce() -> R) -> R {
-    let old: Vec<_> = vars
-        .iter()
-        .map(|(k, _)| (*k, std::env::var_os(k)))
-        .collect();
-    for (k, v) in vars {
-        // SAFETY (edition 2024 wording): the tests of this binary run one at a time under SERIAL, and the
-        // module reads the environment only inside the calls made here.
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
-    let r = f();
-    for (k, v) in old {
-        match v {
-            Some(v) => std::env::set_var(k, v),
-            None => std::env::remove_var(k),
-        }
-    }
-    r
-}
-
 #[test]
-fn configuration_discovery_and_refusal() {
+fn configuration_from_cloudtoken_config_is_used() {
     let svc = Service::shared();
     isolated(|p| {
         let dir = tempfile::tempdir().unwrap();
-        let empty = tempfile::tempdir().unwrap();
         let conf = copy_config(svc, dir.path(), 0o600);
-        // CLOUDTOKEN_CONFIG.
         with_env(&[("CLOUDTOKEN_CONFIG", Some(&conf))], || {
             assert_rv(
                 p.initialize(None),
@@ -218,9 +226,18 @@ fn configuration_discovery_and_refusal() {
                 "C_Initialize from CLOUDTOKEN_CONFIG",
             );
             assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
-            // A configuration others can write decides where the PIN goes: refused.
-            std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o666)).unwrap();
+        });
+    });
+}
+
+#[test]
+fn configuration_others_can_write_is_refused_readable_is_fine() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = copy_config(svc, dir.path(), 0o666);
+        with_env(&[("CLOUDTOKEN_CONFIG", Some(&conf))], || {
+            // A configuration others can write decides where the PIN goes.
             assert_rv(
                 p.initialize(None),
                 CKR_GENERAL_ERROR,
@@ -228,9 +245,16 @@ fn configuration_discovery_and_refusal() {
             );
             std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
             assert_rv(p.initialize(None), CKR_OK, "readable by others is fine");
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
         });
-        // A secret file readable by others is refused.
+    });
+}
+
+#[test]
+fn secret_file_others_can_read_is_refused() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = copy_config(svc, dir.path(), 0o600);
         let text = std::fs::read_to_string(&conf).unwrap();
         let secret = text
             .lines()
@@ -252,9 +276,14 @@ fn configuration_discovery_and_refusal() {
             );
             std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600)).unwrap();
             assert_rv(p.initialize(None), CKR_OK, "0600 secret file");
-            assert_rv(p.finalize(), CKR_OK, "C_Finalize");
         });
-        // An explicit path that does not exist is an error; no configuration anywhere is zero slots.
+    });
+}
+
+#[test]
+fn missing_explicit_configuration_is_an_error() {
+    isolated(|p| {
+        let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.toml");
         with_env(&[("CLOUDTOKEN_CONFIG", Some(&missing))], || {
             assert_rv(
@@ -263,6 +292,43 @@ fn configuration_discovery_and_refusal() {
                 "missing explicit configuration",
             );
         });
+    });
+}
+
+#[test]
+fn configuration_in_xdg_config_home_is_found() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let home = tempfile::tempdir().unwrap();
+        let conf = home.path().join("cloudtoken/cloudtoken.toml");
+        std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+        std::fs::copy(svc.config_file(), &conf).unwrap();
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
+        with_env(
+            &[
+                ("CLOUDTOKEN_CONFIG", None),
+                ("XDG_CONFIG_HOME", Some(home.path())),
+                ("HOME", Some(home.path())),
+            ],
+            || {
+                assert_rv(p.initialize(None), CKR_OK, "XDG configuration");
+                assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
+            },
+        );
+    });
+}
+
+#[test]
+fn no_configuration_anywhere_gives_no_slots() {
+    const SYSTEM: &str = "/etc/cloudtoken/cloudtoken.toml";
+    if Path::new(SYSTEM).exists() {
+        skip(&format!(
+            "{SYSTEM} exists on this machine: the module would read it (the tests do not touch it)"
+        ));
+        return;
+    }
+    isolated(|p| {
+        let empty = tempfile::tempdir().unwrap();
         with_env(
             &[
                 ("CLOUDTOKEN_CONFIG", None),
@@ -270,29 +336,11 @@ fn configuration_discovery_and_refusal() {
                 ("HOME", Some(empty.path())),
             ],
             || {
-                if Path::new("/etc/cloudtoken/cloudtoken.toml").exists() {
-                    return;
-                }
                 assert_rv(p.initialize(None), CKR_OK, "no configuration");
                 assert!(
                     ok(p.slots(), "slots").is_empty(),
                     "no configuration, no slots"
                 );
-                assert_rv(p.finalize(), CKR_OK, "C_Finalize");
-                // $XDG_CONFIG_HOME/cloudtoken/cloudtoken.toml is found.
-                std::fs::create_dir_all(empty.path().join("cloudtoken")).unwrap();
-                std::fs::copy(
-                    svc.config_file(),
-                    empty.path().join("cloudtoken/cloudtoken.toml"),
-                )
-                .unwrap();
-                std::fs::set_permissions(
-                    empty.path().join("cloudtoken/cloudtoken.toml"),
-                    std::fs::Permissions::from_mode(0o600),
-                )
-                .unwrap();
-                assert_rv(p.initialize(None), CKR_OK, "XDG configuration");
-                assert_eq!(ok(p.slots(), "slots").len(), svc.demo.tokens.len());
             },
         );
     });
@@ -307,7 +355,7 @@ fn forked_child_must_reinitialize_and_can_then_sign() {
             CKR_OK,
             "C_Initialize",
         );
-        let (token, cred) = demo_cred(svc, "alice-p256");
+        let (token, cred) = svc.demo.credential("alice-p256");
         let slot = p.slot_of(&token.label);
         // The parent is in the middle of things: a session, a login.
         let parent = p.open(slot);
@@ -459,8 +507,8 @@ fn trace_logs_hold_no_secrets_and_finalize_stops_the_http_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("cloudtoken.log");
     isolated(|p| {
-        let (token, cred) = demo_cred(svc, "alice-rsa2048");
-        let (_, sms) = demo_cred(svc, "alice-p384");
+        let (token, cred) = svc.demo.credential("alice-rsa2048");
+        let (_, sms) = svc.demo.credential("alice-p384");
         let otp = totp_code(cred);
         let mut sms_code = String::new();
         with_env(
@@ -554,7 +602,7 @@ fn expired_access_token_is_renewed_and_expired_batches_are_not_used() {
                 );
             },
         );
-        let (token, cred) = demo_cred(&svc, "alice-p384");
+        let (token, cred) = svc.demo.credential("alice-p384");
         let h = p.open(p.slot_of(&token.label));
         assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
         let key = key_of(p, h, &cred.label);
@@ -625,7 +673,7 @@ fn signs_over_csc_api_v1_too() {
             ("alice-p384", CKM_ECDSA_SHA384),
             ("bob-rsa2048-scal2", CKM_SHA256_RSA_PKCS_PSS),
         ] {
-            let (token, cred) = demo_cred(svc, id);
+            let (token, cred) = svc.demo.credential(id);
             let h = p.open(p.slot_of(&token.label));
             assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
             let key = key_of(p, h, &cred.label);
@@ -665,7 +713,7 @@ fn repeated_wrong_pins_lock_the_credential() {
             CKR_OK,
             "C_Initialize",
         );
-        let (token, cred) = demo_cred(&svc, "carol-p256-sms");
+        let (token, cred) = svc.demo.credential("carol-p256-sms");
         let h = p.open(p.slot_of(&token.label));
         let mut wrong_pin = token.pin.clone().into_bytes();
         let last = wrong_pin.len() - 1;
@@ -732,5 +780,74 @@ fn repeated_wrong_pins_lock_the_credential() {
         } else {
             assert_rv(rv, CKR_PIN_LOCKED, "locked credential");
         }
+    });
+}
+
+#[test]
+fn c_initialize_with_a_preserved_that_is_not_a_string_does_not_crash() {
+    isolated(|p| {
+        // In a child: a crash there is a failed test, not a lost test runner. The child's module state is
+        // its own (the fork rule), so C_Initialize reads pReserved.
+        let run = support::child::in_child(std::time::Duration::from_secs(10), |pipe| {
+            // dangling_mut::<c_void>() is (void*)1: a pointer that is not NULL and points to nothing.
+            let mut a = args(CKF_OS_LOCKING_OK, false, std::ptr::dangling_mut::<c_void>());
+            let rv = p.initialize(Some(&mut a));
+            pipe.say(&rv.to_string());
+            0
+        });
+        assert_eq!(
+            run.ending,
+            support::child::Ending::Exited(0),
+            "C_Initialize with pReserved = (void*)1 must return, not crash or hang"
+        );
+        let rv: CK_RV = run.said.trim().parse().expect("the child's CK_RV");
+        assert!(
+            support::spec::allowed("C_Initialize", rv) && rv != CKR_OK,
+            "C_Initialize with an unreadable pReserved: {}",
+            rv_name(rv)
+        );
+    });
+}
+
+#[test]
+fn session_and_object_handles_are_not_reused_after_c_finalize_and_c_initialize() {
+    let svc = Service::shared();
+    isolated(|p| {
+        let (token, cred) = svc.demo.credential("alice-p256");
+        assert_rv(
+            p.initialize_with_config(&svc.config_file()),
+            CKR_OK,
+            "C_Initialize",
+        );
+        let old = p.open(p.slot_of(&token.label));
+        let old_cert = find_labelled(p, old, CKO_CERTIFICATE, &cred.label)[0];
+        assert_rv(p.finalize(), CKR_OK, "C_Finalize");
+        assert_rv(
+            p.initialize_with_config(&svc.config_file()),
+            CKR_OK,
+            "C_Initialize again",
+        );
+        let new = p.open(p.slot_of(&token.label));
+        let new_cert = find_labelled(p, new, CKO_CERTIFICATE, &cred.label)[0];
+        // A stale handle must not silently reach the new session or object.
+        assert_ne!(
+            new, old,
+            "a new session got the handle of a session of the earlier C_Initialize"
+        );
+        assert!(
+            matches!(p.session_info(old), Err(CKR_SESSION_HANDLE_INVALID)),
+            "the stale session handle {old} reaches a session"
+        );
+        assert_ne!(
+            new_cert, old_cert,
+            "an object got the handle of an object of the earlier C_Initialize"
+        );
+        assert!(
+            matches!(
+                p.attr(new, old_cert, CKA_LABEL),
+                Err(CKR_OBJECT_HANDLE_INVALID)
+            ),
+            "the stale object handle {old_cert} reaches an object"
+        );
     });
 }

@@ -5,17 +5,12 @@
 //! codes), the PIN+code passcodes — and for every access token, SAD and approval handle the service
 //! issued: the service keeps only their SHA-256, so every word of the logs is hashed and compared.
 
-#[path = "channels_common.rs"]
-mod channels;
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use channels::*;
-use common::*;
 use cryptoki_sys::*;
 use sha2::Digest;
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
+use support::page::Page;
+use support::prelude::*;
 use support::Service;
 
 const PERIOD: u64 = 5;
@@ -25,16 +20,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-fn totp_codes(secret: &str, period: u64, from: u64, to: u64) -> Vec<String> {
-    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
-        .to_bytes()
-        .unwrap();
-    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
-    (from / period - 1..=to / period + 1)
-        .map(|step| totp.generate(step * period))
-        .collect()
 }
 
 /// Whether `word` occurs in `text` with no letter or digit right before or after it.
@@ -83,7 +68,7 @@ fn no_secret_reaches_any_log() {
     let server_log = dir.path().join("server.log");
     let svc = {
         let log = server_log.clone();
-        lasting_service(move || {
+        lasting(move || {
             Service::start_fresh_logged(&["--totp-period", &PERIOD.to_string()], &[], &log)
         })
     };
@@ -202,7 +187,7 @@ fn no_secret_reaches_any_log() {
     );
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
     let h = p.open(p.slot_of("Log Path"));
-    assert_rv(login_null(p, h, CKU_USER), CKR_OK, "C_Login(NULL)");
+    assert_rv(p.login_null(h, CKU_USER), CKR_OK, "C_Login(NULL)");
     ok(
         sign_verified(p, h, &key_of(p, h, &label("alice-p256")), b"path"),
         "protected path",
@@ -246,14 +231,19 @@ fn no_secret_reaches_any_log() {
     secrets.extend(passcodes);
     for c in svc.demo.token_of("alice").credentials.iter() {
         if let Some(s) = &c.totp_secret {
-            secrets.extend(totp_codes(s, c.totp_period.unwrap_or(30), started, ended));
+            secrets.extend(support::totp::codes_between(
+                s,
+                c.totp_period.unwrap_or(30),
+                started,
+                ended,
+            ));
         }
         for m in svc.sms_messages(&c.id) {
             secrets.push(m["code"].as_str().unwrap().to_owned());
         }
     }
     if let Some(s) = &alice.approval_totp_secret {
-        secrets.extend(totp_codes(
+        secrets.extend(support::totp::codes_between(
             s,
             alice.approval_totp_period.unwrap_or(30),
             started,

@@ -4,19 +4,13 @@
 //! and unattended signing from a PIN file and a TOTP secret file. Certificates are visible before any
 //! login in every mode. The user's answers come from the shipped examples/prompt/test-prompt.sh.
 
-#[path = "channels_common.rs"]
-mod channels;
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use channels::*;
-use common::*;
 use cryptoki_sys::*;
 use once_cell::sync::OnceCell;
 use remote_client::{ApiVersion, Authorization, AuthorizeRequest, ClientConfig, CscClient, Secret};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::prelude::*;
 use support::{module_path, Service};
 
 const PERIOD: u64 = 5;
@@ -35,9 +29,7 @@ struct Env {
 fn env() -> &'static Env {
     static ENV: OnceCell<Env> = OnceCell::new();
     ENV.get_or_init(|| {
-        let svc = lasting_service(|| {
-            Service::start_fresh_init_serve(&["--totp-period", &PERIOD.to_string()], &[])
-        });
+        let svc = Service::lasting_with_totp_period(PERIOD);
         let dir = tempfile::tempdir().unwrap();
         let alice_demo = svc.demo.token_of("alice").clone();
         let alice = PromptDir::new(dir.path().join("prompt-alice"), &svc, &alice_demo.pin);
@@ -78,10 +70,7 @@ fn env() -> &'static Env {
                 ),
             ),
         ];
-        let log = dir.path().join("module.log");
-        let config = write_config(dir.path(), "debug", &log, &tokens);
-        let p = p11();
-        assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
+        let support::p11::flow::Configured { p, config, log } = initialize_on(dir.path(), &tokens);
         Env {
             svc,
             p,
@@ -102,7 +91,7 @@ fn pin_mode_signs_after_the_applications_login() {
     let _s = serial();
     let e = env();
     let p = e.p;
-    let flags = token_flags(p, "Pin Alice");
+    let flags = p.token_flags("Pin Alice");
     assert_ne!(flags & CKF_LOGIN_REQUIRED, 0);
     assert_eq!(flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
     let label = label_of(e, "alice-p384");
@@ -113,7 +102,7 @@ fn pin_mode_signs_after_the_applications_login() {
     assert!(find_labelled(p, h, CKO_PRIVATE_KEY, &label).is_empty());
     // No protected path: a NULL PIN is the application's mistake.
     assert_rv(
-        login_null(p, h, CKU_USER),
+        p.login_null(h, CKU_USER),
         CKR_ARGUMENTS_BAD,
         "C_Login(NULL)",
     );
@@ -149,7 +138,7 @@ fn protected_path_asks_for_the_pin_itself() {
     let e = env();
     let p = e.p;
     let comm = own_process_name();
-    let flags = token_flags(p, "Path Alice");
+    let flags = p.token_flags("Path Alice");
     assert_ne!(flags & CKF_LOGIN_REQUIRED, 0);
     assert_ne!(flags & CKF_PROTECTED_AUTHENTICATION_PATH, 0);
     let label = label_of(e, "alice-p256");
@@ -160,11 +149,11 @@ fn protected_path_asks_for_the_pin_itself() {
     // The user cancels the PIN dialog.
     e.alice.plan(&["cancel"]);
     assert_rv(
-        login_null(p, h, CKU_USER),
+        p.login_null(h, CKU_USER),
         CKR_FUNCTION_CANCELED,
         "C_Login(NULL) cancelled",
     );
-    assert_eq!(session_state(p, h), CKS_RO_PUBLIC_SESSION);
+    assert_eq!(p.session_state(h), CKS_RO_PUBLIC_SESSION);
     let q = e.alice.take_questions();
     assert_eq!(q.len(), 1);
     assert_eq!(q[0].get("kind"), "pin");
@@ -178,8 +167,8 @@ fn protected_path_asks_for_the_pin_itself() {
     );
 
     // The user answers: logged in, and the first signature asks for the code.
-    assert_rv(login_null(p, h, CKU_USER), CKR_OK, "C_Login(NULL)");
-    assert_eq!(session_state(p, h), CKS_RO_USER_FUNCTIONS);
+    assert_rv(p.login_null(h, CKU_USER), CKR_OK, "C_Login(NULL)");
+    assert_eq!(p.session_state(h), CKS_RO_USER_FUNCTIONS);
     let key = key_of(p, h, &label);
     ok(sign_verified(p, h, &key, b"protected path"), "sign");
     let q = e.alice.take_questions();
@@ -202,13 +191,13 @@ fn protected_path_asks_for_the_pin_itself() {
 
     // A wrong PIN typed at the login is found at the first signature, which logs the user out.
     e.alice.plan(&["wrong"]);
-    assert_rv(login_null(p, h, CKU_USER), CKR_OK, "C_Login(NULL)");
+    assert_rv(p.login_null(h, CKU_USER), CKR_OK, "C_Login(NULL)");
     let key = key_of(p, h, &label);
     assert_eq!(
         sign_verified(p, h, &key, b"wrong pin"),
         Err(CKR_PIN_INCORRECT)
     );
-    assert_eq!(session_state(p, h), CKS_RO_PUBLIC_SESSION);
+    assert_eq!(p.session_state(h), CKS_RO_PUBLIC_SESSION);
     e.alice.take_questions();
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
@@ -222,7 +211,7 @@ fn protected_path_context_login_without_a_value() {
     let p = e.p;
     let id = "alice-p256";
     let h = p.open(p.slot_of("Path Always"));
-    assert_rv(login_null(p, h, CKU_USER), CKR_OK, "C_Login(NULL)");
+    assert_rv(p.login_null(h, CKU_USER), CKR_OK, "C_Login(NULL)");
     let key = key_of(p, h, &label_of(e, id));
     assert_eq!(
         ok(p.attr(h, key.private, CKA_ALWAYS_AUTHENTICATE), "attr"),
@@ -239,14 +228,14 @@ fn protected_path_context_login_without_a_value() {
     assert_eq!(p.sign_only(h, &case.input), Err(CKR_USER_NOT_LOGGED_IN));
     assert!(e.alice.take_questions().is_empty());
     // ... with it, given as NULL_PTR, the module asks for the code (one signature's worth).
-    let before = granted(&e.svc, id);
+    let before = e.svc.granted(id);
     assert_rv(
         p.sign_init(h, &case.mech, key.private),
         CKR_OK,
         "C_SignInit",
     );
     assert_rv(
-        login_null(p, h, CKU_CONTEXT_SPECIFIC),
+        p.login_null(h, CKU_CONTEXT_SPECIFIC),
         CKR_OK,
         "C_Login(CKU_CONTEXT_SPECIFIC, NULL)",
     );
@@ -255,7 +244,7 @@ fn protected_path_context_login_without_a_value() {
     assert_eq!((q[0].get("kind"), q[0].get("signatures")), ("otp", "1"));
     let sig = ok(p.sign_only(h, &case.input), "C_Sign");
     case.assert_verified(&key, &sig);
-    assert_eq!(granted(&e.svc, id), before + 1);
+    assert_eq!(e.svc.granted(id), before + 1);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
 
@@ -331,7 +320,7 @@ fn login_free_signs_without_any_login() {
     let e = env();
     let p = e.p;
     let comm = own_process_name();
-    let flags = token_flags(p, "Free Alice");
+    let flags = p.token_flags("Free Alice");
     assert_eq!(
         flags & (CKF_LOGIN_REQUIRED | CKF_PROTECTED_AUTHENTICATION_PATH),
         0
@@ -339,7 +328,7 @@ fn login_free_signs_without_any_login() {
     let id = "alice-p384";
     let label = label_of(e, id);
     let h = p.open(p.slot_of("Free Alice"));
-    assert_eq!(session_state(p, h), CKS_RO_PUBLIC_SESSION);
+    assert_eq!(p.session_state(h), CKS_RO_PUBLIC_SESSION);
     let key = key_of(p, h, &label);
     assert_eq!(
         ok(p.attr(h, key.private, CKA_PRIVATE), "CKA_PRIVATE"),
@@ -347,8 +336,8 @@ fn login_free_signs_without_any_login() {
         "the key is for everyone who can use the token"
     );
     e.alice.take_questions();
-    let sms_before = sms(&e.svc, id).len();
-    let granted_before = granted(&e.svc, id);
+    let sms_before = e.svc.sms(id).len();
+    let granted_before = e.svc.granted(id);
 
     ok(
         sign_verified(p, h, &key, b"login-free 1"),
@@ -365,7 +354,7 @@ fn login_free_signs_without_any_login() {
     }
     assert_eq!(q[1].get("otp_type"), "sms");
     // The code was sent right before the question, with the same words.
-    let sent = sms(&e.svc, id);
+    let sent = e.svc.sms(id);
     assert_eq!(sent.len(), sms_before + 1);
     assert_eq!(sent.last().unwrap().1, description);
 
@@ -375,13 +364,13 @@ fn login_free_signs_without_any_login() {
         "second signature",
     );
     assert!(e.alice.take_questions().is_empty());
-    assert_eq!(sms(&e.svc, id).len(), sms_before + 1);
-    assert_eq!(granted(&e.svc, id), granted_before + 1);
+    assert_eq!(e.svc.sms(id).len(), sms_before + 1);
+    assert_eq!(e.svc.granted(id), granted_before + 1);
 
     // C_Login is still accepted; the PIN then comes from it and only the code is asked.
     let pin = &e.svc.demo.token_of("alice").pin;
     assert_rv(p.login(h, CKU_USER, pin), CKR_OK, "C_Login");
-    assert_eq!(session_state(p, h), CKS_RO_USER_FUNCTIONS);
+    assert_eq!(p.session_state(h), CKS_RO_USER_FUNCTIONS);
     ok(
         sign_verified(p, h, &key, b"login-free 3"),
         "signature after C_Login",
@@ -392,25 +381,17 @@ fn login_free_signs_without_any_login() {
     assert_rv(p.logout(h), CKR_OK, "C_Logout");
 
     // Cancelling the PIN question cancels the signature, and nothing was sent.
-    let sms_now = sms(&e.svc, id).len();
+    let sms_now = e.svc.sms(id).len();
     e.alice.plan(&["cancel"]);
     let other = key_of(p, h, &label_of(e, "alice-rsa3072"));
     assert_eq!(
         sign_verified(p, h, &other, b"cancelled"),
         Err(CKR_FUNCTION_CANCELED)
     );
-    assert_eq!(sms(&e.svc, "alice-rsa3072").len(), 0);
-    assert_eq!(sms(&e.svc, id).len(), sms_now);
+    assert_eq!(e.svc.sms("alice-rsa3072").len(), 0);
+    assert_eq!(e.svc.sms(id).len(), sms_now);
     e.alice.take_questions();
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
-}
-
-fn totp_now(secret: &str, step: u64) -> String {
-    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
-        .to_bytes()
-        .unwrap();
-    totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, PERIOD, bytes)
-        .generate(step * PERIOD)
 }
 
 fn now_secs() -> f64 {
@@ -426,19 +407,19 @@ fn unattended_seal_signs_with_nobody_there() {
     let e = env();
     let p = e.p;
     assert_eq!(
-        token_flags(p, "Seal Alice") & (CKF_LOGIN_REQUIRED | CKF_PROTECTED_AUTHENTICATION_PATH),
+        p.token_flags("Seal Alice") & (CKF_LOGIN_REQUIRED | CKF_PROTECTED_AUTHENTICATION_PATH),
         0
     );
     let label = label_of(e, SEAL_CRED);
     let h = p.open(p.slot_of("Seal Alice"));
     let key = key_of(p, h, &label);
-    let before = authorizations(&e.svc, SEAL_CRED).len();
+    let before = e.svc.authorizations(SEAL_CRED).len();
     // batch_size = 1: every signature is an authorization with a code of its own; the second waits for
     // the next time step instead of replaying the first one's code.
     ok(sign_verified(p, h, &key, b"seal 1"), "first seal");
     ok(sign_verified(p, h, &key, b"seal 2"), "second seal");
-    let auths = authorizations(&e.svc, SEAL_CRED);
-    let outcomes: Vec<&str> = auths[before..].iter().map(|(o, _)| o.as_str()).collect();
+    let auths = e.svc.authorizations(SEAL_CRED);
+    let outcomes: Vec<&str> = auths[before..].iter().map(|a| a.outcome.as_str()).collect();
     assert_eq!(outcomes, ["ok", "ok"], "no code was refused");
 
     // Another process uses this time step's code first: the service refuses the module's code, and
@@ -462,8 +443,9 @@ fn unattended_seal_signs_with_nobody_there() {
         hashes: Vec::new(),
         hash_algorithm_oid: None,
         pin: Some(Secret::new(alice.pin.clone())),
-        otp: Some(Secret::new(totp_now(
+        otp: Some(Secret::new(support::totp::code_at(
             seal.totp_secret.as_deref().unwrap(),
+            PERIOD,
             step,
         ))),
         description: Some("another process".into()),
@@ -473,7 +455,7 @@ fn unattended_seal_signs_with_nobody_there() {
         client.authorize(&access, &stolen).unwrap(),
         Authorization::Granted(_)
     ));
-    let before = authorizations(&e.svc, SEAL_CRED).len();
+    let before = e.svc.authorizations(SEAL_CRED).len();
     ok(
         sign_verified(p, h, &key, b"seal 3"),
         "seal after a collision",
@@ -483,8 +465,8 @@ fn unattended_seal_signs_with_nobody_there() {
         step + 1,
         "the module waited for the next step"
     );
-    let auths = authorizations(&e.svc, SEAL_CRED);
-    let outcomes: Vec<&str> = auths[before..].iter().map(|(o, _)| o.as_str()).collect();
+    let auths = e.svc.authorizations(SEAL_CRED);
+    let outcomes: Vec<&str> = auths[before..].iter().map(|a| a.outcome.as_str()).collect();
     assert_eq!(outcomes, ["invalid_otp: Invalid OTP", "ok"]);
     let log = std::fs::read_to_string(&e.log).unwrap();
     assert!(log.contains("trying the next time step"));

@@ -4,16 +4,10 @@
 //! codes, the service's lockout, and SCAL 2 keys authorized hash by hash through the prompt. The answers
 //! come from the shipped examples/prompt/test-prompt.sh reading the reference service's "demo phone".
 
-#[path = "channels_common.rs"]
-mod channels;
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use channels::*;
-use common::*;
 use cryptoki_sys::*;
 use once_cell::sync::OnceCell;
 use std::time::{Duration, Instant};
+use support::prelude::*;
 use support::Service;
 
 struct Env {
@@ -31,7 +25,7 @@ const HURRY_MS: u64 = 1500;
 fn env() -> &'static Env {
     static ENV: OnceCell<Env> = OnceCell::new();
     ENV.get_or_init(|| {
-        let svc = lasting_service(|| Service::start_fresh_init_serve(&["--totp-period", "5"], &[]));
+        let svc = Service::lasting_with_totp_period(5);
         let dir = tempfile::tempdir().unwrap();
         let pin = |user: &str| svc.demo.token_of(user).pin.clone();
         let alice = PromptDir::new(dir.path().join("alice"), &svc, &pin("alice"));
@@ -48,10 +42,7 @@ fn env() -> &'static Env {
             token_toml(&svc, "Prompt Bob", "bob", &bob.command_toml()),
             token_toml(&svc, "Prompt Carol", "carol", &carol.command_toml()),
         ];
-        let log = dir.path().join("module.log");
-        let config = write_config(dir.path(), "debug", &log, &tokens);
-        let p = p11();
-        assert_rv(p.initialize_with_config(&config), CKR_OK, "C_Initialize");
+        let support::p11::flow::Configured { p, log, .. } = initialize_on(dir.path(), &tokens);
         Env {
             svc,
             p,
@@ -95,7 +86,7 @@ fn totp_code_from_the_prompt() {
         [CK_FALSE]
     );
     e.alice.take_questions();
-    let before = granted(&e.svc, id);
+    let before = e.svc.granted(id);
     ok(sign_verified(p, h, &key, b"totp from the prompt"), "sign");
     let q = e.alice.take_questions();
     assert_eq!(fields(&q, "kind"), ["otp"]);
@@ -104,7 +95,7 @@ fn totp_code_from_the_prompt() {
     assert_eq!(q[0].get("credential"), id);
     assert_eq!(q[0].get("attempt"), "1");
     assert_eq!(q[0].get("message"), "");
-    assert_eq!(granted(&e.svc, id), before + 1);
+    assert_eq!(e.svc.granted(id), before + 1);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
 
@@ -118,7 +109,7 @@ fn sms_code_from_the_prompt_is_sent_right_before_the_question() {
     let h = session(e, "Prompt Alice", "alice");
     let key = key_of(p, h, &label);
     e.alice.take_questions();
-    let sent_before = sms(&e.svc, id).len();
+    let sent_before = e.svc.sms(id).len();
     let case = cases_for(CKM_ECDSA_SHA384, b"sms from the prompt").remove(0);
     assert_rv(
         p.sign_init(h, &case.mech, key.private),
@@ -126,10 +117,10 @@ fn sms_code_from_the_prompt_is_sent_right_before_the_question() {
         "C_SignInit",
     );
     // The prompt asks, so C_SignInit does not have the code sent yet.
-    assert_eq!(sms(&e.svc, id).len(), sent_before);
+    assert_eq!(e.svc.sms(id).len(), sent_before);
     let sig = ok(p.sign_only(h, &case.input), "C_Sign");
     case.assert_verified(&key, &sig);
-    let sent = sms(&e.svc, id);
+    let sent = e.svc.sms(id);
     assert_eq!(sent.len(), sent_before + 1, "one SMS");
     let q = e.alice.take_questions();
     assert_eq!(fields(&q, "otp_type"), ["sms"]);
@@ -154,8 +145,8 @@ fn a_wrong_code_is_asked_again() {
     for id in ["alice-rsa2048", "alice-rsa3072"] {
         let key = key_of(p, h, &label_of(e, id));
         e.alice.take_questions();
-        let audit_before = authorizations(&e.svc, id).len();
-        let sms_before = sms(&e.svc, id).len();
+        let audit_before = e.svc.authorizations(id).len();
+        let sms_before = e.svc.sms(id).len();
         e.alice.plan(&["wrong", "right"]);
         ok(sign_verified(p, h, &key, b"wrong, then right"), id);
         let q = e.alice.take_questions();
@@ -164,14 +155,14 @@ fn a_wrong_code_is_asked_again() {
             fields(&q, "message"),
             ["", "The code was not accepted; 2 attempts left"]
         );
-        let outcomes: Vec<String> = authorizations(&e.svc, id)[audit_before..]
+        let outcomes: Vec<String> = e.svc.authorizations(id)[audit_before..]
             .iter()
-            .map(|(o, _)| o.clone())
+            .map(|a| a.outcome.clone())
             .collect();
         assert_eq!(outcomes, ["invalid_otp: Invalid OTP", "ok"], "{id}");
         if id == "alice-rsa3072" {
             // The refused code stays valid: no second SMS.
-            assert_eq!(sms(&e.svc, id).len(), sms_before + 1);
+            assert_eq!(e.svc.sms(id).len(), sms_before + 1);
         }
     }
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
@@ -186,7 +177,7 @@ fn cancel_and_empty_answers_cancel_the_signature() {
     let h = session(e, "Prompt Alice", "alice");
     let key = key_of(p, h, &label_of(e, id));
     e.alice.take_questions();
-    let audit_before = authorizations(&e.svc, id).len();
+    let audit_before = e.svc.authorizations(id).len();
     for step in ["cancel", "empty"] {
         e.alice.plan(&[step]);
         assert_eq!(
@@ -195,10 +186,10 @@ fn cancel_and_empty_answers_cancel_the_signature() {
             "{step}"
         );
         // Still logged in: cancelling a signature is not a failed login.
-        assert_eq!(session_state(p, h), CKS_RO_USER_FUNCTIONS);
+        assert_eq!(p.session_state(h), CKS_RO_USER_FUNCTIONS);
     }
     assert_eq!(
-        authorizations(&e.svc, id).len(),
+        e.svc.authorizations(id).len(),
         audit_before,
         "nothing reached the service"
     );
@@ -224,7 +215,7 @@ fn nobody_answers_the_prompt_in_time() {
         let p = e.p;
         let started = Instant::now();
         let h2 = p.open(p.slot_of("Hurry Alice"));
-        let state = session_state(p, h2);
+        let state = p.session_state(h2);
         let certs = find_labelled(p, h2, CKO_CERTIFICATE, &label_of(e, id));
         assert_rv(p.close(h2), CKR_OK, "C_CloseSession");
         (state, certs.len(), started.elapsed())
@@ -260,7 +251,7 @@ fn three_wrong_codes_then_the_lockout() {
     let h = session(e, "Prompt Carol", "carol");
     let key = key_of(p, h, &label_of(e, id));
     e.carol.take_questions();
-    let audit_before = authorizations(&e.svc, id).len();
+    let audit_before = e.svc.authorizations(id).len();
     // prompt_attempts = 3: the module stops asking before the service's lockout (5 failures).
     e.carol.plan(&["wrong", "wrong", "wrong"]);
     assert_eq!(
@@ -278,14 +269,14 @@ fn three_wrong_codes_then_the_lockout() {
         ]
     );
     // A wrong code is not a wrong PIN: the user stays logged in.
-    assert_eq!(session_state(p, h), CKS_RO_USER_FUNCTIONS);
+    assert_eq!(p.session_state(h), CKS_RO_USER_FUNCTIONS);
     // Two more failures reach the service's limit; the next answer meets the lock.
     e.carol.plan(&["wrong", "wrong", "right"]);
     assert_eq!(sign_verified(p, h, &key, b"locked"), Err(CKR_PIN_LOCKED));
     assert_eq!(e.carol.take_questions().len(), 3);
-    let outcomes: Vec<String> = authorizations(&e.svc, id)[audit_before..]
+    let outcomes: Vec<String> = e.svc.authorizations(id)[audit_before..]
         .iter()
-        .map(|(o, _)| o.clone())
+        .map(|a| a.outcome.clone())
         .collect();
     let wrong = "invalid_otp: Invalid OTP";
     assert_eq!(
@@ -300,7 +291,7 @@ fn three_wrong_codes_then_the_lockout() {
         ]
     );
     // A lock logs the user out, so that nothing is sent again with it.
-    assert_eq!(session_state(p, h), CKS_RO_PUBLIC_SESSION);
+    assert_eq!(p.session_state(h), CKS_RO_PUBLIC_SESSION);
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");
 }
 
@@ -319,8 +310,8 @@ fn scal2_keys_are_authorized_hash_by_hash_through_the_prompt() {
             "{id}"
         );
         e.bob.take_questions();
-        let audit_before = authorizations(&e.svc, id).len();
-        let sms_before = sms(&e.svc, id).len();
+        let audit_before = e.svc.authorizations(id).len();
+        let sms_before = e.svc.sms(id).len();
         for i in 0..n {
             ok(
                 sign_verified(p, h, &key, format!("{id} document {i}").as_bytes()),
@@ -331,7 +322,10 @@ fn scal2_keys_are_authorized_hash_by_hash_through_the_prompt() {
         assert_eq!(q.len(), n, "one question per signature ({id})");
         assert!(fields(&q, "signatures").iter().all(|s| *s == "1"));
         // Each authorization covered exactly the hash of its document.
-        let auths = &authorizations(&e.svc, id)[audit_before..];
+        let auths: Vec<(String, String)> = e.svc.authorizations(id)[audit_before..]
+            .iter()
+            .map(|a| (a.outcome.clone(), a.hashes.clone()))
+            .collect();
         let expected: Vec<(String, String)> = (0..n)
             .map(|i| {
                 let digest = sha("sha256", format!("{id} document {i}").as_bytes());
@@ -341,11 +335,7 @@ fn scal2_keys_are_authorized_hash_by_hash_through_the_prompt() {
             .collect();
         assert_eq!(auths, expected, "{id}");
         if id == "bob-rsa2048-scal2" {
-            assert_eq!(
-                sms(&e.svc, id).len(),
-                sms_before + n,
-                "one SMS per signature"
-            );
+            assert_eq!(e.svc.sms(id).len(), sms_before + n, "one SMS per signature");
         }
     }
     assert_rv(p.close(h), CKR_OK, "C_CloseSession");

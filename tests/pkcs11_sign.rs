@@ -2,11 +2,8 @@
 //! every key type (RSA-2048, RSA-3072, P-256, P-384), single- and multi-part, and from several threads
 //! at once. Every signature is verified by `openssl` with the certificate read through PKCS#11.
 
-#[path = "pkcs11_common.rs"]
-mod common;
-
-use common::*;
 use cryptoki_sys::*;
+use support::prelude::*;
 use support::{openssl_verify, totp_code};
 
 fn verify(key: &Key, case: &Case, sig: &[u8], what: &str) {
@@ -58,7 +55,7 @@ fn sign_everything(p: P11, h: CK_SESSION_HANDLE, key: &Key, label: &str) -> usiz
 fn every_mechanism_with_totp_passcode_credentials() {
     let (svc, p) = setup();
     for id in ["alice-rsa2048", "alice-p256"] {
-        let (token, cred) = demo_cred(svc, id);
+        let (token, cred) = svc.demo.credential(id);
         let _l = token_lock(&token.label);
         let h = p.open(p.slot_of(&token.label));
         // The passcode: PIN immediately followed by the OTP; one authorization covers the batch.
@@ -78,7 +75,7 @@ fn every_mechanism_with_totp_passcode_credentials() {
 fn every_mechanism_with_sms_context_credentials() {
     let (svc, p) = setup();
     for id in ["alice-rsa3072", "alice-p384"] {
-        let (token, cred) = demo_cred(svc, id);
+        let (token, cred) = svc.demo.credential(id);
         let _l = token_lock(&token.label);
         let h = p.open(p.slot_of(&token.label));
         assert_rv(
@@ -119,9 +116,9 @@ fn every_mechanism_with_sms_context_credentials() {
 #[test]
 fn multi_part_signing_hashes_locally() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
-    let (_, rsa) = demo_cred(svc, "alice-rsa2048");
+    let (_, rsa) = svc.demo.credential("alice-rsa2048");
     let h = p.open(p.slot_of(&token.label));
     let message: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let parts: Vec<&[u8]> = message.chunks(777).collect();
@@ -196,7 +193,7 @@ fn multi_part_signing_hashes_locally() {
 #[test]
 fn sessions_in_several_threads_sign_in_parallel_under_one_login() {
     let (svc, p) = setup();
-    let (token, cred) = demo_cred(svc, "alice-p256");
+    let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let slot = p.slot_of(&token.label);
     let first = p.open(slot);

@@ -12,6 +12,7 @@ use remote_client::*;
 use sha2::Digest;
 use std::path::Path;
 use std::time::Duration;
+use support::totp::wrong_totp;
 use support::{openssl_verify, totp_code, DemoCredential, Scheme, Service};
 
 fn client_for(svc: &Service, version: ApiVersion) -> CscClient {
@@ -714,26 +715,6 @@ fn replayed_totp_and_multisign_limit() {
         "replayed TOTP code",
     ));
     assert_no_secret(&errors, &[code.expose(), pin.expose(), at.expose()]);
-}
-
-/// A TOTP code for this credential that the service cannot accept now (far from the current step).
-fn wrong_totp(cred: &DemoCredential) -> String {
-    let secret = totp_rs::Secret::Encoded(cred.totp_secret.clone().unwrap())
-        .to_bytes()
-        .unwrap();
-    let period = cred.totp_period.unwrap_or(30);
-    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, secret);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let valid: Vec<String> = (0..5)
-        .map(|i| totp.generate(now + i * period - 2 * period))
-        .collect();
-    (0..)
-        .map(|i: u64| format!("{:06}", (i * 7919 + 123_456) % 1_000_000))
-        .find(|c| !valid.contains(c))
-        .unwrap()
 }
 
 /// carol (for destructive tests): wrong password, wrong PIN, wrong OTP, then the PIN locks.

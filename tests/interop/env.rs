@@ -7,7 +7,8 @@ use parking_lot::Mutex;
 use remote_client::{ApiVersion, ClientConfig, CscClient, Secret};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+use support::totp::now_secs;
 use support::{module_path, DemoCredential, Service};
 
 /// The demo token every client signs with: it holds one credential of each key type.
@@ -409,16 +410,12 @@ impl Env {
             .as_ref()
             .expect("TOTP credential has a secret");
         let period = cred.totp_period.unwrap_or(30);
-        let bytes = totp_rs::Secret::Encoded(secret.clone())
-            .to_bytes()
-            .expect("base32 TOTP secret");
-        let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, period, bytes);
         loop {
             let step = now_secs() / period + 1;
             let mut steps = self.totp_steps.lock();
             if steps.get(&cred.id).is_none_or(|&last| step > last) {
                 steps.insert(cred.id.clone(), step);
-                return totp.generate(step * period);
+                return support::totp::code_at(secret, period, step);
             }
             drop(steps);
             std::thread::sleep(Duration::from_millis(100));
@@ -440,13 +437,6 @@ impl Env {
             .map_err(|e| format!("sendOTP for {}: {e}", key.cred.id))?;
         Ok(self.svc.wait_sms_code(&key.cred.id, seen))
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
 }
 
 fn workspace_root() -> PathBuf {

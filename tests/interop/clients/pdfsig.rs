@@ -6,8 +6,8 @@ use super::read;
 use crate::case::{Case, Ctx, Login};
 use crate::clients::nss;
 use crate::env::{Env, Hash, Key};
-use crate::pdf;
 use crate::verify::{self, CmsExpect};
+use support::pdf;
 
 const CLIENT: &str = "pdfsig";
 /// poppler 22.12 (Debian 12): "Only digest SHA256 is supported at the moment with -add-signature".

@@ -1,30 +1,15 @@
-//! Shared by the tests of the `cloudtoken` tool, batches and LibreOffice: running the tool, enrolling a
-//! token the way a person does, the shipped test prompt, NSS databases, and checking a signed PDF with
-//! pdfsig and `openssl cms`.
+//! Running the project's programs and the real clients as a person would: the `cloudtoken` tool
+//! (enrolling a token with the password on standard input), commands with their output checked, an NSS
+//! database with the module registered, and a signed PDF checked with pdfsig and `openssl cms`.
+//!
+//! Calls: paths.rs (the binaries), pdf.rs (the bytes a PDF signature covers).
 
-#![allow(dead_code)]
-
-#[path = "interop/pdf.rs"]
-pub mod pdf;
-
+use crate::paths::{cloudtoken_bin, csc_server_bin, module_path, test_prompt};
+use crate::service::Service;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use support::{cloudtoken_bin, module_path, Service};
-
-/// The repository root (tests/..).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_path_buf()
-}
-
-/// The shipped test prompt, examples/prompt/test-prompt.sh.
-pub fn test_prompt() -> PathBuf {
-    repo_root().join("examples/prompt/test-prompt.sh")
-}
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -147,7 +132,7 @@ pub fn enroll_in(
     std::fs::write(prompt.join("state"), format!("{}\n", svc.state.display())).unwrap();
     std::fs::write(
         prompt.join("csc-server"),
-        format!("{}\n", support::csc_server_bin().display()),
+        format!("{}\n", csc_server_bin().display()),
     )
     .unwrap();
     let config_arg = config.display().to_string();
@@ -236,7 +221,7 @@ pub fn verify_pdf(nssdb: &str, pdf: &Path, ca: &Path) -> Result<(), String> {
             text(&out.stderr)
         ));
     }
-    let signed = pdf::signed_bytes(&std::fs::read(pdf).unwrap())?;
+    let signed = crate::pdf::signed_bytes(&std::fs::read(pdf).unwrap())?;
     let content = dir.path().join("signed-bytes");
     std::fs::write(&content, signed).unwrap();
     let out = run(Command::new("openssl")

@@ -23,19 +23,11 @@
 //! `cargo test --release -p cloudtoken-tests --test interop` (about 110 s; the table is also written to
 //! target/release/interop-report.txt, and a failed run keeps every row's files for inspection).
 
-#[path = "interop/case.rs"]
 mod case;
-#[path = "interop/clients/mod.rs"]
 mod clients;
-#[path = "interop/env.rs"]
 mod env;
-#[path = "interop/pdf.rs"]
-mod pdf;
-#[path = "interop/process.rs"]
 mod process;
-#[path = "interop/report.rs"]
 mod report;
-#[path = "interop/verify.rs"]
 mod verify;
 
 use std::sync::Arc;

@@ -151,6 +151,9 @@ pub struct TokenConfig {
     /// The `cloudtoken agent` socket that keeps batch authorizations across processes (see agent.rs);
     /// CLOUDTOKEN_AGENT_SOCK overrides it.
     pub agent_socket: Option<PathBuf>,
+    /// The `openssl` program that checks GOST R 34.10-2012 signatures with its GOST engine
+    /// (mechanism/gost_check.rs); `None`: /usr/bin/openssl.
+    pub openssl_path: Option<PathBuf>,
 }
 
 fn default_api() -> Api {
@@ -262,6 +265,7 @@ fn resolve_paths(t: &mut TokenConfig, base: &Path) {
         &mut t.totp_secret_file,
         &mut t.pin_file,
         &mut t.agent_socket,
+        &mut t.openssl_path,
     ]
     .into_iter()
     .flatten()

@@ -189,6 +189,11 @@ fn refuses_unsafe_or_incomplete_second_factor_settings() {
         ("totp_period = 0\n", "totp_period"),
         ("prompt_timeout_ms = 0\n", "timeouts must be positive"),
         ("approval_timeout_ms = 0\n", "timeouts must be positive"),
+        ("openssl_path = \"openssl\"\n", "openssl_path"),
+        (
+            "openssl_path = \"./open.sh\"\n",
+            "writable by group or others",
+        ),
     ] {
         let p = write(d.path(), "c.toml", &format!("{base}{extra}"), 0o600);
         let e = load_file(&p).unwrap_err().to_string();

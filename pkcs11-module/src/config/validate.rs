@@ -75,7 +75,10 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
     }
     if let Some(command) = &t.prompt_command {
         let program = command.first().ok_or("prompt_command is empty")?;
-        check_program(Path::new(program))?;
+        check_program("prompt_command", Path::new(program))?;
+    }
+    if let Some(openssl) = &t.openssl_path {
+        check_program("openssl_path", openssl)?;
     }
     if !(1..=10).contains(&t.prompt_attempts) {
         return Err("prompt_attempts must be 1 to 10".into());

@@ -3,10 +3,13 @@
 //! chose. A service that answers with a wrong signature (a bug, a fault on the way, a different key) gets
 //! CKR_DEVICE_ERROR, never CKR_OK.
 //!
-//! Public-key operations of well-kept crates only (RustCrypto `rsa`, `p256`/`p384`/`p521`).
+//! Public-key operations of well-kept implementations only: RustCrypto `rsa`, `p256`/`p384`/`p521`, and for
+//! GOST R 34.10-2012, which has no well-kept Rust implementation, OpenSSL's GOST engine in a child process
+//! (gost_check.rs).
 
+use super::gost_check::{self, GostKey};
 use super::hash::HashAlg;
-use super::key::Curve;
+use super::key::{Curve, KeyKind};
 use der::Decode;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::{Pkcs1v15Sign, Pss};
@@ -18,6 +21,18 @@ pub enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     P521(p521::ecdsa::VerifyingKey),
+    Gost(GostKey),
+}
+
+/// Why the service's signature is not returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// The bytes cannot be a signature of this key (length, encoding).
+    Malformed,
+    /// A well-formed signature that does not verify for the hash that was sent.
+    DoesNotVerify,
+    /// The signature could not be checked at all: what to install or fix, in plain words.
+    Unverifiable(String),
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -27,44 +42,57 @@ impl std::fmt::Debug for PublicKey {
             PublicKey::P256(_) => "PublicKey::P256",
             PublicKey::P384(_) => "PublicKey::P384",
             PublicKey::P521(_) => "PublicKey::P521",
+            PublicKey::Gost(_) => "PublicKey::Gost",
         })
     }
 }
 
 impl PublicKey {
-    /// From a DER SubjectPublicKeyInfo (rsaEncryption, RSASSA-PSS, or ecPublicKey on a supported curve).
-    pub fn from_spki(der: &[u8], curve: Option<Curve>) -> Option<PublicKey> {
+    /// From a DER SubjectPublicKeyInfo of a key of `kind` (rsaEncryption, RSASSA-PSS, ecPublicKey on a
+    /// supported curve, or a GOST R 34.10-2012 key).
+    pub fn from_spki(der: &[u8], kind: &KeyKind) -> Option<PublicKey> {
         let spki = SubjectPublicKeyInfoOwned::from_der(der).ok()?;
         let bits = spki.subject_public_key.as_bytes()?;
-        Some(match curve {
-            None => PublicKey::Rsa(rsa::PublicKey::from_pkcs1_der(bits).ok()?),
-            Some(Curve::P256) => {
+        Some(match kind {
+            KeyKind::Rsa { .. } => PublicKey::Rsa(rsa::PublicKey::from_pkcs1_der(bits).ok()?),
+            KeyKind::Ec { curve: Curve::P256 } => {
                 PublicKey::P256(p256::ecdsa::VerifyingKey::from_sec1_bytes(bits).ok()?)
             }
-            Some(Curve::P384) => {
+            KeyKind::Ec { curve: Curve::P384 } => {
                 PublicKey::P384(p384::ecdsa::VerifyingKey::from_sec1_bytes(bits).ok()?)
             }
-            Some(Curve::P521) => {
+            KeyKind::Ec { curve: Curve::P521 } => {
                 PublicKey::P521(p521::ecdsa::VerifyingKey::from_sec1_bytes(bits).ok()?)
             }
+            KeyKind::Gost { params } => PublicKey::Gost(GostKey::new(der, params.size)?),
         })
+    }
+
+    /// The same key; a GOST key is checked with the `openssl` program at `path` (`openssl_path`).
+    pub fn with_openssl(self, path: &std::path::Path) -> PublicKey {
+        match self {
+            PublicKey::Gost(k) => PublicKey::Gost(k.with_openssl(path)),
+            other => other,
+        }
     }
 }
 
-fn pkcs1_scheme(hash: HashAlg) -> Pkcs1v15Sign {
-    match hash {
+/// The PKCS#1 v1.5 scheme of a SHA hash (the RSA family combines with no other).
+fn pkcs1_scheme(hash: HashAlg) -> Option<Pkcs1v15Sign> {
+    Some(match hash {
         HashAlg::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
         HashAlg::Sha224 => Pkcs1v15Sign::new::<sha2::Sha224>(),
         HashAlg::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
         HashAlg::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
         HashAlg::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
-    }
+        HashAlg::Streebog256 | HashAlg::Streebog512 => return None,
+    })
 }
 
 /// RSASSA-PKCS1-v1_5 over `hash` (RFC 8017 §8.2.2).
 pub(crate) fn rsa_pkcs1(key: &PublicKey, hash_alg: HashAlg, hash: &[u8], sig: &[u8]) -> bool {
-    match key {
-        PublicKey::Rsa(k) => k.verify(pkcs1_scheme(hash_alg), hash, sig).is_ok(),
+    match (key, pkcs1_scheme(hash_alg)) {
+        (PublicKey::Rsa(k), Some(scheme)) => k.verify(scheme, hash, sig).is_ok(),
         _ => false,
     }
 }
@@ -86,6 +114,7 @@ pub(crate) fn rsa_pss(
         HashAlg::Sha256 => k.verify(Pss::<sha2::Sha256>::new_with_salt(salt), hash, sig),
         HashAlg::Sha384 => k.verify(Pss::<sha2::Sha384>::new_with_salt(salt), hash, sig),
         HashAlg::Sha512 => k.verify(Pss::<sha2::Sha512>::new_with_salt(salt), hash, sig),
+        HashAlg::Streebog256 | HashAlg::Streebog512 => return false,
     };
     ok.is_ok()
 }
@@ -112,7 +141,16 @@ pub(crate) fn ecdsa(key: &PublicKey, hash: &[u8], raw: &[u8]) -> bool {
             .is_ok_and(|s| k.verify_prehash(&ecdsa_prehash(hash, 48), &s).is_ok()),
         PublicKey::P521(k) => p521::ecdsa::Signature::from_slice(raw)
             .is_ok_and(|s| k.verify_prehash(&ecdsa_prehash(hash, 66), &s).is_ok()),
-        PublicKey::Rsa(_) => false,
+        PublicKey::Rsa(_) | PublicKey::Gost(_) => false,
+    }
+}
+
+/// GOST R 34.10-2012 over `hash` (the Streebog of the key's size); `sig` in PKCS#11 order (s || r).
+/// `Err` when no verifier could say yes or no.
+pub(crate) fn gost(key: &PublicKey, hash: &[u8], sig: &[u8]) -> Result<bool, Rejected> {
+    match key {
+        PublicKey::Gost(k) => gost_check::verify(k, hash, sig).map_err(Rejected::Unverifiable),
+        _ => Ok(false),
     }
 }
 
@@ -120,6 +158,8 @@ pub(crate) fn ecdsa(key: &PublicKey, hash: &[u8], raw: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::mechanism::ecdsa_signature_to_raw_for_tests as to_raw;
+
+    const RSA2048: KeyKind = KeyKind::Rsa { bits: 2048 };
 
     macro_rules! vector {
         ($name:literal) => {
@@ -136,7 +176,7 @@ mod tests {
 
     #[test]
     fn rsa_signatures_made_by_openssl_verify_and_altered_ones_do_not() {
-        let key = PublicKey::from_spki(vector!("rsa2048.spki.der"), None).unwrap();
+        let key = PublicKey::from_spki(vector!("rsa2048.spki.der"), &RSA2048).unwrap();
         let h256 = HashAlg::Sha256.digest(b"abc");
         let h384 = HashAlg::Sha384.digest(b"abc");
         let pkcs1 = vector!("rsa2048-pkcs1-sha256.sig");
@@ -191,7 +231,7 @@ mod tests {
             ),
         ];
         for (spki, der, curve, hash) in cases {
-            let key = PublicKey::from_spki(spki, Some(curve)).unwrap();
+            let key = PublicKey::from_spki(spki, &KeyKind::Ec { curve }).unwrap();
             let raw = to_raw(der, curve.field_len()).unwrap();
             let h = hash.digest(b"abc");
             assert!(ecdsa(&key, &h, &raw), "{curve:?}");
@@ -206,8 +246,12 @@ mod tests {
 
     #[test]
     fn a_key_of_the_other_kind_verifies_nothing() {
-        let rsa = PublicKey::from_spki(vector!("rsa2048.spki.der"), None).unwrap();
-        let p256 = PublicKey::from_spki(vector!("p256.spki.der"), Some(Curve::P256)).unwrap();
+        let rsa = PublicKey::from_spki(vector!("rsa2048.spki.der"), &RSA2048).unwrap();
+        let p256 = PublicKey::from_spki(
+            vector!("p256.spki.der"),
+            &KeyKind::Ec { curve: Curve::P256 },
+        )
+        .unwrap();
         let h = HashAlg::Sha256.digest(b"abc");
         assert!(!ecdsa(&rsa, &h, &[1; 64]));
         assert!(!rsa_pkcs1(
@@ -216,7 +260,7 @@ mod tests {
             &h,
             vector!("rsa2048-pkcs1-sha256.sig")
         ));
-        assert!(PublicKey::from_spki(vector!("p256.spki.der"), None).is_none());
-        assert!(PublicKey::from_spki(b"garbage", None).is_none());
+        assert!(PublicKey::from_spki(vector!("p256.spki.der"), &RSA2048).is_none());
+        assert!(PublicKey::from_spki(b"garbage", &RSA2048).is_none());
     }
 }

@@ -9,7 +9,7 @@
 
 use crate::auth::{self, factors, policy};
 use crate::error::{self, CkResult, Step};
-use crate::mechanism::{self, Hasher, Mechanism, SignPlan, SignRequestParts};
+use crate::mechanism::{self, Hasher, Mechanism, Rejected, SignPlan, SignRequestParts};
 use crate::service::{Reason, Secret, SignHashRequest};
 use crate::token::account::CallError;
 use crate::token::{Credential, Token};
@@ -167,21 +167,20 @@ pub fn execute(token: &Token, op: SignOp, parts: SignRequestParts) -> CkResult<V
             ),
         )
     })?;
-    let signature = op.plan.finish_signature(&signature).inspect_err(|_| {
-        log::error!(
-            "slot {slot}: the service's signature does not fit the key of {}",
-            cred.id()
-        );
-    })?;
-    if !op.plan.verifies(&cred.public_key, &parts, &signature) {
-        return Err(error::logged(
-            CKR_DEVICE_ERROR,
-            format!(
-                "slot {slot}: the service's signature does not verify under the public key of {}; \
-                 it is not returned",
-                cred.id()
-            ),
-        ));
-    }
-    Ok(signature)
+    op.plan
+        .accept(&cred.public_key, &parts, &signature)
+        .map_err(|why| {
+            let id = cred.id();
+            let reason = match why {
+                Rejected::Malformed => format!("the service's signature does not fit the key of {id}"),
+                Rejected::DoesNotVerify => format!(
+                    "the service's signature does not verify under the public key of {id}; \
+                     it is not returned"
+                ),
+                Rejected::Unverifiable(what) => format!(
+                    "the service's signature for {id} could not be checked, so it is not returned: {what}"
+                ),
+            };
+            error::logged(CKR_DEVICE_ERROR, format!("slot {slot}: {reason}"))
+        })
 }

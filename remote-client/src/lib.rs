@@ -5,6 +5,7 @@
 
 mod access;
 mod client;
+pub mod cryptopro;
 mod endpoint;
 mod error;
 mod failure;

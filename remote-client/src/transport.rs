@@ -260,10 +260,28 @@ impl Transport {
         body: &B,
         secrets: &[&str],
     ) -> Result<Reply> {
+        let url = self.endpoint.method_url(wire, op.method);
+        self.json_request(op, reqwest::Method::POST, &url, auth, Some(body), secrets)
+    }
+
+    /// One JSON request to any URL of the service (`op.method` names it in errors and logs): a GET, or a
+    /// request carrying `body` as JSON; repeated per the retry policy, answers other than 2xx turned into
+    /// errors. For services whose methods are not CSC's (cryptopro/).
+    pub(crate) fn json_request<B: Serialize>(
+        &self,
+        op: Op<'_>,
+        method: reqwest::Method,
+        url: &str,
+        auth: Auth<'_>,
+        body: Option<&B>,
+        secrets: &[&str],
+    ) -> Result<Reply> {
         let mut all_secrets: Vec<&str> = secrets.to_vec();
         all_secrets.extend(auth.secret());
-        let url = self.endpoint.method_url(wire, op.method);
-        let payload = Bytes::from_owner(json_body(body).map_err(Error::Config)?);
+        let payload = match body {
+            Some(b) => Some(Bytes::from_owner(json_body(b).map_err(Error::Config)?)),
+            None => None,
+        };
         let authorization = auth.header()?;
         let timeout = if op.slow {
             self.authorize_timeout
@@ -273,10 +291,13 @@ impl Transport {
         retry::run(&self.retry, op.effect, timeout, |budget| {
             let mut request = self
                 .http
-                .post(&url)
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, "application/json")
-                .body(reqwest::blocking::Body::from(payload.clone()));
+                .request(method.clone(), url)
+                .header(ACCEPT, "application/json");
+            if let Some(payload) = &payload {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(reqwest::blocking::Body::from(payload.clone()));
+            }
             if let Some((name, value)) = &authorization {
                 request = request.header(name.clone(), value.clone());
             }

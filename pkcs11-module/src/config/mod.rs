@@ -94,6 +94,29 @@ pub enum Protocol {
     /// The Cloud Signature Consortium API (service/csc.rs).
     #[default]
     Csc,
+    /// CryptoPro DSS: its identity and signature services' REST API (service/cryptopro.rs).
+    CryptoproDss,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Csc => "csc",
+            Protocol::CryptoproDss => "cryptopro-dss",
+        }
+    }
+}
+
+/// What the user confirms at a CryptoPro DSS service (README, "CryptoPro DSS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DssConfirmation {
+    /// Every signature is an operation (a DSS transaction) the user confirms out of band.
+    #[default]
+    Operation,
+    /// The user confirms a sign-in to the signature service once, and the module signs a package of up
+    /// to `batch_size` documents within it.
+    Session,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -154,6 +177,23 @@ pub struct TokenConfig {
     /// The `openssl` program that checks GOST R 34.10-2012 signatures with its GOST engine
     /// (mechanism/gost_check.rs); `None`: /usr/bin/openssl.
     pub openssl_path: Option<PathBuf>,
+    /// OAuth 2.0: the client registered at the service's identity server (cryptopro-dss).
+    pub client_id: Option<String>,
+    /// Its secret, for a confidential client (0600).
+    pub client_secret_file: Option<PathBuf>,
+    /// The token endpoint; `None`: the protocol's (cryptopro-dss: `{url}/{dss_sts}/oauth/token`).
+    pub oauth2_token_url: Option<String>,
+    /// The scope of the sign-in; `None`: the protocol's (cryptopro-dss: "dss").
+    pub oauth2_scope: Option<String>,
+    /// CryptoPro DSS: the identity service's application name (`https://host/<dss_sts>/...`); "STS".
+    pub dss_sts: Option<String>,
+    /// CryptoPro DSS: the signature service's application name; "SignServer".
+    pub dss_signserver: Option<String>,
+    /// CryptoPro DSS: the signature service's identifier at the identity service; `None`:
+    /// `urn:cryptopro:dss:signserver:<dss_signserver in lower case>`.
+    pub dss_resource: Option<String>,
+    /// CryptoPro DSS: what the user confirms; see [`DssConfirmation`].
+    pub dss_confirmation: Option<DssConfirmation>,
 }
 
 fn default_api() -> Api {
@@ -266,6 +306,7 @@ fn resolve_paths(t: &mut TokenConfig, base: &Path) {
         &mut t.pin_file,
         &mut t.agent_socket,
         &mut t.openssl_path,
+        &mut t.client_secret_file,
     ]
     .into_iter()
     .flatten()

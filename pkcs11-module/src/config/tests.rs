@@ -211,6 +211,63 @@ fn refuses_unsafe_or_incomplete_second_factor_settings() {
     );
 }
 
+/// CryptoPro DSS tokens: their keys, defaults, and refusals.
+#[test]
+fn cryptopro_dss_tokens() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    write(d.path(), "a.password", "pw\n", 0o600);
+    let dss = minimal("a.refresh").replace(
+        "[[token]]\n",
+        "[[token]]\nprotocol = \"cryptopro-dss\"\nclient_id = \"cloudtoken\"\nmode = \"login-free\"\n",
+    );
+    let p = write(d.path(), "c.toml", &dss, 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.protocol, Protocol::CryptoproDss);
+    // No PIN source needed: the user confirms out of band.
+    assert_eq!(t.mode, TokenMode::LoginFree);
+    assert_eq!(t.dss_confirmation, None);
+    for (extra, needle) in [
+        ("dss_confirmation = \"session\"\n", "set password_file"),
+        ("dss_confirmation = \"sometimes\"\n", "unknown variant"),
+        ("dss_sts = \"STS/oauth\"\n", "application names, not paths"),
+        ("client_secret_file = \"missing\"\n", "missing"),
+    ] {
+        let p = write(d.path(), "c.toml", &format!("{dss}{extra}"), 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    let session = dss.replace(
+        "refresh_token_file = \"a.refresh\"",
+        "password_file = \"a.password\"",
+    ) + "dss_confirmation = \"session\"\n";
+    let p = write(d.path(), "c.toml", &session, 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.dss_confirmation, Some(DssConfirmation::Session));
+
+    let no_client = dss.replace("client_id = \"cloudtoken\"\n", "");
+    let p = write(d.path(), "c.toml", &no_client, 0o600);
+    assert!(load_file(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("needs client_id"));
+    // A CSC token refuses the settings of CryptoPro DSS rather than ignore them.
+    let csc = format!("{}dss_signserver = \"SignServer\"\n", minimal("a.refresh"));
+    let p = write(d.path(), "c.toml", &csc, 0o600);
+    assert!(load_file(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("dss_signserver is a setting of protocol \"cryptopro-dss\""));
+    // A CSC token still needs a PIN source to collect the PIN itself.
+    let p = write(
+        d.path(),
+        "c.toml",
+        &format!("{}mode = \"login-free\"\n", minimal("a.refresh")),
+        0o600,
+    );
+    assert!(load_file(&p).is_err());
+}
+
 /// Every key the example documents, commented out or not, is one the module accepts.
 #[test]
 fn example_file_documents_accepted_keys() {

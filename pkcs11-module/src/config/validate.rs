@@ -2,7 +2,7 @@
 //! key, never a half-applied configuration.
 
 use super::files::{check_program, check_secret_file};
-use super::{err, ConfigError, OtpChannel, TokenConfig};
+use super::{err, ConfigError, DssConfirmation, OtpChannel, Protocol, TokenConfig};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -41,6 +41,7 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
             }
         };
         check_secret_file(secret).map_err(|m| e(&m))?;
+        validate_protocol(t).map_err(|m| e(&m))?;
         validate_channels(t).map_err(|m| e(&m))?;
         if !(1..=16).contains(&t.otp_length) {
             return Err(e("otp_length must be 1 to 16"));
@@ -54,6 +55,57 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
             || t.approval_timeout_ms == 0
         {
             return Err(e("timeouts must be positive"));
+        }
+    }
+    Ok(())
+}
+
+/// The settings that belong to one protocol: a CryptoPro DSS token names its OAuth client, and the keys of
+/// one protocol are refused on a token of the other (they would be silently ignored).
+fn validate_protocol(t: &TokenConfig) -> Result<(), String> {
+    let dss_keys = [
+        ("client_id", t.client_id.is_some()),
+        ("client_secret_file", t.client_secret_file.is_some()),
+        ("oauth2_token_url", t.oauth2_token_url.is_some()),
+        ("oauth2_scope", t.oauth2_scope.is_some()),
+        ("dss_sts", t.dss_sts.is_some()),
+        ("dss_signserver", t.dss_signserver.is_some()),
+        ("dss_resource", t.dss_resource.is_some()),
+        ("dss_confirmation", t.dss_confirmation.is_some()),
+    ];
+    match t.protocol {
+        Protocol::Csc => {
+            if let Some((key, _)) = dss_keys.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "{key} is a setting of protocol \"cryptopro-dss\", not of \"csc\""
+                ));
+            }
+        }
+        Protocol::CryptoproDss => {
+            if t.client_id.as_deref().is_none_or(str::is_empty) {
+                return Err(
+                    "protocol \"cryptopro-dss\" needs client_id (the OAuth client registered \
+                            at the identity service)"
+                        .into(),
+                );
+            }
+            if let Some(f) = &t.client_secret_file {
+                check_secret_file(f)?;
+            }
+            for name in [&t.dss_sts, &t.dss_signserver].into_iter().flatten() {
+                if name.is_empty() || name.contains(['/', '?', '#']) {
+                    return Err(format!(
+                        "dss_sts and dss_signserver are application names, not paths: {name:?}"
+                    ));
+                }
+            }
+            if t.dss_confirmation == Some(DssConfirmation::Session) && t.password_file.is_none() {
+                return Err(
+                    "dss_confirmation = \"session\" confirms a sign-in with the account's \
+                            password: set password_file"
+                        .into(),
+                );
+            }
         }
     }
     Ok(())
@@ -92,7 +144,13 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
     for f in [&t.totp_secret_file, &t.pin_file].into_iter().flatten() {
         check_secret_file(f)?;
     }
-    if t.mode.collects_pin() && t.prompt_command.is_none() && t.pin_file.is_none() {
+    // A CryptoPro DSS user confirms out of band and gives no PIN to the service (a key with a PIN of its
+    // own asks at signing time).
+    if t.mode.collects_pin()
+        && t.protocol == Protocol::Csc
+        && t.prompt_command.is_none()
+        && t.pin_file.is_none()
+    {
         return Err(format!(
             "mode \"{}\" collects the PIN itself: set prompt_command or pin_file",
             t.mode.name()

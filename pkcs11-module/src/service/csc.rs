@@ -2,27 +2,19 @@
 //! how a token's configuration becomes a client, and how the account signs in (the enrolment's refresh
 //! token, rotated when the service issues a new one, or a password file).
 //!
-//! Calls remote-client and the secure-file policy (config::files); nothing above the seam.
+//! Calls remote-client and the account's secret (service::AccountSecret); nothing above the seam.
 
-use super::{Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Secret, Service};
-use crate::config::files::{read_secret_file, write_secret_file};
+use super::{
+    Access, AccountSecret, Authorization, AuthorizeRequest, CredentialInfo, Error, Secret, Service,
+};
 use crate::config::{Api, TokenConfig};
 use remote_client::{ApiVersion, ClientConfig, ClientIdentity, CscClient, SignHashRequest, Tokens};
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// How the account signs in, from the token's configuration.
-enum SignIn {
-    /// The refresh token `cloudtoken enroll` stored (rotated in place).
-    RefreshToken(PathBuf),
-    /// `auth/login` with the account name and the password in a file.
-    Password { account: String, file: PathBuf },
-}
 
 pub struct CscService {
     address: String,
     client: CscClient,
-    sign_in: SignIn,
+    secret: AccountSecret,
 }
 
 /// The service base URL: `url`, or the first line of `url_file` (read when the client is built, so the
@@ -68,18 +60,10 @@ impl CscService {
     pub fn new(t: &TokenConfig) -> Result<CscService, String> {
         let cc = client_config(t)?;
         let client = CscClient::new(&cc).map_err(|e| e.to_string())?;
-        let sign_in = match (&t.refresh_token_file, &t.password_file) {
-            (Some(f), _) => SignIn::RefreshToken(f.clone()),
-            (None, Some(f)) => SignIn::Password {
-                account: t.account.clone(),
-                file: f.clone(),
-            },
-            (None, None) => return Err("no account secret configured".into()),
-        };
         Ok(CscService {
             address: cc.base_url.trim_end_matches('/').to_owned(),
             client,
-            sign_in,
+            secret: AccountSecret::of(t)?,
         })
     }
 }
@@ -97,25 +81,14 @@ impl Service for CscService {
     }
 
     fn sign_in(&self) -> Result<Access, Error> {
-        match &self.sign_in {
-            SignIn::RefreshToken(path) => {
-                let refresh = read_secret_file(path).map_err(Error::Config)?;
-                let tokens = self.client.refresh(&refresh)?;
-                if let Some(new) = &tokens.refresh_token {
-                    if new.expose() != refresh.expose() {
-                        // The service rotated the refresh token: the old one may no longer work.
-                        if let Err(e) = write_secret_file(path, new) {
-                            log::error!("cannot store the rotated refresh token: {e}");
-                        }
-                    }
-                }
-                Ok(access(tokens))
-            }
-            SignIn::Password { account, file } => {
-                let password = read_secret_file(file).map_err(Error::Config)?;
-                Ok(access(self.client.login(account, &password, false)?))
-            }
-        }
+        self.secret.sign_in(
+            |refresh| {
+                let tokens = self.client.refresh(refresh)?;
+                let rotated = tokens.refresh_token.clone();
+                Ok((access(tokens), rotated))
+            },
+            |account, password| Ok(access(self.client.login(account, password, false)?)),
+        )
     }
 
     fn sign_out(&self, access: &Access) {

@@ -4,9 +4,11 @@
 //!
 //! Owns the trait and the vocabulary that crosses it: protocol-neutral types (remote-client's service
 //! model, never a wire type), re-exported here so that nothing above this module names a protocol
-//! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client) and, in
-//! unit tests, `fake` (scripted answers and faults). Nothing here knows PKCS#11.
+//! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client),
+//! [`cryptopro`] (CryptoPro DSS) and, in unit tests, `fake` (scripted answers and faults). What they share
+//! of the account's sign-in is [`AccountSecret`]. Nothing here knows PKCS#11.
 
+pub mod cryptopro;
 pub mod csc;
 #[cfg(test)]
 pub mod fake;
@@ -16,7 +18,9 @@ pub use remote_client::{
     Secret, SignHashRequest,
 };
 
+use crate::config::files::{read_secret_file, write_secret_file};
 use crate::config::{Protocol, TokenConfig};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +29,55 @@ use std::time::Duration;
 pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     Ok(match config.protocol {
         Protocol::Csc => Arc::new(csc::CscService::new(config)?),
+        Protocol::CryptoproDss => Arc::new(cryptopro::CryptoproService::new(config)?),
     })
+}
+
+/// How the account signs in without the user, from the token's configuration.
+pub enum AccountSecret {
+    /// A refresh token issued at enrolment (rotated in place when the service issues a new one).
+    RefreshToken(PathBuf),
+    /// The account name and its password in a file.
+    Password { account: String, file: PathBuf },
+}
+
+impl AccountSecret {
+    pub fn of(t: &TokenConfig) -> Result<AccountSecret, String> {
+        match (&t.refresh_token_file, &t.password_file) {
+            (Some(f), _) => Ok(AccountSecret::RefreshToken(f.clone())),
+            (None, Some(f)) => Ok(AccountSecret::Password {
+                account: t.account.clone(),
+                file: f.clone(),
+            }),
+            (None, None) => Err("no account secret configured".into()),
+        }
+    }
+
+    /// Reads the secret and signs in with it: `refresh` gets the refresh token and answers the access
+    /// and the refresh token the service issued with it (stored when it differs: the service rotated it,
+    /// and the old one may no longer work); `password` gets the account and its password.
+    pub fn sign_in(
+        &self,
+        refresh: impl FnOnce(&Secret) -> Result<(Access, Option<Secret>), Error>,
+        password: impl FnOnce(&str, &Secret) -> Result<Access, Error>,
+    ) -> Result<Access, Error> {
+        match self {
+            AccountSecret::RefreshToken(path) => {
+                let old = read_secret_file(path).map_err(Error::Config)?;
+                let (access, new) = refresh(&old)?;
+                if let Some(new) = new.filter(|n| n.expose() != old.expose()) {
+                    if let Err(e) = write_secret_file(path, &new) {
+                        log::error!("cannot store the rotated refresh token: {e}");
+                    }
+                }
+                Ok(access)
+            }
+            AccountSecret::Password { account, file } => {
+                let secret = read_secret_file(file).map_err(Error::Config)?;
+                password(account, &secret)
+            }
+        }
+    }
 }
 
 /// What a sign-in to the account gives: the token every later call carries, and how long the service

@@ -7,11 +7,15 @@ use std::sync::{Mutex, MutexGuard};
 
 const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = r#"
+/// The `meta` table (name → value) every reference service's database has.
+pub const META_SCHEMA: &str = r#"
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+"#;
+
+const SCHEMA: &str = r#"
 CREATE TABLE users (
     name           TEXT PRIMARY KEY,
     position       INTEGER NOT NULL,
@@ -101,23 +105,6 @@ CREATE TABLE approval_hashes (
     value    BLOB NOT NULL,
     PRIMARY KEY (approval, idx)
 );
-CREATE TABLE audit (
-    seq        INTEGER PRIMARY KEY,
-    time       TEXT NOT NULL,
-    event      TEXT NOT NULL,
-    user       TEXT,
-    credential TEXT,
-    hashes     TEXT NOT NULL,
-    outcome    TEXT NOT NULL,
-    detail     TEXT,
-    prev_hash  BLOB NOT NULL,
-    entry_hash BLOB NOT NULL
-);
--- Append-only for the service itself; the hash chain catches whoever drops these.
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
 pub struct Db {
@@ -136,27 +123,35 @@ impl Db {
     /// Creates the schema in a new database file.
     /// The file is made owner-only first; SQLite gives its -wal and -shm files the same mode.
     pub fn create(path: &Path) -> Result<Db, String> {
-        crate::files::write_new(path, b"", 0o600)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Db::create_schema(path).map_err(|e| format!("{}: {e}", path.display()))
+        Db::create_with(path, SCHEMA, SCHEMA_VERSION)
     }
 
-    fn create_schema(path: &Path) -> rusqlite::Result<Db> {
+    /// Creates a database file with `schema` (after the meta table and the audit trail) at `version`.
+    pub fn create_with(path: &Path, schema: &str, version: i64) -> Result<Db, String> {
+        crate::files::write_new(path, b"", 0o600)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Db::create_schema(path, schema, version).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn create_schema(path: &Path, schema: &str, version: i64) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
         configure(&conn)?;
-        conn.execute_batch(SCHEMA)?;
-        set_meta(
-            &conn,
-            "schema_version",
-            &SCHEMA_VERSION.to_string().into_bytes(),
-        )?;
+        for part in [META_SCHEMA, crate::audit::SCHEMA, schema] {
+            conn.execute_batch(part)?;
+        }
+        set_meta(&conn, "schema_version", &version.to_string().into_bytes())?;
         Ok(Db::from_connection(conn))
     }
 
     pub fn open(path: &Path) -> Result<Db, String> {
+        Db::open_with(path, SCHEMA_VERSION, "csc-server")
+    }
+
+    /// Opens the database of `program` (named in the messages), which must have schema `version`.
+    pub fn open_with(path: &Path, expected: i64, program: &str) -> Result<Db, String> {
         if !path.exists() {
             return Err(format!(
-                "{} does not exist: run `csc-server init` first",
+                "{} does not exist: run `{program} init` first",
                 path.display()
             ));
         }
@@ -165,10 +160,10 @@ impl Db {
         let version = get_meta(&conn, "schema_version")
             .map_err(|e| format!("{}: {e}", path.display()))?
             .and_then(|v| String::from_utf8(v).ok());
-        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+        if version.as_deref() != Some(&expected.to_string()) {
             return Err(format!(
-                "{}: schema version {} is not this csc-server's ({SCHEMA_VERSION}); create a new state \
-                 folder with `csc-server init`",
+                "{}: schema version {} is not this {program}'s ({expected}); create a new state \
+                 folder with `{program} init`",
                 path.display(),
                 version.as_deref().unwrap_or("unknown")
             ));
@@ -180,7 +175,9 @@ impl Db {
     pub fn in_memory() -> Db {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        for part in [META_SCHEMA, crate::audit::SCHEMA, SCHEMA] {
+            conn.execute_batch(part).unwrap();
+        }
         Db::from_connection(conn)
     }
 

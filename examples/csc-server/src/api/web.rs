@@ -1,0 +1,163 @@
+//! What every server-rendered page of the reference services shares (the approval page here, the CryptoPro
+//! DSS emulator's confirmation page): blocking work off the executor, `__Host-` cookies, the headers of
+//! every HTML answer (CSP, no framing, no caching), redirects after a POST, and the cross-site check of
+//! form posts.
+
+use super::html;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use maud::Markup;
+use zeroize::Zeroizing;
+
+/// Runs blocking service work (SQLite, Argon2) off the executor.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            log::error!("page task: {e}");
+            None
+        }
+    }
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite=Strict"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| Zeroizing::new(v.to_owned()))
+}
+
+/// An HTML answer with the headers every page carries.
+pub fn page(status: StatusCode, markup: Markup, cookies: &[HeaderValue]) -> Response {
+    let mut resp = (status, markup.into_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if let Ok(csp) = HeaderValue::from_str(html::content_security_policy()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Not "no-referrer": with it, browsers send `Origin: null` on the page's own form posts.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        h.append(header::SET_COOKIE, c.clone());
+    }
+    resp
+}
+
+/// 303 to `location` (after a POST, so that reloading does not post again).
+pub fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let h = resp.headers_mut();
+    if let Ok(l) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, l);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        h.append(header::SET_COOKIE, c.clone());
+    }
+    resp
+}
+
+/// A POST from another site is refused: browsers name the sending site in Origin and Sec-Fetch-Site.
+/// Non-browser clients send neither and rely on the CSRF tokens alone.
+pub fn cross_site(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = value("sec-fetch-site") {
+        if site != "same-origin" {
+            return true;
+        }
+    }
+    if let Some(origin) = value("origin") {
+        let host = value("host").unwrap_or("");
+        if !origin.eq_ignore_ascii_case(&format!("https://{host}")) {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SESSION_COOKIE: &str = "__Host-csc-session";
+    const LOGIN_COOKIE: &str = "__Host-csc-login";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let h = headers(&[
+            ("cookie", "a=1; __Host-csc-session=abc"),
+            ("cookie", "x__Host-csc-login=no; __Host-csc-login=yes"),
+        ]);
+        assert_eq!(
+            cookie(&h, SESSION_COOKIE).as_deref().map(|s| s.as_str()),
+            Some("abc")
+        );
+        assert_eq!(
+            cookie(&h, LOGIN_COOKIE).as_deref().map(|s| s.as_str()),
+            Some("yes")
+        );
+        assert!(cookie(&h, "missing").is_none());
+        let c = set_cookie(SESSION_COOKIE, "tok", 600);
+        let c = c.to_str().unwrap();
+        for attr in [
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(c.contains(attr), "{c}");
+        }
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        assert!(!cross_site(&headers(&[])));
+        assert!(!cross_site(&headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "https://127.0.0.1:8443"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "https://evil.example"),
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "null")
+        ])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+    }
+}

@@ -105,6 +105,14 @@ impl Protocol {
             Protocol::CryptoproDss => "cryptopro-dss",
         }
     }
+
+    /// The token's model in CK_TOKEN_INFO (at most 16 characters).
+    pub fn model(self) -> &'static str {
+        match self {
+            Protocol::Csc => "CSC remote token",
+            Protocol::CryptoproDss => "CryptoPro DSS",
+        }
+    }
 }
 
 /// What the user confirms at a CryptoPro DSS service (README, "CryptoPro DSS").

@@ -2,6 +2,13 @@
 //!
 //! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
 //! and JSON and nothing of PKCS#11.
+//!
+//! - Where: `{base_url}/csc/v1|v2/` or an explicit `api_base`, the wire format chosen by `api_version`.
+//! - Who: one [`ServiceAuth`] per client (none, bearer token, API key, `auth/login`, OAuth 2.0), turned
+//!   by [`CscClient::sign_in`] into the [`Access`] every method takes; mutual TLS combines with any.
+//! - When to give up: `request_timeout` is the deadline of one exchange, whole body included;
+//!   [`RetryPolicy`] repeats what is safe to repeat, honouring `Retry-After`;
+//!   [`Error::maybe_processed`] tells a caller whether the service may have acted on a failed request.
 
 mod access;
 mod client;

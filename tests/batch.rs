@@ -219,6 +219,44 @@ fn agent_keeps_counts_per_credential_until_used_or_expired() {
     assert_eq!(put("c4", 1, 60_000)["status"], "stored");
 }
 
+/// The agent process's thread count (/proc).
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("Threads: in /proc/PID/status")
+}
+
+#[test]
+fn agent_does_not_spend_a_thread_per_idle_connection() {
+    const IDLE: usize = 300;
+    let agent = AgentProcess::start(&[]);
+    let pid = agent.child.id();
+    let before = threads_of(pid);
+    // Connections that never send a request (a client that hangs, or many processes at once).
+    let idle: Vec<UnixStream> = (0..IDLE)
+        .map(|_| UnixStream::connect(&agent.socket).expect("connect to the agent"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = threads_of(pid);
+    // The agent still answers while they stay open.
+    let answer = ask(
+        &agent.socket,
+        serde_json::json!({"op": "take", "key": key("c1"), "signatures": 1}),
+    );
+    drop(idle);
+    assert!(
+        during <= before + 8,
+        "{IDLE} idle connections: the agent went from {before} to {during} threads"
+    );
+    assert!(
+        answer.is_object(),
+        "the agent answers with idle connections open: {answer}"
+    );
+}
+
 #[test]
 fn agent_ends_on_sigterm_and_removes_its_socket() {
     let mut agent = AgentProcess::start(&[]);

@@ -123,9 +123,14 @@ fn library_slot_and_token_information() {
 }
 
 #[test]
-fn interface_functions_offer_the_v2_40_list() {
+fn interfaces_offer_3_0_by_default_and_2_40_on_request() {
     let p = p11();
     let mut count: CK_ULONG = 0;
+    let version = |i: &CK_INTERFACE| {
+        // SAFETY: every function list starts with its CK_VERSION.
+        let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
+        (v.major, v.minor)
+    };
     // SAFETY: valid pointers; these work before C_Initialize too.
     unsafe {
         assert_rv(
@@ -133,17 +138,25 @@ fn interface_functions_offer_the_v2_40_list() {
             CKR_OK,
             "C_GetInterfaceList size",
         );
-        assert_eq!(count, 1);
-        let mut list = [CK_INTERFACE::default(); 1];
+        assert_eq!(count, 2);
+        let mut list = [CK_INTERFACE::default(); 2];
         assert_rv(
             p.lib.C_GetInterfaceList(list.as_mut_ptr(), &mut count),
             CKR_OK,
             "C_GetInterfaceList",
         );
-        let name = std::ffi::CStr::from_ptr(list[0].pInterfaceName as *const std::ffi::c_char);
-        assert_eq!(name.to_bytes(), b"PKCS 11");
+        for i in &list {
+            let name = std::ffi::CStr::from_ptr(i.pInterfaceName as *const std::ffi::c_char);
+            assert_eq!(name.to_bytes(), b"PKCS 11");
+            assert_eq!(i.flags, 0);
+        }
         assert_eq!(
-            list[0].pFunctionList as *const CK_FUNCTION_LIST,
+            list.iter().map(version).collect::<Vec<_>>(),
+            [(3, 0), (2, 40)]
+        );
+        // C_GetFunctionList gives the 2.40 list.
+        assert_eq!(
+            list[1].pFunctionList as *const CK_FUNCTION_LIST,
             p.f as *const CK_FUNCTION_LIST
         );
         let mut iface: *mut CK_INTERFACE = null_mut();
@@ -152,16 +165,37 @@ fn interface_functions_offer_the_v2_40_list() {
             CKR_OK,
             "default interface",
         );
-        assert_eq!(
-            (*iface).pFunctionList as *const CK_FUNCTION_LIST,
-            p.f as *const CK_FUNCTION_LIST
-        );
-        assert_eq!((p.f.version.major, p.f.version.minor), (2, 40));
-        let mut v3 = CK_VERSION { major: 3, minor: 0 };
+        assert_eq!(version(&*iface), (3, 0));
+        let mut v2 = CK_VERSION {
+            major: 2,
+            minor: 40,
+        };
         assert_rv(
-            p.lib.C_GetInterface(null_mut(), &mut v3, &mut iface, 0),
+            p.lib.C_GetInterface(null_mut(), &mut v2, &mut iface, 0),
+            CKR_OK,
+            "2.40 on request",
+        );
+        assert_eq!((*iface).pFunctionList, list[1].pFunctionList);
+        let mut v4 = CK_VERSION {
+            major: 4,
+            minor: 50,
+        };
+        assert_rv(
+            p.lib.C_GetInterface(null_mut(), &mut v4, &mut iface, 0),
             CKR_ARGUMENTS_BAD,
-            "no 3.0 list",
+            "unknown version",
+        );
+        let mut other = *b"PKCS 11 other\0";
+        assert_rv(
+            p.lib
+                .C_GetInterface(other.as_mut_ptr(), null_mut(), &mut iface, 0),
+            CKR_ARGUMENTS_BAD,
+            "unknown name",
+        );
+        assert_rv(
+            p.lib.C_GetInterface(null_mut(), null_mut(), &mut iface, 2),
+            CKR_ARGUMENTS_BAD,
+            "unknown flags",
         );
         assert_rv(
             p.lib.C_GetInterface(null_mut(), null_mut(), null_mut(), 0),
@@ -290,12 +324,11 @@ fn get_attrs(
 }
 
 #[test]
-fn objects_and_attribute_semantics() {
+fn certificates_and_public_keys_are_visible_before_login_private_keys_not() {
     let (svc, p) = setup();
     let (token, cred) = svc.demo.credential("alice-p256");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
-
     // Before login: certificates and public keys, no private keys.
     let certs = ok(
         p.find(h, &[(CKA_CLASS, ulong(CKO_CERTIFICATE))]),
@@ -355,6 +388,16 @@ fn objects_and_attribute_semantics() {
         "CKA_EC_POINT is the certificate's key"
     );
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn c_get_attribute_value_processes_every_entry_of_a_template() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
     // Several entries in one call: every one is processed; the call reports one of the errors.
     let mut reqs = [
         Req {
@@ -399,6 +442,18 @@ fn objects_and_attribute_semantics() {
     assert_rv(rv, CKR_OK, "exact buffer");
     assert_eq!(reqs[0].buf.as_deref(), Some(cred.label.as_bytes()));
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn private_key_after_login_is_paired_by_id_sensitive_and_unextractable() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
+    let id = ok(p.attr(h, cert, CKA_ID), "CKA_ID");
+    let cert_der = ok(p.attr(h, cert, CKA_VALUE), "CKA_VALUE");
     // Private key after login: paired by CKA_ID, sensitive, not extractable, signs.
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
     let key = key_of(p, h, &cred.label);
@@ -432,6 +487,17 @@ fn objects_and_attribute_semantics() {
     assert_eq!(lens[0], CK_UNAVAILABLE_INFORMATION);
     assert_eq!(ulongs(reqs[1].buf.as_ref().unwrap())[0], CKK_EC);
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn logout_hides_the_private_key_from_the_application() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
+    let key = key_of(p, h, &cred.label);
     // After logout the private key is gone for this application.
     assert_rv(p.logout(h), CKR_OK, "C_Logout");
     assert!(matches!(
@@ -444,6 +510,16 @@ fn objects_and_attribute_semantics() {
     )
     .is_empty());
 
+    assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+}
+
+#[test]
+fn bad_object_handles_and_find_misuse_are_refused() {
+    let (svc, p) = setup();
+    let (token, cred) = svc.demo.credential("alice-p256");
+    let _l = token_lock(&token.label);
+    let h = p.open(p.slot_of(&token.label));
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
     // Handles and operations misused.
     assert!(matches!(
         p.attr(h, 0, CKA_LABEL),
@@ -1311,3 +1387,55 @@ int main(int argc, char **argv) {
     return 0;
 }
 "#;
+
+/// What `ssh-keygen -D` (OpenSSH's PKCS#11 client) shows as identities. OpenSSH lists the public key of
+/// every X.509 certificate object (it looks for no matching private key, nor at
+/// CKA_CERTIFICATE_CATEGORY), so the CA certificate the token shows appears too. NSS and Java use that
+/// certificate to build a signer's chain (NSS finds issuers on tokens; SunPKCS11's key store builds a
+/// key entry's chain from the token's certificates), so it stays; this test pins what OpenSSH sees:
+/// every credential exactly once, and besides them only the CA, named as such.
+#[test]
+fn ssh_keygen_lists_every_credential_once_and_besides_them_only_the_ca() {
+    let (svc, _) = setup();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-D")
+        .arg(support::module_path())
+        .env("CLOUDTOKEN_CONFIG", svc.config_file())
+        .output()
+        .expect("run ssh-keygen (Debian package openssh-client; tests/run.sh installs it)");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ssh-keygen -D: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let comments: Vec<String> = listed
+        .lines()
+        .map(|l| l.splitn(3, ' ').nth(2).unwrap_or("").trim().to_owned())
+        .collect();
+    for t in &svc.demo.tokens {
+        for c in &t.credentials {
+            assert_eq!(
+                comments.iter().filter(|l| **l == c.label).count(),
+                1,
+                "{} listed once:\n{listed}",
+                c.label
+            );
+        }
+    }
+    let credentials: usize = svc.demo.tokens.iter().map(|t| t.credentials.len()).sum();
+    let others: Vec<&String> = comments
+        .iter()
+        .filter(|l| {
+            !svc.demo
+                .tokens
+                .iter()
+                .any(|t| t.credentials.iter().any(|c| c.label == **l))
+        })
+        .collect();
+    assert_eq!(comments.len(), credentials + others.len());
+    assert!(
+        others.iter().all(|l| l.contains("CA")),
+        "identities that are neither a credential nor the CA: {others:?}"
+    );
+}

@@ -5,16 +5,7 @@
 
 use cryptoki_sys::*;
 use support::prelude::*;
-use support::{openssl_verify, totp_code};
-
-fn sign_verified(p: P11, h: CK_SESSION_HANDLE, key: &Key, message: &[u8]) {
-    let case = cases_for(key.mechanisms[0], message).remove(0);
-    let sig = ok(p.sign(h, &case.mech, key.private, &case.input), "sign");
-    assert!(
-        openssl_verify(&key.cert_der, case.hash, &case.digest, &sig, case.scheme),
-        "openssl rejects the signature"
-    );
-}
+use support::totp_code;
 
 /// A valid-looking OTP that is not the current one.
 fn wrong_otp(right: &str) -> String {
@@ -22,10 +13,6 @@ fn wrong_otp(right: &str) -> String {
     let last = w.len() - 1;
     w[last] = if w[last] == b'9' { b'0' } else { w[last] + 1 };
     String::from_utf8(w).unwrap()
-}
-
-fn bool_attr(p: P11, h: CK_SESSION_HANDLE, obj: CK_OBJECT_HANDLE, ty: CK_ATTRIBUTE_TYPE) -> bool {
-    ok(p.attr(h, obj, ty), "boolean attribute") == [CK_TRUE]
 }
 
 #[test]
@@ -143,7 +130,7 @@ fn multisign_one_is_used_up_by_one_signature() {
         !bool_attr(p, h, key.private, CKA_ALWAYS_AUTHENTICATE),
         "SCAL 1 keys need no context login"
     );
-    sign_verified(p, h, &key, b"the one signature");
+    ok(sign_verified(p, h, &key, b"the one signature"), "sign");
     // The authorization covered one signature and the passcode's OTP is spent.
     let case = cases_for(CKM_ECDSA_SHA256, b"a second one").remove(0);
     assert_eq!(
@@ -194,7 +181,10 @@ fn batch_covers_many_signatures_with_one_sms() {
     let n = (cred.multisign as usize).min(6) - 1;
     for i in 1..=n {
         let s = if i % 2 == 0 { h } else { other };
-        sign_verified(p, s, &key, format!("batch {i}").as_bytes());
+        ok(
+            sign_verified(p, s, &key, format!("batch {i}").as_bytes()),
+            "sign",
+        );
     }
     assert_eq!(
         svc.sms_messages(&cred.id).len(),

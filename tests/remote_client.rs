@@ -310,7 +310,7 @@ fn api_version_auto_picks_v2_and_info_describes_the_service() {
 #[test]
 fn list_and_credential_info_agree_across_versions() {
     let svc = Service::shared();
-    for user in ["alice", "bob"] {
+    for user in ["alice", "bob", "seal"] {
         let token = svc.demo.token_of(user);
         let mut infos = Vec::new();
         for version in [ApiVersion::V1, ApiVersion::V2] {
@@ -352,8 +352,9 @@ fn list_and_credential_info_agree_across_versions() {
                 assert_eq!(info.scal, scal, "{}", a.id);
                 assert_eq!(info.auth.mode, AuthMode::Explicit);
                 assert!(info.auth.pin.is_some(), "{} needs a PIN", a.id);
-                if d.otp == "approval" {
-                    // Approved out of band on the approval page (tests/approval.rs): no OTP.
+                if d.otp == "approval" || d.otp == "none" {
+                    // Approved out of band on the approval page (tests/approval.rs), or the PIN
+                    // alone (the e-seals): no OTP.
                     assert!(info.auth.otp.is_none(), "{} takes no OTP", a.id);
                 } else {
                     let otp = info.auth.otp.as_ref().expect("needs an OTP");
@@ -389,6 +390,51 @@ fn list_and_credential_info_agree_across_versions() {
                 })
                 .unwrap();
             assert!(out.status.success(), "{}: leaf is a DER certificate", a.id);
+        }
+    }
+}
+
+/// The organisation's e-seals authorize with the PIN alone (v1 and v2), for large batches, and sign
+/// in the HSM: PKCS#1 v1.5, PSS and ECDSA, verified by openssl.
+#[test]
+fn eseals_authorize_with_the_pin_alone_on_both_versions() {
+    let svc = Service::shared();
+    for version in [ApiVersion::V1, ApiVersion::V2] {
+        let c = client_for(svc, version);
+        let at = access(svc, &c, "seal");
+        let tag = format!("seal {version:?}");
+        for (id, algos) in [
+            ("seal-rsa2048", &[Algo::RsaPkcs1, Algo::RsaPss][..]),
+            ("seal-p256", &[Algo::Ecdsa][..]),
+        ] {
+            assert_eq!(cred(svc, id).otp, "none");
+            let cert = leaf_cert(&c, &at, id);
+            let sad = authorize(
+                &c,
+                &at,
+                AuthReq {
+                    id,
+                    n: 10_000,
+                    hashes: vec![],
+                    hash_alg: None,
+                    pin: Some(pin_of(svc, "seal")),
+                    otp: None,
+                },
+            )
+            .unwrap_or_else(|e| panic!("authorize {id}: {e}"));
+            assert_eq!(sad.expires_in, Duration::from_secs(3600), "{id}");
+            for algo in algos {
+                sign_and_verify(
+                    &c,
+                    &at,
+                    id,
+                    &cert,
+                    &sad.value,
+                    &docs(4, "sha256", &tag),
+                    "sha256",
+                    *algo,
+                );
+            }
         }
     }
 }

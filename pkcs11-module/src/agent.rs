@@ -170,7 +170,7 @@ pub fn read_message<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<Option
 }
 
 /// The user ID of the process at the other end of a connected Unix socket (SO_PEERCRED).
-pub fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
+pub fn peer_uid(stream: &impl AsRawFd) -> io::Result<u32> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: 0,

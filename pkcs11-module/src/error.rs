@@ -13,7 +13,6 @@ pub type CkResult<T> = Result<T, CK_RV>;
 pub enum Step {
     Login,
     ListCredentials,
-    CredentialInfo,
     SendOtp,
     Authorize,
     Sign,
@@ -24,7 +23,6 @@ impl Step {
         match self {
             Step::Login => "logging in to the service account",
             Step::ListCredentials => "listing credentials",
-            Step::CredentialInfo => "reading credential information",
             Step::SendOtp => "asking the service to send an OTP",
             Step::Authorize => "authorizing the signature",
             Step::Sign => "signing",
@@ -107,10 +105,9 @@ pub fn rv_name(rv: CK_RV) -> String {
 mod tests {
     use super::*;
 
-    const STEPS: [Step; 6] = [
+    const STEPS: [Step; 5] = [
         Step::Login,
         Step::ListCredentials,
-        Step::CredentialInfo,
         Step::SendOtp,
         Step::Authorize,
         Step::Sign,

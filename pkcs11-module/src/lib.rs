@@ -28,6 +28,7 @@ pub mod naming;
 mod object;
 mod operation;
 mod prompt;
+pub mod runtime;
 pub mod service;
 mod session;
 mod state;

@@ -3,43 +3,62 @@
 //!
 //! Precedence: CLOUDTOKEN_LOG / CLOUDTOKEN_LOG_FILE, then the configuration's `[log]`, then errors only to
 //! standard error. Dependencies (HTTP, TLS) are capped at `warn` whatever the level, so that no third-party
-//! trace output (headers, bodies) can carry a secret into the log.
+//! trace output (headers, bodies) can carry a secret into the log. Log files are created mode 0600.
+//!
+//! Fork safety: a forked child inherits the logger's internal writer lock in whatever state a parent
+//! thread left it. So the logger is read without a lock (an atomically swapped `Arc`) and remembers the
+//! process that installed it: a child logs nothing until its own C_Initialize installs a fresh logger,
+//! and never waits on a lock a parent thread held.
 
+use arc_swap::ArcSwapOption;
 use log::{LevelFilter, Log, Metadata, Record};
-use parking_lot::RwLock;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Arc;
 
 pub const LEVEL_ENV: &str = "CLOUDTOKEN_LOG";
 pub const FILE_ENV: &str = "CLOUDTOKEN_LOG_FILE";
 
+/// A logger and the process that installed it.
+struct Installed {
+    pid: u32,
+    logger: env_logger::Logger,
+}
+
 struct Dispatch {
-    inner: RwLock<Option<env_logger::Logger>>,
+    current: ArcSwapOption<Installed>,
 }
 
 static DISPATCH: Dispatch = Dispatch {
-    inner: RwLock::new(None),
+    current: ArcSwapOption::const_empty(),
 };
+
+impl Dispatch {
+    /// The logger of this process, if it installed one.
+    fn mine(&self) -> Option<Arc<Installed>> {
+        self.current
+            .load_full()
+            .filter(|i| i.pid == std::process::id())
+    }
+}
 
 impl Log for Dispatch {
     fn enabled(&self, metadata: &Metadata) -> bool {
-        self.inner
-            .read()
-            .as_ref()
-            .is_some_and(|l| l.enabled(metadata))
+        self.mine().is_some_and(|i| i.logger.enabled(metadata))
     }
 
     fn log(&self, record: &Record) {
-        if let Some(l) = self.inner.read().as_ref() {
-            if l.matches(record) {
-                l.log(record);
+        if let Some(i) = self.mine() {
+            if i.logger.matches(record) {
+                i.logger.log(record);
             }
         }
     }
 
     fn flush(&self) {
-        if let Some(l) = self.inner.read().as_ref() {
-            l.flush();
+        if let Some(i) = self.mine() {
+            i.logger.flush();
         }
     }
 }
@@ -89,6 +108,7 @@ pub fn configure(level: Option<LevelFilter>, file: Option<&Path>) {
         match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
         {
             Ok(f) => {
@@ -99,15 +119,10 @@ pub fn configure(level: Option<LevelFilter>, file: Option<&Path>) {
     }
     let logger = builder.build();
 
-    // A forked child may inherit the lock held by a thread that no longer exists: never wait for it.
-    if let Some(mut slot) = DISPATCH
-        .inner
-        .try_write_for(std::time::Duration::from_millis(200))
-    {
-        *slot = Some(logger);
-    } else {
-        return;
-    }
+    DISPATCH.current.store(Some(Arc::new(Installed {
+        pid: std::process::id(),
+        logger,
+    })));
     // Fails only when already installed, which is what we want after the first call.
     let _ = log::set_logger(&DISPATCH);
     log::set_max_level(level);

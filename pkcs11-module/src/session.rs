@@ -15,6 +15,8 @@ pub struct Session {
     pub token: Arc<Token>,
     pub rw: bool,
     ops: Mutex<Operations>,
+    /// Set when the session is closed while a call of it is still running (CKR_SESSION_CLOSED).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -36,7 +38,18 @@ impl Session {
             token,
             rw,
             ops: Mutex::new(Operations::default()),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Marks the session closed for calls of it that are still running.
+    pub fn mark_closed(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The operations, for the FFI layer's short checks and updates (no request while it is held).

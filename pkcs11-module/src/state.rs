@@ -21,12 +21,18 @@ pub struct Module {
     /// Ordered by slot ID.
     pub tokens: Vec<Arc<Token>>,
     sessions: RwLock<HashMap<CK_SESSION_HANDLE, Arc<Session>>>,
-    next_session: AtomicU64,
 }
+
+/// Object handles, never reused while the process lives (not even after C_Finalize + C_Initialize, so
+/// that a stale handle cannot name a new object).
+static OBJECT_HANDLES: once_cell::sync::Lazy<Arc<AtomicU64>> =
+    once_cell::sync::Lazy::new(|| Arc::new(AtomicU64::new(1)));
+/// Session handles, likewise.
+static SESSION_HANDLES: AtomicU64 = AtomicU64::new(1);
 
 impl Module {
     pub fn new(config: &Config) -> Module {
-        let handles = Arc::new(AtomicU64::new(1));
+        let handles = OBJECT_HANDLES.clone();
         let mut tokens: Vec<Arc<Token>> = config
             .tokens
             .iter()
@@ -40,7 +46,6 @@ impl Module {
         Module {
             tokens,
             sessions: RwLock::new(HashMap::new()),
-            next_session: AtomicU64::new(1),
         }
     }
 
@@ -60,7 +65,7 @@ impl Module {
     }
 
     pub fn open_session(&self, token: &Arc<Token>, rw: bool) -> CK_SESSION_HANDLE {
-        let handle = self.next_session.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
+        let handle = SESSION_HANDLES.fetch_add(1, Ordering::Relaxed) as CK_SESSION_HANDLE;
         let session = Session::new(token.clone(), rw);
         self.sessions.write().insert(handle, Arc::new(session));
         handle
@@ -69,6 +74,7 @@ impl Module {
     pub fn close_session(&self, handle: CK_SESSION_HANDLE) -> CkResult<()> {
         let mut sessions = self.sessions.write();
         let s = sessions.remove(&handle).ok_or(CKR_SESSION_HANDLE_INVALID)?;
+        s.mark_closed();
         let token = s.token.clone();
         // PKCS#11: closing the application's last session with a token logs the user out.
         if !sessions.values().any(|o| Arc::ptr_eq(&o.token, &token)) {
@@ -79,7 +85,13 @@ impl Module {
 
     pub fn close_all_sessions(&self, token: &Arc<Token>) {
         let mut sessions = self.sessions.write();
-        sessions.retain(|_, s| !Arc::ptr_eq(&s.token, token));
+        sessions.retain(|_, s| {
+            let of_token = Arc::ptr_eq(&s.token, token);
+            if of_token {
+                s.mark_closed();
+            }
+            !of_token
+        });
         token.logout();
     }
 

@@ -212,6 +212,11 @@ impl Env {
             if cred.otp == "approval" {
                 continue;
             }
+            // TLS login credentials (clientAuth certificates) are not for documents: NSS refuses
+            // them for CMS and PDF signatures. They are for logging in to web sites (issue 12).
+            if cred.usage == "authentication" {
+                continue;
+            }
             let obj = private
                 .iter()
                 .find(|o| o.label == cred.label)

@@ -104,6 +104,8 @@ struct Shared {
     forwarded: AtomicUsize,
     /// Requests forwarded to the service at most; later ones get a fast 400.
     budget: AtomicUsize,
+    /// The paths the budget counts (all when empty).
+    budgeted: Mutex<Vec<String>>,
     upstream: String,
     client: reqwest::blocking::Client,
 }
@@ -137,6 +139,7 @@ impl FaultProxy {
             stop: AtomicBool::new(false),
             forwarded: AtomicUsize::new(0),
             budget: AtomicUsize::new(usize::MAX),
+            budgeted: Mutex::new(Vec::new()),
             upstream: svc.url.clone(),
             client: https_client(&svc.ca_file(), Duration::from_secs(60)),
         });
@@ -174,8 +177,10 @@ impl FaultProxy {
         self.shared.rules.lock().clear();
     }
 
-    /// Forwards at most `n` more requests to the service; later ones get a fast CSC 400 error.
-    pub fn limit_forwarding(&self, n: usize) {
+    /// Forwards at most `n` more requests whose path contains one of `paths` (every request when
+    /// empty) to the service; later ones get a fast CSC 400 error.
+    pub fn limit_forwarding(&self, n: usize, paths: &[&str]) {
+        *self.shared.budgeted.lock() = paths.iter().map(|p| p.to_string()).collect();
         let done = self.shared.forwarded.load(Ordering::SeqCst);
         self.shared.budget.store(done + n, Ordering::SeqCst);
     }
@@ -195,7 +200,7 @@ impl FaultProxy {
             .count()
     }
 
-    /// Requests forwarded to the service so far.
+    /// Requests the budget counts that were forwarded so far.
     pub fn forwarded(&self) -> usize {
         self.shared.forwarded.load(Ordering::SeqCst)
     }
@@ -428,7 +433,18 @@ impl Answer {
 
 /// The service's answer to `req`, or a fast CSC error once the forwarding budget is spent.
 fn forward(s: &Shared, req: &Request) -> Answer {
-    if s.forwarded.fetch_add(1, Ordering::SeqCst) >= s.budget.load(Ordering::SeqCst) {
+    let budget = s.budget.load(Ordering::SeqCst);
+    let counted = {
+        let paths = s.budgeted.lock();
+        paths.is_empty() || paths.iter().any(|p| req.path.contains(p.as_str()))
+    };
+    let within = !counted
+        || s.forwarded
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < budget).then_some(n + 1)
+            })
+            .is_ok();
+    if !within {
         record(s, &req.path, "budget");
         return Answer {
             status: 400,

@@ -20,7 +20,7 @@ pub mod pdf;
 pub mod prompt;
 pub mod service;
 pub mod skip;
-pub mod spec;
+pub use pkcs11_returns as spec;
 pub mod tls;
 pub mod tools;
 pub mod totp;

@@ -20,6 +20,14 @@ pub fn target_profile_dir() -> PathBuf {
     }
 }
 
+/// `<target>` itself (`CARGO_TARGET_DIR`, else the workspace's `target/`).
+pub fn target_dir() -> PathBuf {
+    target_profile_dir()
+        .parent()
+        .expect("the target folder")
+        .to_path_buf()
+}
+
 /// A binary of the workspace build, or the path in `env_var` when set.
 fn built(env_var: Option<&str>, name: &str) -> PathBuf {
     if let Some(p) = env_var.and_then(std::env::var_os) {

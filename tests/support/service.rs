@@ -44,6 +44,16 @@ pub struct DemoCredential {
     pub totp_period: Option<u64>,
     pub scal: u8,
     pub multisign: u32,
+    /// "signing" (documents, seals) or "authentication" (TLS client login: a clientAuth certificate).
+    #[serde(default = "signing")]
+    pub usage: String,
+    /// Seconds a SAD lives when the credential has a lifetime of its own (the e-seals).
+    #[serde(default)]
+    pub sad_lifetime: Option<u64>,
+}
+
+fn signing() -> String {
+    "signing".to_owned()
 }
 
 impl Demo {
@@ -269,12 +279,32 @@ impl Drop for Service {
     }
 }
 
+/// Removes `dir` when the process exits: services kept in a test binary's statics are never dropped
+/// (statics are not), and their state folders would otherwise stay in /tmp after every run.
+fn remove_at_exit(dir: PathBuf) {
+    static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        if let Some(mut dirs) = DIRS.try_lock() {
+            for d in dirs.drain(..) {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+    }
+    // SAFETY: registers a handler that only removes folders; it runs at normal process exit.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(remove_all);
+    });
+    DIRS.lock().push(dir);
+}
+
 /// `csc-server init` into a fresh temporary folder: (the folder, its `state` subfolder).
 fn init_state(init_args: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::Builder::new()
         .prefix("csc-state-")
         .tempdir()
         .expect("tempdir");
+    remove_at_exit(dir.path().to_path_buf());
     let state = dir.path().join("state");
     let status = Command::new(csc_server_bin())
         .arg("init")

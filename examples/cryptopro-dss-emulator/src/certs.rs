@@ -1,12 +1,20 @@
-//! Certificates for GOST keys: the demo CA (csc-server's, ECDSA P-256) signs a certificate over the
-//! SubjectPublicKeyInfo the GOST engine made, with x509-cert's builder (rcgen cannot carry a GOST key).
-//! Key usage digitalSignature + nonRepudiation, as for document signatures; valid three years.
+//! Certificates for GOST keys: the demo CA (csc-server's, ECDSA P-256, its key in the HSM) signs a
+//! certificate over the SubjectPublicKeyInfo the GOST engine made, with x509-cert's builder (rcgen cannot
+//! carry a GOST key). Key usage digitalSignature + nonRepudiation, as for document signatures; valid
+//! three years.
 
 use crate::model::ORGANIZATION;
 use der::{Decode, Encode};
-use p256::pkcs8::DecodePrivateKey;
-use spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use hsm_store::{Signing, Store};
+use p256::ecdsa::signature::{Error as SignatureError, Keypair, Signer};
+use p256::ecdsa::{DerSignature, VerifyingKey};
+use p256::pkcs8::DecodePublicKey;
+use spki::{
+    AlgorithmIdentifierOwned, DynSignatureAlgorithmIdentifier, ObjectIdentifier,
+    SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef,
+};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
@@ -51,10 +59,61 @@ impl BuilderProfile for DocumentSigning {
     }
 }
 
-/// The certificate (DER) of `spki_der` for `common_name`, signed with the CA's PKCS#8 P-256 key.
+/// The CA's P-256 key in the HSM as x509-cert's signer: the builder hands over the TBSCertificate, the
+/// HSM signs its SHA-256 (CKM_ECDSA, DER `Ecdsa-Sig-Value`).
+pub struct CaKey {
+    store: Arc<Store>,
+    key: hsm_store::Key,
+    public: VerifyingKey,
+}
+
+/// ecdsa-with-SHA256 (RFC 5758 §3.2).
+const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
+
+impl CaKey {
+    pub fn new(store: Arc<Store>, key: hsm_store::Key) -> Result<CaKey, String> {
+        let public = VerifyingKey::from_public_key_der(key.spki_der())
+            .map_err(|e| format!("the CA key is not a P-256 key: {e}"))?;
+        Ok(CaKey { store, key, public })
+    }
+}
+
+impl Keypair for CaKey {
+    type VerifyingKey = VerifyingKey;
+
+    fn verifying_key(&self) -> VerifyingKey {
+        self.public
+    }
+}
+
+impl DynSignatureAlgorithmIdentifier for CaKey {
+    fn signature_algorithm_identifier(&self) -> spki::Result<AlgorithmIdentifierOwned> {
+        Ok(AlgorithmIdentifierOwned {
+            oid: ECDSA_WITH_SHA256,
+            parameters: None,
+        })
+    }
+}
+
+impl Signer<DerSignature> for CaKey {
+    fn try_sign(&self, msg: &[u8]) -> Result<DerSignature, SignatureError> {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(msg);
+        let der = self
+            .store
+            .sign(&self.key, Signing::Ecdsa, &hash)
+            .map_err(|e| {
+                log::error!("the CA key in the HSM: {e}");
+                SignatureError::new()
+            })?;
+        DerSignature::from_bytes(&der)
+    }
+}
+
+/// The certificate (DER) of `spki_der` for `common_name`, signed with the CA's key.
 pub fn issue(
     ca_cert_der: &[u8],
-    ca_key_pkcs8: &[u8],
+    signer: &CaKey,
     common_name: &str,
     spki_der: &[u8],
 ) -> Result<Vec<u8>, String> {
@@ -63,8 +122,6 @@ pub fn issue(
     };
     let ca = x509_cert::Certificate::from_der(ca_cert_der)
         .map_err(|x| e("CA certificate")(x.to_string()))?;
-    let signer = p256::ecdsa::SigningKey::from_pkcs8_der(ca_key_pkcs8)
-        .map_err(|x| e("CA key")(x.to_string()))?;
     let spki = SubjectPublicKeyInfoOwned::from_der(spki_der)
         .map_err(|x| e("public key")(x.to_string()))?;
     // The same name form as csc-server's certificates: "CN=<name>,O=cloudtoken demo,C=DE".
@@ -83,7 +140,7 @@ pub fn issue(
     let builder = CertificateBuilder::new(profile, serial, validity, spki)
         .map_err(|x| e("builder")(x.to_string()))?;
     let cert = builder
-        .build::<_, p256::ecdsa::DerSignature>(&signer)
+        .build::<_, DerSignature>(signer)
         .map_err(|x| e("signature")(x.to_string()))?;
     cert.to_der().map_err(|x| e("encoding")(x.to_string()))
 }

@@ -11,14 +11,15 @@ use crate::{certs, gost, store};
 use csc_server::db::set_meta;
 use csc_server::files::{write_new, StateDir};
 use csc_server::init::{prepare_dir, totp_secret};
-use csc_server::model::KeyKind as CscKeyKind;
+use csc_server::model::{KeyKind as CscKeyKind, Usage};
 use csc_server::pki::Ca;
 use csc_server::vault::{purpose, Vault};
 use csc_server::{passwords, random};
-use hsm_store::{softhsm, KeySpec, Module, Store};
+use hsm_store::{softhsm, Curve, KeySpec, Module, Store};
 use rusqlite::params;
 use serde_json::json;
 use std::path::Path;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub struct Options {
@@ -34,6 +35,9 @@ pub fn gost_key_purpose(cert_id: i64) -> String {
 /// The HSM token's user PIN, sealed in the database.
 pub const HSM_PIN: &str = "hsm-pin";
 
+/// The HSM label of the demo CA's P-256 key.
+const CA_KEY: &str = "ca";
+
 pub fn run(state: &StateDir, opts: &Options) -> Result<(), String> {
     prepare_dir(state.path()).map_err(|e| e.to_string())?;
     let hsm = Hsm::create(state.path())?;
@@ -46,7 +50,13 @@ pub(crate) fn fill(state: &StateDir, opts: &Options, hsm: &Hsm) -> Result<(), St
     let db = store::create(&state.database())?;
     let now = csc_server::clock::unix_now();
     let now_dt = time::OffsetDateTime::from_unix_timestamp(now).map_err(|e| e.to_string())?;
-    let ca = Ca::create(now_dt).map_err(|e| e.to_string())?;
+    let hsm_err = |e: hsm_store::Error| format!("the HSM store: {e}");
+    let ca_key = hsm
+        .store
+        .generate(CA_KEY, KeySpec::Ec(Curve::P256))
+        .map_err(hsm_err)?;
+    let ca_signer = certs::CaKey::new(hsm.store.clone(), ca_key.clone())?;
+    let ca = Ca::create(hsm.store.clone(), ca_key, now_dt).map_err(|e| e.to_string())?;
     let tls = ca.issue_tls(now_dt).map_err(|e| e.to_string())?;
 
     let mut users = Vec::new();
@@ -87,7 +97,7 @@ pub(crate) fn fill(state: &StateDir, opts: &Options, hsm: &Hsm) -> Result<(), St
                 der,
                 sealed_key,
                 hsm_label,
-            } = make_key(cert, &ca, &vault, hsm)?;
+            } = make_key(cert, (&ca, &ca_signer), &vault, hsm)?;
             conn.execute(
                 "INSERT INTO certificates (id, user, friendly_name, kind, is_default, der, sealed_key,
                                            hsm_label)
@@ -132,7 +142,12 @@ struct MadeKey {
     hsm_label: Option<String>,
 }
 
-fn make_key(cert: &CertSpec, ca: &Ca, vault: &Vault, hsm: &Hsm) -> Result<MadeKey, String> {
+fn make_key(
+    cert: &CertSpec,
+    (ca, ca_signer): (&Ca, &certs::CaKey),
+    vault: &Vault,
+    hsm: &Hsm,
+) -> Result<MadeKey, String> {
     let now = time::OffsetDateTime::now_utc();
     let common_name = cert.friendly_name;
     match cert.kind {
@@ -144,7 +159,7 @@ fn make_key(cert: &CertSpec, ca: &Ca, vault: &Vault, hsm: &Hsm) -> Result<MadeKe
             };
             let key = gost::generate(size)?;
             let spki = gost::public_key(&key)?;
-            let der = certs::issue(&ca.cert_der, &ca.key_pkcs8, common_name, &spki)?;
+            let der = certs::issue(&ca.cert_der, ca_signer, common_name, &spki)?;
             if !certs::carries(&der, &spki) {
                 return Err(format!(
                     "the certificate of {common_name} does not carry its key"
@@ -164,7 +179,13 @@ fn make_key(cert: &CertSpec, ca: &Ca, vault: &Vault, hsm: &Hsm) -> Result<MadeKe
                 .generate(&label, KeySpec::Rsa { bits: 2048 })
                 .map_err(|e| format!("the HSM store: {e}"))?;
             let der = ca
-                .issue_signing(common_name, CscKeyKind::Rsa2048, key.spki_der(), now)
+                .issue_credential(
+                    common_name,
+                    CscKeyKind::Rsa2048,
+                    Usage::Signing,
+                    key.spki_der(),
+                    now,
+                )
                 .map_err(|e| e.to_string())?;
             Ok(MadeKey {
                 der,
@@ -177,7 +198,7 @@ fn make_key(cert: &CertSpec, ca: &Ca, vault: &Vault, hsm: &Hsm) -> Result<MadeKe
 
 /// The SoftHSM token of the state folder.
 pub struct Hsm {
-    pub store: Store,
+    pub store: Arc<Store>,
     pub token: String,
     pub pin: Zeroizing<String>,
 }
@@ -192,7 +213,7 @@ impl Hsm {
         module
             .init_token(HSM_TOKEN, &random::token(), &pin)
             .map_err(|e| e.to_string())?;
-        let store = Store::open(module, HSM_TOKEN, &pin, 1).map_err(|e| e.to_string())?;
+        let store = Arc::new(Store::open(module, HSM_TOKEN, &pin, 1).map_err(|e| e.to_string())?);
         Ok(Hsm {
             store,
             token: HSM_TOKEN.to_owned(),
@@ -204,7 +225,7 @@ impl Hsm {
     #[cfg(test)]
     pub(crate) fn scratch() -> Hsm {
         let t = hsm_store::testing::scratch_token().unwrap();
-        let store = Store::open(t.module, &t.label, &t.pin, 1).unwrap();
+        let store = Arc::new(Store::open(t.module, &t.label, &t.pin, 1).unwrap());
         Hsm {
             store,
             token: t.label,
@@ -244,7 +265,7 @@ fn write_files(
         ] {
             config.push_str(&format!(
                 "\n[[token]]\nlabel = \"{label}\"\nprotocol = \"cryptopro-dss\"\nurl_file = \"server.url\"\n\
-                 ca_file = \"ca.pem\"\naccount = \"{name}\"\npassword_file = \"{name}.password\"\n\
+                 ca_file = \"ca.pem\"\nservice_auth = \"oauth2-password\"\naccount = \"{name}\"\npassword_file = \"{name}.password\"\n\
                  client_id = \"{CLIENT_ID}\"\nmode = \"login-free\"\ndss_confirmation = \"{confirmation}\"\n\
                  batch_size = 10\n",
                 name = user.name

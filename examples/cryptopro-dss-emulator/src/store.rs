@@ -91,5 +91,10 @@ pub fn create(path: &Path) -> Result<Db, String> {
 }
 
 pub fn open(path: &Path) -> Result<Db, String> {
-    Db::open_with(path, SCHEMA_VERSION, crate::model::PROGRAM)
+    Db::open_of(
+        path,
+        SCHEMA_VERSION,
+        crate::model::PROGRAM,
+        csc_server::db::Durability::Normal,
+    )
 }

@@ -15,7 +15,7 @@ use crate::db::secret_id;
 use crate::sad;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
 /// Seconds a decided or expired request stays known after its deadline.
@@ -120,7 +120,7 @@ pub fn queue(
     req: &NewRequest<'_>,
     now: i64,
 ) -> rusqlite::Result<Result<Queued, QueueError>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     purge(&tx, now)?;
     let waiting: i64 = tx.query_row(
         "SELECT count(*) FROM approvals WHERE user = ?1 AND state = 'pending' AND expires_at > ?2",
@@ -226,7 +226,7 @@ pub fn decide(
     collect_window: i64,
     now: i64,
 ) -> rusqlite::Result<Result<Request, DecideError>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let row = load_owned(&tx, "id", &id)?;
     let mut req = match row {
         Some((owner, _, _)) if owner != user => return Ok(Err(DecideError::Unknown)),
@@ -250,16 +250,17 @@ pub fn decide(
     Ok(Ok(req))
 }
 
-/// A poll with `handle` by `user`. An approved request becomes a SAD valid for `sad_lifetime`
-/// seconds, in the same transaction that forgets the request, so it is collected exactly once.
+/// A poll with `handle` by `user`. An approved request becomes a SAD valid for `sad_lifetime(its
+/// credential)` seconds, in the same transaction that forgets the request, so it is collected exactly
+/// once.
 pub fn check(
     conn: &mut Connection,
     handle: &str,
     user: &str,
-    sad_lifetime: i64,
+    sad_lifetime: &dyn Fn(&str) -> i64,
     now: i64,
 ) -> rusqlite::Result<Checked> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     purge(&tx, now)?;
     let row = load_owned(&tx, "handle", &secret_id(handle))?;
     let (state, req) = match row {
@@ -286,7 +287,7 @@ pub fn check(
                 num_signatures: req.num_signatures,
                 bound_hashes: req.bound.then_some(hashes.as_slice()),
                 hash_algo: req.hash_algo.as_deref(),
-                lifetime: sad_lifetime,
+                lifetime: sad_lifetime(&req.credential),
             };
             let issued = sad::issue_in(&tx, &grant, now)?;
             tx.execute("DELETE FROM approvals WHERE id = ?1", [&req.id])?;
@@ -349,7 +350,7 @@ mod tests {
         let q = queue_ok(&mut conn, &new_request("alice", &hashes, true), T0);
         assert_ne!(q.id, *q.handle, "the page id is not the handle");
         assert!(matches!(
-            check(&mut conn, &q.handle, "alice", 300, T0 + 1).unwrap(),
+            check(&mut conn, &q.handle, "alice", &|_| 300, T0 + 1).unwrap(),
             Checked::Pending { .. }
         ));
 
@@ -372,7 +373,7 @@ mod tests {
             Err(DecideError::AlreadyDecided)
         );
 
-        let sad = match check(&mut conn, &q.handle, "alice", 300, T0 + 12).unwrap() {
+        let sad = match check(&mut conn, &q.handle, "alice", &|_| 300, T0 + 12).unwrap() {
             Checked::Granted {
                 issued,
                 id,
@@ -387,7 +388,7 @@ mod tests {
         };
         // Collected: the handle is spent.
         assert!(matches!(
-            check(&mut conn, &q.handle, "alice", 300, T0 + 13).unwrap(),
+            check(&mut conn, &q.handle, "alice", &|_| 300, T0 + 13).unwrap(),
             Checked::Unknown
         ));
         // The SAD signs exactly the approved hashes.
@@ -413,7 +414,7 @@ mod tests {
             .unwrap()
             .unwrap();
         let Checked::Granted { issued, .. } =
-            check(&mut conn, &q.handle, "alice", 300, T0 + 2).unwrap()
+            check(&mut conn, &q.handle, "alice", &|_| 300, T0 + 2).unwrap()
         else {
             panic!("not granted");
         };
@@ -435,14 +436,21 @@ mod tests {
         for t in [T0 + 6, T0 + 119, T0 + 120 + RETENTION - 1] {
             assert!(
                 matches!(
-                    check(&mut conn, &q.handle, "alice", 300, t).unwrap(),
+                    check(&mut conn, &q.handle, "alice", &|_| 300, t).unwrap(),
                     Checked::Declined { .. }
                 ),
                 "at {t}"
             );
         }
         assert!(matches!(
-            check(&mut conn, &q.handle, "alice", 300, T0 + 120 + RETENTION).unwrap(),
+            check(
+                &mut conn,
+                &q.handle,
+                "alice",
+                &|_| 300,
+                T0 + 120 + RETENTION
+            )
+            .unwrap(),
             Checked::Unknown
         ));
         assert_eq!(
@@ -460,11 +468,11 @@ mod tests {
         // Not decided in time.
         let late = queue_ok(&mut conn, &new_request("alice", &hashes, true), T0);
         assert!(matches!(
-            check(&mut conn, &late.handle, "alice", 300, T0 + 119).unwrap(),
+            check(&mut conn, &late.handle, "alice", &|_| 300, T0 + 119).unwrap(),
             Checked::Pending { .. }
         ));
         assert!(matches!(
-            check(&mut conn, &late.handle, "alice", 300, T0 + 120).unwrap(),
+            check(&mut conn, &late.handle, "alice", &|_| 300, T0 + 120).unwrap(),
             Checked::Expired { .. }
         ));
         assert!(pending_of(&conn, "alice", T0 + 120).unwrap().is_empty());
@@ -498,11 +506,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(matches!(
-            check(&mut conn, &ok.handle, "alice", 300, T0 + 159).unwrap(),
+            check(&mut conn, &ok.handle, "alice", &|_| 300, T0 + 159).unwrap(),
             Checked::Granted { .. }
         ));
         assert!(matches!(
-            check(&mut conn, &slow.handle, "alice", 300, T0 + 160).unwrap(),
+            check(&mut conn, &slow.handle, "alice", &|_| 300, T0 + 160).unwrap(),
             Checked::Expired { .. }
         ));
     }
@@ -514,11 +522,11 @@ mod tests {
         let hashes = [h(1)];
         let q = queue_ok(&mut conn, &new_request("alice", &hashes, true), T0);
         assert!(matches!(
-            check(&mut conn, &q.handle, "bob", 300, T0 + 1).unwrap(),
+            check(&mut conn, &q.handle, "bob", &|_| 300, T0 + 1).unwrap(),
             Checked::Unknown
         ));
         assert!(matches!(
-            check(&mut conn, "made-up handle", "alice", 300, T0 + 1).unwrap(),
+            check(&mut conn, "made-up handle", "alice", &|_| 300, T0 + 1).unwrap(),
             Checked::Unknown
         ));
         assert_eq!(
@@ -539,11 +547,11 @@ mod tests {
         );
         // The id is not a handle.
         assert!(matches!(
-            check(&mut conn, &q.id, "alice", 300, T0 + 1).unwrap(),
+            check(&mut conn, &q.id, "alice", &|_| 300, T0 + 1).unwrap(),
             Checked::Unknown
         ));
         assert!(matches!(
-            check(&mut conn, &q.handle, "alice", 300, T0 + 1).unwrap(),
+            check(&mut conn, &q.handle, "alice", &|_| 300, T0 + 1).unwrap(),
             Checked::Pending { .. }
         ));
         // The handle is not stored in the clear.

@@ -70,14 +70,11 @@ fn chain(prev: &[u8], content: &[u8]) -> Vec<u8> {
 }
 
 /// Appends one entry. Run it on the connection that made the change it records, under the same lock,
-/// so the chain has one writer.
+/// so the chain has one writer (the service: in `Db::write`, so it is durable before the answer).
 pub fn append(conn: &Connection, now: i64, ev: &Event<'_>) -> rusqlite::Result<()> {
     let last: Option<(i64, Vec<u8>)> = conn
-        .query_row(
-            "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (seq, prev) = match last {
         Some((s, h)) => (s + 1, h),
@@ -96,11 +93,11 @@ pub fn append(conn: &Connection, now: i64, ev: &Event<'_>) -> rusqlite::Result<(
         ev.detail,
     );
     let entry = chain(&prev, &content);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit (seq, time, event, user, credential, hashes, outcome, detail, prev_hash, entry_hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![seq, time, ev.event, ev.user, ev.credential, hashes, ev.outcome, ev.detail, prev, entry],
-    )?;
+    )?
+    .execute(params![seq, time, ev.event, ev.user, ev.credential, hashes, ev.outcome, ev.detail, prev, entry])?;
     Ok(())
 }
 

@@ -1,11 +1,25 @@
-//! The SQLite state: schema, and the one connection all requests share (serialised by a mutex; every
-//! statement is short, the slow work — Argon2, signing — happens outside it).
+//! The SQLite state: schema, opening and creating the database, and its meta values. The connection
+//! all requests share and its group commit are `group`'s (every statement is short; the slow work —
+//! Argon2, signing in the HSM — happens outside the connection's lock).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
-const SCHEMA_VERSION: i64 = 2;
+mod group;
+pub use group::Db;
+
+/// When a commit is durable. In both modes the database is WAL, a commit survives the service
+/// crashing, and every answer waits for the commit of its changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = NORMAL`: a power loss may lose the newest commits (not corrupt the file).
+    Normal,
+    /// `synchronous = FULL`: every commit is fsynced before the answers it covers go out.
+    Full,
+}
+
+/// 3: the signing keys moved into the HSM (credentials.key_label instead of sealed keys).
+const SCHEMA_VERSION: i64 = 3;
 
 /// The `meta` table (name → value) every reference service's database has.
 pub const META_SCHEMA: &str = r#"
@@ -42,7 +56,10 @@ CREATE TABLE credentials (
     otp_kind       TEXT NOT NULL,
     scal           INTEGER NOT NULL,
     multisign      INTEGER NOT NULL,
-    sealed_key     BLOB NOT NULL,
+    -- Seconds a SAD stays valid; NULL: the service's default.
+    sad_lifetime   INTEGER,
+    -- The label of the credential's key pair in the HSM (hsm.toml names the token).
+    key_label      TEXT NOT NULL,
     certificate    BLOB NOT NULL,
     sealed_totp    BLOB,
     totp_period    INTEGER,
@@ -107,15 +124,16 @@ CREATE TABLE approval_hashes (
 );
 "#;
 
-pub struct Db {
-    conn: Mutex<Connection>,
-}
-
-fn configure(conn: &Connection) -> rusqlite::Result<()> {
+fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
-    )?;
+    conn.execute_batch(match durability {
+        Durability::Normal => {
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+        }
+        Durability::Full => {
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+        }
+    })?;
     Ok(())
 }
 
@@ -135,20 +153,29 @@ impl Db {
 
     fn create_schema(path: &Path, schema: &str, version: i64) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
-        configure(&conn)?;
+        configure(&conn, Durability::Full)?;
         for part in [META_SCHEMA, crate::audit::SCHEMA, schema] {
             conn.execute_batch(part)?;
         }
         set_meta(&conn, "schema_version", &version.to_string().into_bytes())?;
-        Ok(Db::from_connection(conn))
+        Ok(Db::new(conn))
     }
 
     pub fn open(path: &Path) -> Result<Db, String> {
-        Db::open_with(path, SCHEMA_VERSION, "csc-server")
+        Db::open_with(path, Durability::Normal)
     }
 
-    /// Opens the database of `program` (named in the messages), which must have schema `version`.
-    pub fn open_with(path: &Path, expected: i64, program: &str) -> Result<Db, String> {
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Db, String> {
+        Db::open_of(path, SCHEMA_VERSION, "csc-server", durability)
+    }
+
+    /// Opens the database of `program` (named in the messages), which must have schema `expected`.
+    pub fn open_of(
+        path: &Path,
+        expected: i64,
+        program: &str,
+        durability: Durability,
+    ) -> Result<Db, String> {
         if !path.exists() {
             return Err(format!(
                 "{} does not exist: run `{program} init` first",
@@ -156,7 +183,7 @@ impl Db {
             ));
         }
         let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        configure(&conn).map_err(|e| format!("{}: {e}", path.display()))?;
+        configure(&conn, durability).map_err(|e| format!("{}: {e}", path.display()))?;
         let version = get_meta(&conn, "schema_version")
             .map_err(|e| format!("{}: {e}", path.display()))?
             .and_then(|v| String::from_utf8(v).ok());
@@ -168,7 +195,7 @@ impl Db {
                 version.as_deref().unwrap_or("unknown")
             ));
         }
-        Ok(Db::from_connection(conn))
+        Ok(Db::new(conn))
     }
 
     #[cfg(test)]
@@ -178,19 +205,7 @@ impl Db {
         for part in [META_SCHEMA, crate::audit::SCHEMA, SCHEMA] {
             conn.execute_batch(part).unwrap();
         }
-        Db::from_connection(conn)
-    }
-
-    fn from_connection(conn: Connection) -> Db {
-        Db {
-            conn: Mutex::new(conn),
-        }
-    }
-
-    /// The connection. A panic while it was held leaves SQLite consistent (each change is its own
-    /// statement or transaction), so a poisoned lock is taken over.
-    pub fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        Db::new(conn)
     }
 }
 

@@ -1,9 +1,11 @@
-//! Files in the state folder.
+//! Files in the state folder, and the one way secrets are read from files (checked on the open
+//! handle).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
 
 pub struct StateDir(PathBuf);
 
@@ -41,6 +43,32 @@ impl StateDir {
     pub fn password(&self, user: &str) -> PathBuf {
         self.0.join(format!("{user}.password"))
     }
+    pub fn hsm_config(&self) -> PathBuf {
+        self.0.join("hsm.toml")
+    }
+    pub fn hsm_pin(&self) -> PathBuf {
+        self.0.join("hsm.pin")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivateFileError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("accessible by group or others; chmod 600 it")]
+    TooOpen,
+}
+
+/// Reads a file that holds a secret, refusing it when group or others may access it. The mode is
+/// checked on the opened file, so the file read is the file checked.
+pub fn read_private(path: &Path) -> Result<Zeroizing<Vec<u8>>, PrivateFileError> {
+    let mut f = fs::File::open(path)?;
+    if f.metadata()?.mode() & 0o077 != 0 {
+        return Err(PrivateFileError::TooOpen);
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Creates `path` (which must not exist) with mode `mode` and writes `data`.

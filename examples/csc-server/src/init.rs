@@ -1,10 +1,12 @@
-//! `csc-server init`: a new state folder with the demo CA, TLS certificate, users, credentials, and the
-//! files clients need (CA bundle, module configuration, demo.json, refresh tokens, passwords).
+//! `csc-server init`: a new state folder with its HSM token, the demo CA (key in the HSM), TLS
+//! certificate, users, credentials (keys generated in the HSM), and the files clients need (CA
+//! bundle, module configuration, demo.json, refresh tokens, passwords).
 
 use crate::db::{self, Db};
 use crate::files::{write_new, StateDir};
-use crate::keys::{self, GeneratedKey};
-use crate::model::{CredentialSpec, OtpKind, UserSpec, CREDENTIALS, PIN_LENGTH, USERS};
+use crate::hsm;
+use crate::keys;
+use crate::model::{CredentialSpec, KeyKind, OtpKind, UserSpec, CREDENTIALS, PIN_LENGTH, USERS};
 use crate::pki::Ca;
 use crate::vault::{purpose, Vault};
 use crate::{audit, passwords, random, tokens};
@@ -47,6 +49,7 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> InitError + '_ {
 
 pub struct Options {
     pub totp_period: u64,
+    pub hsm: hsm::Choice,
 }
 
 /// Secrets of one user, for the files a client reads.
@@ -74,16 +77,28 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
     prepare_dir(dir)?;
     let dir = fs::canonicalize(dir).map_err(io_err(dir))?;
     let state = StateDir::new(dir);
+    // The HSM first: SoftHSM's configuration is set for the process before any thread starts.
+    let store = hsm::create(&state, opts.hsm.clone()).map_err(InitError::Setup)?;
+    // Key labels name this state folder too, so several state folders can share one token.
+    let tag: String = random::bytes::<4>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let label = |id: &str| format!("csc-server {tag} {id}");
     let now = crate::clock::unix_now();
     let now_dt =
         time::OffsetDateTime::from_unix_timestamp(now).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
 
-    // The expensive parts in parallel: RSA key generation and the Argon2 hashes.
-    let (keys, hashed) = std::thread::scope(|s| {
+    // The expensive parts in parallel: key generation in the HSM and the Argon2 hashes.
+    let (keys, ca_key, hashed) = std::thread::scope(|s| {
         let key_jobs: Vec<_> = CREDENTIALS
             .iter()
-            .map(|c| s.spawn(move || keys::generate(c.key)))
+            .map(|c| {
+                let (store, label) = (&store, label(c.id));
+                s.spawn(move || keys::generate(store, &label, c.key))
+            })
             .collect();
+        let ca_job = s.spawn(|| keys::generate(&store, &label("ca"), KeyKind::P256));
         let user_jobs: Vec<_> = USERS
             .iter()
             .map(|_| {
@@ -96,25 +111,26 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
                 })
             })
             .collect();
-        let keys: Vec<Result<GeneratedKey, _>> = key_jobs
+        let keys: Vec<Result<hsm_store::Key, _>> = key_jobs
             .into_iter()
             .map(|j| j.join().expect("key generation thread"))
             .collect();
+        let ca_key = ca_job.join().expect("key generation thread");
         let hashed: Vec<_> = user_jobs
             .into_iter()
             .map(|j| j.join().expect("hashing thread"))
             .collect();
-        (keys, hashed)
+        (keys, ca_key, hashed)
     });
 
     let vault = Vault::create(&state.master_key())?;
-    let ca = Ca::create(now_dt)?;
+    let ca = Ca::create(store.clone(), ca_key?, now_dt)?;
     let tls = ca.issue_tls(now_dt)?;
     let db = Db::create(&state.database()).map_err(InitError::Setup)?;
     let mut conn = db.lock();
     let tx = conn.transaction()?;
     db::set_meta(&tx, "ca_cert", &ca.cert_der)?;
-    db::set_meta(&tx, "ca_key", &vault.seal(purpose::CA_KEY, &ca.key_pkcs8))?;
+    db::set_meta(&tx, "ca_key_label", label("ca").as_bytes())?;
     db::set_meta(&tx, "tls_cert", &tls.cert_der)?;
     db::set_meta(
         &tx,
@@ -158,18 +174,24 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
             .iter()
             .find(|u| u.name == spec.user)
             .expect("credential of a known user");
-        let cert = ca.issue_signing(user.display_name, spec.key, &key.spki, now_dt)?;
+        let cert = ca.issue_credential(
+            user.display_name,
+            spec.key,
+            spec.usage,
+            key.spki_der(),
+            now_dt,
+        )?;
         let (sealed_totp, period, base32) = match spec.otp {
             OtpKind::Totp => {
                 let (sealed, base32) = totp_secret(&vault, &purpose::totp_secret(spec.id));
                 (Some(sealed), Some(opts.totp_period as i64), Some(base32))
             }
-            OtpKind::Sms | OtpKind::Approval => (None, None, None),
+            OtpKind::Sms | OtpKind::Approval | OtpKind::PinOnly => (None, None, None),
         };
         tx.execute(
             "INSERT INTO credentials (id, position, user, label, key_kind, otp_kind, scal, multisign,
-                                      sealed_key, certificate, sealed_totp, totp_period)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                      key_label, certificate, sealed_totp, totp_period, sad_lifetime)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 spec.id,
                 pos as i64,
@@ -179,10 +201,11 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
                 spec.otp.name(),
                 spec.scal,
                 spec.multisign,
-                vault.seal(&purpose::credential_key(spec.id), &key.pkcs8),
+                key.label(),
                 cert,
                 sealed_totp,
-                period
+                period,
+                spec.sad_lifetime
             ],
         )?;
         totp_secrets.push(base32);
@@ -281,7 +304,7 @@ fn module_config(state: &StateDir) -> Result<String, InitError> {
                 refresh_token_file: path(state.refresh_token(u.name)),
                 otp_channels: vec!["passcode", "context"],
                 otp_length: crate::model::OTP_LENGTH,
-                batch_size: 30,
+                batch_size: u.batch_size,
             })
             .collect(),
     };
@@ -321,6 +344,11 @@ struct DemoCredential<'a> {
     totp_period: u64,
     scal: u8,
     multisign: u32,
+    /// "signing" (documents, seals) or "authentication" (TLS client login: clientAuth certificate).
+    usage: &'a str,
+    /// Seconds a SAD lives when the credential has a lifetime of its own (the seals).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sad_lifetime: Option<i64>,
 }
 
 fn demo_json(
@@ -353,6 +381,8 @@ fn demo_json(
                         totp_period: period,
                         scal: c.scal,
                         multisign: c.multisign,
+                        usage: c.usage.name(),
+                        sad_lifetime: c.sad_lifetime,
                     })
                     .collect(),
             })

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod db;
 pub mod error;
 pub mod files;
+pub mod hsm;
 pub mod init;
 pub mod keys;
 pub mod lockouts;

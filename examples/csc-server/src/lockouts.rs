@@ -100,8 +100,8 @@ mod tests {
         for (id, user) in [("alice-1", "alice"), ("alice-2", "alice")] {
             conn.execute(
                 "INSERT INTO credentials (id, position, user, label, key_kind, otp_kind, scal,
-                                          multisign, sealed_key, certificate)
-                 VALUES (?1, 0, ?2, ?1, 'ec-p256', 'totp', 1, 1, x'00', x'00')",
+                                          multisign, key_label, certificate)
+                 VALUES (?1, 0, ?2, ?1, 'ec-p256', 'totp', 1, 1, ?1, x'00')",
                 [id, user],
             )
             .unwrap();

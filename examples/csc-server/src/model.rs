@@ -62,6 +62,8 @@ pub enum OtpKind {
     /// No code: `credentials/authorize` (v2) queues the request, and the user approves or declines it
     /// on the approval page (`GET /approve`), out of band like a push to a phone.
     Approval,
+    /// No second factor: the PIN alone authorizes, as providers offer organisations' e-seals.
+    PinOnly,
 }
 
 impl OtpKind {
@@ -70,6 +72,7 @@ impl OtpKind {
             OtpKind::Totp => "totp",
             OtpKind::Sms => "sms",
             OtpKind::Approval => "approval",
+            OtpKind::PinOnly => "none",
         }
     }
 
@@ -78,7 +81,26 @@ impl OtpKind {
             "totp" => Some(OtpKind::Totp),
             "sms" => Some(OtpKind::Sms),
             "approval" => Some(OtpKind::Approval),
+            "none" => Some(OtpKind::PinOnly),
             _ => None,
+        }
+    }
+}
+
+/// What a credential's certificate says its key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// Documents and seals: key usage digitalSignature + nonRepudiation.
+    Signing,
+    /// TLS client login: key usage digitalSignature, extended key usage clientAuth.
+    Authentication,
+}
+
+impl Usage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Usage::Signing => "signing",
+            Usage::Authentication => "authentication",
         }
     }
 }
@@ -87,6 +109,8 @@ pub struct UserSpec {
     pub name: &'static str,
     /// Person's name: certificate CN and token label.
     pub display_name: &'static str,
+    /// `batch_size` of the user's token in the module configuration `init` writes.
+    pub batch_size: u32,
 }
 
 pub struct CredentialSpec {
@@ -98,21 +122,34 @@ pub struct CredentialSpec {
     pub multisign: u32,
     /// `credentials/info` description; the module uses it as CKA_LABEL.
     pub label: &'static str,
+    pub usage: Usage,
+    /// Seconds a SAD of this credential stays valid, unless `serve` says otherwise; `None`: the
+    /// service's `--sad-lifetime`.
+    pub sad_lifetime: Option<i64>,
 }
 
 pub const USERS: &[UserSpec] = &[
     UserSpec {
         name: "alice",
         display_name: "Alice Example",
+        batch_size: 30,
     },
     UserSpec {
         name: "bob",
         display_name: "Bob Example",
+        batch_size: 30,
     },
     // Exists for destructive tests (lockouts) so that alice and bob stay usable.
     UserSpec {
         name: "carol",
         display_name: "Carol Example",
+        batch_size: 30,
+    },
+    // An organisation whose e-seals sign unattended (batch signing, e-invoices).
+    UserSpec {
+        name: "seal",
+        display_name: "Example Organisation Seal",
+        batch_size: 1000,
     },
 ];
 
@@ -133,6 +170,25 @@ const fn cred(
         scal,
         multisign,
         label,
+        usage: Usage::Signing,
+        sad_lifetime: None,
+    }
+}
+
+/// A key for logging in to web sites (TLS client authentication): one signature per handshake, so
+/// SCAL 1 and batches, never SCAL 2.
+const fn login(id: &'static str, key: KeyKind, label: &'static str) -> CredentialSpec {
+    CredentialSpec {
+        usage: Usage::Authentication,
+        ..cred(id, "alice", key, OtpKind::Totp, 1, 100, label)
+    }
+}
+
+/// An organisation's e-seal: PIN only, SCAL 1, large batches, SADs that last an hour.
+const fn seal(id: &'static str, key: KeyKind, label: &'static str) -> CredentialSpec {
+    CredentialSpec {
+        sad_lifetime: Some(3600),
+        ..cred(id, "seal", key, OtpKind::PinOnly, 1, 10_000, label)
     }
 }
 
@@ -194,6 +250,17 @@ pub const CREDENTIALS: &[CredentialSpec] = &[
         100,
         "Alice Example (RSA-2048, approval)",
     ),
+    // TLS client login (certificates with the clientAuth extended key usage).
+    login(
+        "alice-auth-p256",
+        KeyKind::P256,
+        "Alice Example (P-256, TLS login)",
+    ),
+    login(
+        "alice-auth-rsa2048",
+        KeyKind::Rsa2048,
+        "Alice Example (RSA-2048, TLS login)",
+    ),
     cred(
         "bob-rsa2048-scal2",
         "bob",
@@ -238,6 +305,16 @@ pub const CREDENTIALS: &[CredentialSpec] = &[
         1,
         10,
         "Carol Example (P-256, SMS)",
+    ),
+    seal(
+        "seal-rsa2048",
+        KeyKind::Rsa2048,
+        "Example Organisation Seal (RSA-2048)",
+    ),
+    seal(
+        "seal-p256",
+        KeyKind::P256,
+        "Example Organisation Seal (P-256)",
     ),
 ];
 

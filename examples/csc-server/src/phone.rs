@@ -24,6 +24,9 @@ pub fn current_code(state: &StateDir, credential: &str) -> Result<String, String
             totp_now(secret, cred["totp_period"].as_u64().unwrap_or(30))
         }
         Some("sms") => newest_sms(state, credential),
+        Some("none") => Err(format!(
+            "credential {credential:?} takes no code: its PIN alone authorizes it"
+        )),
         Some("approval") => Err(format!(
             "credential {credential:?} takes no code: approve its requests on the approval page \
              (log in there with the code of `demo-otp --account USER`)"

@@ -1,13 +1,18 @@
-//! The demo PKI: a CA, the TLS server certificate, and one end-entity certificate per credential, all
-//! made with rcgen; and the certificate facts `credentials/info` reports, read back with x509-cert.
+//! The demo PKI: a CA whose key is in the HSM, the TLS server certificate, and one end-entity
+//! certificate per credential, all made with rcgen (the CA signs through rcgen's remote-key
+//! interface); and the certificate facts `credentials/info` reports, read back with x509-cert.
 
-use crate::model::{KeyKind, COUNTRY, ORGANIZATION};
+use crate::model::{KeyKind, Usage, COUNTRY, ORGANIZATION};
 use der::{Decode, Encode};
+use hsm_store::{Signing, Store};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm,
+    SigningKey,
 };
+use sha2::Digest;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
@@ -19,14 +24,45 @@ pub enum PkiError {
     Der(#[from] der::Error),
     #[error("the issued certificate does not carry the credential's public key")]
     KeyMismatch,
+    #[error("the CA key is not a P-256 key")]
+    CaKey,
 }
 
 pub struct Ca {
     pub cert_der: Vec<u8>,
     pub cert_pem: String,
-    /// PKCS#8 of the CA's P-256 key.
-    pub key_pkcs8: Zeroizing<Vec<u8>>,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: Issuer<'static, HsmKey>,
+}
+
+/// The CA's P-256 key in the HSM, as rcgen's signer: rcgen hands over the TBSCertificate, the HSM
+/// signs its SHA-256 (CKM_ECDSA, DER signature as X.509 wants it).
+struct HsmKey {
+    store: Arc<Store>,
+    key: hsm_store::Key,
+    /// The public key's point (the SubjectPublicKeyInfo's BIT STRING).
+    point: Vec<u8>,
+}
+
+impl PublicKeyData for HsmKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.point
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        &rcgen::PKCS_ECDSA_P256_SHA256
+    }
+}
+
+impl SigningKey for HsmKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        let hash = sha2::Sha256::digest(msg);
+        self.store
+            .sign(&self.key, Signing::Ecdsa, &hash)
+            .map_err(|e| {
+                log::error!("the CA key in the HSM: {e}");
+                rcgen::Error::RemoteKeyError
+            })
+    }
 }
 
 pub struct IssuedKey {
@@ -62,8 +98,20 @@ fn params(common_name: &str, now: OffsetDateTime, valid_days: i64) -> Certificat
 }
 
 impl Ca {
-    pub fn create(now: OffsetDateTime) -> Result<Ca, PkiError> {
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    /// A self-signed CA certificate for `key`, a P-256 key of `store`.
+    pub fn create(
+        store: Arc<Store>,
+        key: hsm_store::Key,
+        now: OffsetDateTime,
+    ) -> Result<Ca, PkiError> {
+        if key.spec() != crate::keys::spec(KeyKind::P256) {
+            return Err(PkiError::CaKey);
+        }
+        let point = spki::SubjectPublicKeyInfoRef::from_der(key.spki_der())?
+            .subject_public_key
+            .raw_bytes()
+            .to_vec();
+        let key = HsmKey { store, key, point };
         let mut p = params("cloudtoken demo CA", now, 3650);
         p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         p.key_usages = vec![
@@ -76,7 +124,6 @@ impl Ca {
         Ok(Ca {
             cert_der: cert.der().to_vec(),
             cert_pem: cert.pem(),
-            key_pkcs8: Zeroizing::new(key.serialize_der()),
             issuer: Issuer::new(p, key),
         })
     }
@@ -99,22 +146,32 @@ impl Ca {
         })
     }
 
-    /// A signing certificate for a credential key (given as SubjectPublicKeyInfo DER): key usage
-    /// digitalSignature + nonRepudiation, as for document signatures.
-    pub fn issue_signing(
+    /// The certificate of a credential key (given as SubjectPublicKeyInfo DER): for document
+    /// signatures key usage digitalSignature + nonRepudiation; for TLS client login digitalSignature
+    /// and the clientAuth extended key usage.
+    pub fn issue_credential(
         &self,
         common_name: &str,
         kind: KeyKind,
+        usage: Usage,
         spki_der: &[u8],
         now: OffsetDateTime,
     ) -> Result<Vec<u8>, PkiError> {
         let subject_key = SubjectKey::from_spki(kind, spki_der)?;
         let mut p = params(common_name, now, 3 * 365);
         p.is_ca = IsCa::ExplicitNoCa;
-        p.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::ContentCommitment,
-        ];
+        match usage {
+            Usage::Signing => {
+                p.key_usages = vec![
+                    KeyUsagePurpose::DigitalSignature,
+                    KeyUsagePurpose::ContentCommitment,
+                ];
+            }
+            Usage::Authentication => {
+                p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+                p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            }
+        }
         let der = p.signed_by(&subject_key, &self.issuer)?.der().to_vec();
         // rcgen re-encodes the key; make sure the certificate names exactly the key we hold.
         let cert = x509_cert::Certificate::from_der(&der)?;
@@ -168,6 +225,8 @@ pub struct CertInfo {
     /// GeneralizedTime form, "YYYYMMDDHHMMSSZ".
     pub valid_from: String,
     pub valid_to: String,
+    /// The certified public key (DER SubjectPublicKeyInfo).
+    pub spki_der: Vec<u8>,
 }
 
 impl CertInfo {
@@ -186,6 +245,7 @@ impl CertInfo {
             serial_hex,
             valid_from: generalized_time(tbs.validity().not_before.to_unix_duration()),
             valid_to: generalized_time(tbs.validity().not_after.to_unix_duration()),
+            spki_der: tbs.subject_public_key_info().to_der()?,
         })
     }
 }
@@ -201,21 +261,61 @@ fn generalized_time(since_epoch: std::time::Duration) -> String {
 mod tests {
     use super::*;
 
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage};
+
+    /// Whether the P-256 key of the certificate `issuer_der` made `cert`'s signature.
+    fn signed_by(cert: &x509_cert::Certificate, issuer_der: &[u8]) -> bool {
+        use p256::ecdsa::signature::hazmat::PrehashVerifier;
+        use p256::pkcs8::DecodePublicKey;
+        let issuer = x509_cert::Certificate::from_der(issuer_der).unwrap();
+        let spki = issuer
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .unwrap();
+        let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+        let tbs = cert.tbs_certificate().to_der().unwrap();
+        let Some(sig) = cert.signature().as_bytes() else {
+            return false;
+        };
+        let Ok(sig) = p256::ecdsa::DerSignature::try_from(sig) else {
+            return false;
+        };
+        key.verify_prehash(&sha2::Sha256::digest(&tbs), &sig)
+            .is_ok()
+    }
+
     #[test]
-    fn ca_issues_signing_and_tls_certificates() {
+    fn ca_issues_signing_authentication_and_tls_certificates() {
+        let t = hsm_store::testing::scratch_token().unwrap();
+        let store = Arc::new(Store::open(t.module, &t.label, &t.pin, 2).unwrap());
         let now = OffsetDateTime::now_utc();
-        let ca = Ca::create(now).unwrap();
+        let ca_key = crate::keys::generate(&store, "ca", KeyKind::P256).unwrap();
+        let ca = Ca::create(store.clone(), ca_key, now).unwrap();
         let ca_info = CertInfo::parse(&ca.cert_der).unwrap();
+        let ca_cert = x509_cert::Certificate::from_der(&ca.cert_der).unwrap();
+        assert!(signed_by(&ca_cert, &ca.cert_der));
         assert_eq!(
             ca_info.subject_dn,
             "CN=cloudtoken demo CA,O=cloudtoken demo,C=DE"
         );
         assert_eq!(ca_info.subject_dn, ca_info.issuer_dn);
+        let rsa_ca = crate::keys::generate(&store, "rsa ca", KeyKind::Rsa2048).unwrap();
+        assert!(matches!(
+            Ca::create(store.clone(), rsa_ca, now),
+            Err(PkiError::CaKey)
+        ));
 
-        for kind in [KeyKind::Rsa2048, KeyKind::P256, KeyKind::P384] {
-            let key = crate::keys::generate(kind).unwrap();
+        for (kind, usage) in [
+            (KeyKind::Rsa2048, Usage::Signing),
+            (KeyKind::P256, Usage::Signing),
+            (KeyKind::P384, Usage::Signing),
+            (KeyKind::P256, Usage::Authentication),
+            (KeyKind::Rsa2048, Usage::Authentication),
+        ] {
+            let key = crate::keys::generate(&store, &format!("{kind} {usage:?}"), kind).unwrap();
             let der = ca
-                .issue_signing("Alice Example", kind, &key.spki, now)
+                .issue_credential("Alice Example", kind, usage, key.spki_der(), now)
                 .unwrap();
             let info = CertInfo::parse(&der).unwrap();
             assert_eq!(info.subject_dn, "CN=Alice Example,O=cloudtoken demo,C=DE");
@@ -224,17 +324,32 @@ mod tests {
             assert!(info.valid_from < info.valid_to);
             assert!(!info.serial_hex.is_empty() && info.serial_hex.len() <= 32);
             let cert = x509_cert::Certificate::from_der(&der).unwrap();
-            let ku = cert
-                .tbs_certificate()
-                .get_extension::<x509_cert::ext::pkix::KeyUsage>()
+            assert!(signed_by(&cert, &ca.cert_der), "{kind} {usage:?}");
+            let tbs = cert.tbs_certificate();
+            let ku = tbs
+                .get_extension::<KeyUsage>()
                 .unwrap()
                 .expect("key usage present")
                 .1;
-            assert!(ku.digital_signature() && ku.non_repudiation());
+            assert!(ku.digital_signature());
             assert!(!ku.key_cert_sign());
+            let eku = tbs.get_extension::<ExtendedKeyUsage>().unwrap();
+            match usage {
+                Usage::Signing => {
+                    assert!(ku.non_repudiation());
+                    assert!(eku.is_none());
+                }
+                Usage::Authentication => {
+                    assert!(!ku.non_repudiation());
+                    let eku = eku.expect("extended key usage present").1;
+                    assert_eq!(eku.0, [const_oid::db::rfc5280::ID_KP_CLIENT_AUTH]);
+                }
+            }
         }
         let tls = ca.issue_tls(now).unwrap();
         assert!(CertInfo::parse(&tls.cert_der).is_ok());
+        let tls_cert = x509_cert::Certificate::from_der(&tls.cert_der).unwrap();
+        assert!(signed_by(&tls_cert, &ca.cert_der));
         assert!(ca.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
     }
 }

@@ -4,9 +4,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use zeroize::Zeroizing;
 
-/// The rand_core 0.10 RNG the RustCrypto key types take.
-pub use getrandom::SysRng;
-
 /// Fills `buf` from the OS. A failing OS RNG leaves nothing safe to do, so this aborts the operation by
 /// panicking (the server turns a panicking request into a 500; `init` stops).
 pub fn fill(buf: &mut [u8]) {

@@ -3,7 +3,7 @@
 //! authorizes exactly the hash values given at authorization, each once. Only its SHA-256 is stored.
 
 use crate::db::secret_id;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
 pub struct Issued {
@@ -42,7 +42,7 @@ pub struct Grant<'a> {
 }
 
 pub fn issue(conn: &mut Connection, grant: &Grant<'_>, now: i64) -> rusqlite::Result<Issued> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let issued = issue_in(&tx, grant, now)?;
     tx.commit()?;
     Ok(issued)
@@ -103,11 +103,12 @@ struct Row {
 
 fn load(conn: &Connection, u: &Use<'_>, now: i64) -> rusqlite::Result<Result<Row, SadError>> {
     let row: Option<(String, String, i64, i64, Option<String>, bool)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT user, credential, remaining, expires_at, hash_algo, bound FROM sads WHERE hash = ?1",
-            [secret_id(u.sad)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
-        )
+        )?
+        .query_row([secret_id(u.sad)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+        })
         .optional()?;
     Ok(match row {
         Some((user, cred, remaining, expires_at, hash_algo, bound))
@@ -156,7 +157,7 @@ pub fn consume(
     u: &Use<'_>,
     now: i64,
 ) -> rusqlite::Result<Result<(), SadError>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let row = match load(&tx, u, now)? {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),
@@ -175,10 +176,8 @@ pub fn consume(
     } else if u.hashes.len() as i64 > row.remaining {
         return Ok(Err(SadError::TooFew));
     }
-    tx.execute(
-        "UPDATE sads SET remaining = remaining - ?1 WHERE hash = ?2",
-        params![u.hashes.len() as i64, id],
-    )?;
+    tx.prepare_cached("UPDATE sads SET remaining = remaining - ?1 WHERE hash = ?2")?
+        .execute(params![u.hashes.len() as i64, id])?;
     tx.commit()?;
     Ok(Ok(()))
 }
@@ -191,7 +190,7 @@ pub fn extend(
     lifetime: i64,
     now: i64,
 ) -> rusqlite::Result<Result<Issued, SadError>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = conn.savepoint()?;
     let row = match load(&tx, u, now)? {
         Ok(r) => r,
         Err(e) => return Ok(Err(e)),

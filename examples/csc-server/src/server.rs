@@ -2,24 +2,43 @@
 //! listener accepts connections, clean stop on SIGTERM/SIGINT. [`serve_app`] and [`tls_config`] are the
 //! part every reference service shares (the CryptoPro DSS emulator serves its own routes with them).
 
-use crate::db::{self, Db};
+use crate::db::{self, Db, Durability};
 use crate::files::{self, StateDir};
+use crate::hsm;
 use crate::service::{Service, Settings};
 use crate::vault::{purpose, Vault};
 use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct Options {
     pub listen: SocketAddr,
     pub settings: Settings,
+    /// Replaces the module `hsm.toml` names (the same token, e.g. after the library moved).
+    pub hsm_module: Option<PathBuf>,
+    /// HSM sessions that sign at once.
+    pub hsm_sessions: usize,
+    pub durability: Durability,
 }
 
 pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
+    // Opens the database first: a state folder of another schema is refused with its own message.
     let tls = state_tls_config(&state)?;
-    let service = Arc::new(Service::load(&state, opts.settings)?);
+    // Before any thread: SoftHSM's configuration is an environment variable.
+    let mut hsm_config = hsm::configure(&state)?;
+    if let Some(module) = opts.hsm_module {
+        hsm_config.module = module;
+    }
+    let store = hsm::open(&state, &hsm_config, opts.hsm_sessions)?;
+    let service = Arc::new(Service::load(
+        &state,
+        store,
+        opts.durability,
+        opts.settings,
+    )?);
     serve_app(&state, opts.listen, tls, || crate::api::router(service))
 }
 

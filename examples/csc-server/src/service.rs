@@ -7,21 +7,26 @@
 
 use crate::audit::{self, Event};
 use crate::clock::Clock;
-use crate::db::{self, Db};
+use crate::db::{self, Db, Durability};
 use crate::error::{CscError, CscResult};
 use crate::files::StateDir;
+use crate::keys::Keys;
 use crate::model::{KeyKind, OtpKind};
 use crate::otp::Outbox;
 use crate::pki::CertInfo;
 use crate::sad::SadError;
 use crate::sessions::Sessions;
 use crate::vault::Vault;
+use hsm_store::Store;
 use rusqlite::Connection;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 pub struct Settings {
+    /// Seconds a SAD stays valid, unless its credential has a lifetime of its own ...
     pub sad_lifetime: i64,
+    /// ... or this says one, by credential ID (`serve --credential-sad-lifetime ID=SECONDS`).
+    pub credential_sad_lifetimes: HashMap<String, i64>,
     pub access_token_lifetime: i64,
     /// Consecutive failures (password, PIN, OTP) that lock.
     pub max_attempts: u32,
@@ -42,6 +47,10 @@ pub struct Credential {
     pub multisign: u32,
     pub cert_der: Vec<u8>,
     pub cert: CertInfo,
+    /// The label of the credential's key in the HSM.
+    pub key_label: String,
+    /// Seconds its SADs stay valid, when not the service's default.
+    pub sad_lifetime: Option<i64>,
 }
 
 /// The authenticated user of a request.
@@ -52,6 +61,8 @@ pub struct Caller {
 pub struct Service {
     db: Db,
     vault: Vault,
+    /// The credentials' keys, in the HSM.
+    keys: Keys,
     settings: Settings,
     clock: Clock,
     credentials: Vec<Credential>,
@@ -67,12 +78,19 @@ pub struct Service {
 pub const MAX_DESCRIPTION: usize = 500;
 
 impl Service {
-    pub fn load(state: &StateDir, settings: Settings) -> Result<Service, String> {
+    /// The service of a state folder, with its keys in `hsm` (the token `hsm.toml` names).
+    pub fn load(
+        state: &StateDir,
+        hsm: Arc<Store>,
+        durability: Durability,
+        settings: Settings,
+    ) -> Result<Service, String> {
         let vault = Vault::load(&state.master_key()).map_err(|e| e.to_string())?;
-        let db = Db::open(&state.database())?;
+        let db = Db::open_with(&state.database(), durability)?;
         Service::new(
             db,
             vault,
+            hsm,
             settings,
             Clock::system(),
             Outbox::new(state.sms_outbox()),
@@ -83,6 +101,7 @@ impl Service {
     pub fn new(
         db: Db,
         vault: Vault,
+        hsm: Arc<Store>,
         settings: Settings,
         clock: Clock,
         outbox: Outbox,
@@ -102,9 +121,34 @@ impl Service {
                 .ok_or("no CA certificate")?;
             (credentials, users, ca_der)
         };
+        let keys = Keys::load(
+            hsm,
+            credentials
+                .iter()
+                .map(|c| (c.id.as_str(), c.key_label.as_str(), c.key)),
+        )
+        .map_err(|e| e.to_string())?;
+        if let Some(id) = settings
+            .credential_sad_lifetimes
+            .keys()
+            .find(|id| !credentials.iter().any(|c| &c.id == *id))
+        {
+            return Err(format!(
+                "a SAD lifetime is set for {id}, which is no credential"
+            ));
+        }
+        for c in &credentials {
+            if keys.spki_der(&c.id) != Some(c.cert.spki_der.as_slice()) {
+                return Err(format!(
+                    "{}: the HSM key {:?} is not the key of the certificate",
+                    c.id, c.key_label
+                ));
+            }
+        }
         Ok(Service {
             db,
             vault,
+            keys,
             settings,
             clock,
             credentials,
@@ -117,6 +161,17 @@ impl Service {
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Seconds a new SAD of `credential` stays valid.
+    fn sad_lifetime(&self, credential: &str) -> i64 {
+        let own = self.credentials.iter().find(|c| c.id == credential);
+        self.settings
+            .credential_sad_lifetimes
+            .get(credential)
+            .copied()
+            .or(own.and_then(|c| c.sad_lifetime))
+            .unwrap_or(self.settings.sad_lifetime)
     }
 
     fn user_lock(&self, user: &str) -> Option<std::sync::MutexGuard<'_, ()>> {
@@ -142,15 +197,13 @@ impl Service {
             Ok(v) => ok(v),
             Err(e) => e.outcome(),
         };
-        let conn = self.db.lock();
-        audit::append(
-            &conn,
-            self.now(),
-            &Event {
-                outcome: &outcome,
-                ..ev
-            },
-        )?;
+        let now = self.now();
+        let ev = Event {
+            outcome: &outcome,
+            ..ev
+        };
+        // Durable before the answer goes out, with every change the operation made before it.
+        self.db.write(|conn| audit::append(conn, now, &ev))?;
         result
     }
 
@@ -204,7 +257,8 @@ fn check_description(d: Option<&str>) -> CscResult<()> {
 fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
     let mut stmt = conn
         .prepare(
-            "SELECT id, user, label, key_kind, otp_kind, scal, multisign, certificate
+            "SELECT id, user, label, key_kind, otp_kind, scal, multisign, certificate, key_label,
+                    sad_lifetime
              FROM credentials ORDER BY position",
         )
         .map_err(|e| e.to_string())?;
@@ -219,12 +273,14 @@ fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
                 r.get::<_, u8>(5)?,
                 r.get::<_, u32>(6)?,
                 r.get::<_, Vec<u8>>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<i64>>(9)?,
             ))
         })
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, user, label, key, otp, scal, multisign, cert_der) =
+        let (id, user, label, key, otp, scal, multisign, cert_der, key_label, sad_lifetime) =
             row.map_err(|e| e.to_string())?;
         let key = KeyKind::parse(&key).ok_or_else(|| format!("{id}: unknown key kind {key}"))?;
         let otp = OtpKind::parse(&otp).ok_or_else(|| format!("{id}: unknown OTP kind {otp}"))?;
@@ -239,6 +295,8 @@ fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
             multisign,
             cert_der,
             cert,
+            key_label,
+            sad_lifetime,
         });
     }
     Ok(out)

@@ -57,11 +57,12 @@ pub fn issue(
 
 pub fn lookup(conn: &Connection, token: &str, kind: Kind, now: i64) -> rusqlite::Result<Lookup> {
     let row: Option<(String, Option<i64>, bool)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT user, expires_at, revoked FROM tokens WHERE hash = ?1 AND kind = ?2",
-            params![secret_id(token), kind.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![secret_id(token), kind.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     Ok(match row {
         None | Some((_, _, true)) => Lookup::Invalid,

@@ -1,12 +1,13 @@
-//! Secrets at rest: every private key, TOTP secret and pending SMS code in the database is sealed with
-//! AES-256-GCM under the 32-byte master key in `STATE/master.key`. The associated data names what a blob
-//! is and whose it is ("credential-key:alice-p256"), so a blob copied into another row does not open.
+//! Secrets at rest: the TLS server key, every TOTP secret and pending SMS code in the database is sealed
+//! with AES-256-GCM under the 32-byte master key in `STATE/master.key` (the signing keys are in the HSM,
+//! not here). The associated data names what a blob is and whose it is ("totp-secret:alice-p256"), so
+//! a blob copied into another row does not open.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -56,15 +57,13 @@ impl Vault {
 
     pub fn load(path: &Path) -> Result<Vault, VaultError> {
         let shown = path.display().to_string();
-        let io = |source| VaultError::Io {
-            path: shown.clone(),
-            source,
-        };
-        let meta = fs::metadata(path).map_err(io)?;
-        if meta.mode() & 0o077 != 0 {
-            return Err(VaultError::TooOpen(shown));
-        }
-        let bytes = Zeroizing::new(fs::read(path).map_err(io)?);
+        let bytes = crate::files::read_private(path).map_err(|e| match e {
+            crate::files::PrivateFileError::TooOpen => VaultError::TooOpen(shown.clone()),
+            crate::files::PrivateFileError::Io(source) => VaultError::Io {
+                path: shown.clone(),
+                source,
+            },
+        })?;
         let key: &[u8; 32] = bytes
             .as_slice()
             .try_into()
@@ -124,9 +123,6 @@ impl Vault {
 
 /// Names of sealed values (the associated data).
 pub mod purpose {
-    pub fn credential_key(id: &str) -> String {
-        format!("credential-key:{id}")
-    }
     pub fn totp_secret(id: &str) -> String {
         format!("totp-secret:{id}")
     }
@@ -137,7 +133,6 @@ pub mod purpose {
     pub fn account_totp(user: &str) -> String {
         format!("account-totp:{user}")
     }
-    pub const CA_KEY: &str = "ca-key";
     pub const TLS_KEY: &str = "tls-key";
 }
 
@@ -149,34 +144,32 @@ mod tests {
     fn round_trip_and_binding() {
         let v = Vault::from_key(&[7u8; 32]);
         let secret = b"private key bytes that must not leak";
-        let sealed = v.seal("credential-key:a", secret);
+        let sealed = v.seal("totp-secret:a", secret);
         assert!(!sealed.windows(secret.len()).any(|w| w == secret));
-        assert_eq!(
-            v.open("credential-key:a", &sealed).unwrap().as_slice(),
-            secret
-        );
+        assert_eq!(v.open("totp-secret:a", &sealed).unwrap().as_slice(), secret);
         // Two seals of the same value differ (fresh nonce).
-        assert_ne!(sealed, v.seal("credential-key:a", secret));
+        assert_ne!(sealed, v.seal("totp-secret:a", secret));
         // Bound to its purpose.
-        assert!(v.open("credential-key:b", &sealed).is_err());
+        assert!(v.open("totp-secret:b", &sealed).is_err());
         // Another key does not open it.
         assert!(Vault::from_key(&[8u8; 32])
-            .open("credential-key:a", &sealed)
+            .open("totp-secret:a", &sealed)
             .is_err());
         // Any flipped bit is detected.
         for i in 0..sealed.len() {
             let mut t = sealed.clone();
             t[i] ^= 0x01;
             assert!(
-                v.open("credential-key:a", &t).is_err(),
+                v.open("totp-secret:a", &t).is_err(),
                 "bit flip at {i} undetected"
             );
         }
-        assert!(v.open("credential-key:a", &sealed[..10]).is_err());
+        assert!(v.open("totp-secret:a", &sealed[..10]).is_err());
     }
 
     #[test]
     fn master_key_file_is_private_and_reloads() {
+        use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("master.key");
         let v = Vault::create(&p).unwrap();

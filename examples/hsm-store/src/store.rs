@@ -9,7 +9,7 @@ use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// A private key in the token, with what signing needs to know about it.
 #[derive(Debug, Clone)]
@@ -43,6 +43,10 @@ pub struct PoolStats {
 
 pub struct Store {
     pool: Pool,
+    /// Generation takes it for writing, everything else for reading: SoftHSM's file object store is
+    /// not safe while one thread of the process creates objects in a token another thread uses
+    /// (SoftHSMv2 issue 573: CKR_GENERAL_ERROR from concurrent C_GenerateKeyPair).
+    objects: RwLock<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -183,6 +187,7 @@ impl Store {
         let slot = module.token_slot(token)?;
         Ok(Store {
             pool: Pool::open(module, slot, pin, sessions)?,
+            objects: RwLock::new(()),
         })
     }
 
@@ -195,6 +200,7 @@ impl Store {
 
     /// Generates a key pair inside the token, labelled `label` (which must be new).
     pub fn generate(&self, label: &str, spec: KeySpec) -> Result<Key> {
+        let _creating = self.objects.write().unwrap_or_else(|p| p.into_inner());
         self.pool.with(|s| {
             if find_one(s, ObjectClass::PRIVATE_KEY, label)?.is_some() {
                 return Err(Error::KeyExists(label.to_owned()));
@@ -235,6 +241,7 @@ impl Store {
     /// The key labelled `label`. Object handles are valid in every session of the process, so the
     /// caller keeps the `Key` and signs with it from any thread.
     pub fn key(&self, label: &str) -> Result<Key> {
+        let _using = self.objects.read().unwrap_or_else(|p| p.into_inner());
         self.pool.with(|s| {
             let private = find_one(s, ObjectClass::PRIVATE_KEY, label)?
                 .ok_or_else(|| Error::NoKey(label.to_owned()))?;
@@ -275,6 +282,7 @@ impl Store {
             (Signing::Ecdsa, KeySpec::Ec(_)) => (Mechanism::Ecdsa, hash.to_vec()),
             _ => return Err(wrong()),
         };
+        let _using = self.objects.read().unwrap_or_else(|p| p.into_inner());
         let signature = self.pool.with(|s| {
             s.sign(&mechanism, key.handle, &input)
                 .map_err(Error::pkcs11("C_Sign"))

@@ -19,8 +19,11 @@ use crate::token::{Credential, Token};
 use cryptoki_sys::*;
 use std::time::{Duration, Instant};
 
-/// One authorization: what it covers.
+/// One authorization: what it covers, and the login it is for.
 pub struct Request {
+    /// The login epoch: nothing is sent once that login has ended (a prompt or a TOTP step may take a
+    /// while, and the user may log out meanwhile).
+    pub epoch: u64,
     pub num_signatures: u32,
     /// SCAL 2: exactly the hashes the SAD will sign.
     pub hashes: Vec<Vec<u8>>,
@@ -86,6 +89,15 @@ fn send_authorize(asking: &Asking<'_>, req: &Request, mut factors: Factors) -> C
     let mut otp_answers = 1;
     let mut totp_retried = false;
     loop {
+        if !token.login.is_current(req.epoch) {
+            return Err(error::logged(
+                CKR_USER_NOT_LOGGED_IN,
+                format!(
+                    "slot {slot}: the login ended before {} was authorized; nothing sent",
+                    cred.id()
+                ),
+            ));
+        }
         let request = AuthorizeRequest {
             credential_id: cred.id().to_owned(),
             num_signatures: req.num_signatures,

@@ -16,7 +16,6 @@
 
 use super::exchange::send_otp;
 use super::policy::{self, Need};
-use crate::config::files::read_secret_file;
 use crate::config::{OtpChannel, TokenConfig};
 use crate::error::{self, CkResult};
 use crate::prompt::{self, Kind, Prompt};
@@ -171,7 +170,10 @@ fn pin_at_hand(token: &Token, need: &Need) -> CkResult<Option<(Secret, Source)>>
         return Ok(Some((pin, Source::Login)));
     }
     match &token.config.pin_file {
-        Some(path) => read_secret_file(path)
+        Some(path) => token
+            .config
+            .secrets
+            .read(path)
             .map(|pin| Some((pin, Source::PinFile)))
             .map_err(|e| {
                 error::logged(CKR_FUNCTION_FAILED, format!("slot {}: {e}", token.slot_id))
@@ -217,14 +219,38 @@ pub(super) fn totp_file_code(token: &Token, cred: &Credential) -> CkResult<Secre
         .totp_secret_file
         .as_deref()
         .ok_or(CKR_GENERAL_ERROR)?;
+    let secret = config
+        .secrets
+        .read(path)
+        .map_err(|e| error::logged(CKR_FUNCTION_FAILED, format!("slot {}: {e}", token.slot_id)))?;
     crate::totp::code(
         token.slot_id,
+        &secret,
         path,
         config.totp_period,
         cred.need.otp_len,
-        cred.id(),
+        &totp_key(token, cred),
         &token.totp_steps,
     )
+}
+
+/// Whose steps a code uses up, in the store the user's processes share: the credential at the service
+/// and account (hashed: the store names no account or credential).
+fn totp_key(token: &Token, cred: &Credential) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        token.account.address().unwrap_or_default().as_str(),
+        token.config.account.as_str(),
+        cred.id(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Collects the factors for one authorization. `context` is the C_Login(CKU_CONTEXT_SPECIFIC) value
@@ -237,18 +263,9 @@ pub(super) fn gather(asking: &Asking<'_>, context: Option<Secret>) -> CkResult<F
     let mut pin = None;
     let mut otp = None;
     if let Some(value) = context {
-        if need.otp {
-            let len = char_len(&value);
-            if len > need.otp_len {
-                let (p, o) = split(&value, len - need.otp_len);
-                pin = Some((p, Source::Context));
-                otp = Some((o, Source::Context));
-            } else {
-                otp = Some((value, Source::Context));
-            }
-        } else {
-            pin = Some((value, Source::Context));
-        }
+        let (p, o) = classify_context_value(token, need, value)?;
+        pin = p.map(|p| (p, Source::Context));
+        otp = o.map(|o| (o, Source::Context));
     }
     if need.pin && pin.is_none() {
         pin = pin_at_hand(token, need)?;
@@ -286,12 +303,31 @@ pub(super) fn gather(asking: &Asking<'_>, context: Option<Secret>) -> CkResult<F
     Ok(Factors { pin, otp })
 }
 
-/// The factor-specific part of a context login value, checked for length.
-pub fn check_context_value(cred: &Credential, value: &Secret) -> CkResult<()> {
-    if cred.need.otp && char_len(value) < cred.need.otp_len {
-        return Err(CKR_PIN_LEN_RANGE);
+/// What a C_Login(CKU_CONTEXT_SPECIFIC) value holds for a credential: the PIN alone (as PKCS#11 defines
+/// the context login; recognised by being the PIN at hand, and the code then comes from the channels),
+/// the PIN followed by the code (longer than a code), or the code alone.
+fn classify_context_value(
+    token: &Token,
+    need: &Need,
+    value: Secret,
+) -> CkResult<(Option<Secret>, Option<Secret>)> {
+    if !need.otp {
+        return Ok((Some(value), None));
     }
-    Ok(())
+    if need.pin {
+        if let Some((pin, _)) = pin_at_hand(token, need)? {
+            if pin.expose() == value.expose() {
+                return Ok((Some(value), None));
+            }
+        }
+    }
+    let len = char_len(&value);
+    let pin_len_fits = need.pin_len.is_none_or(|p| p + need.otp_len == len);
+    if len > need.otp_len && pin_len_fits {
+        let (p, o) = split(&value, len - need.otp_len);
+        return Ok((Some(p), Some(o)));
+    }
+    Ok((None, Some(value)))
 }
 
 /// The PIN for C_Login(CKU_USER, NULL_PTR, 0) on a protected-path token: `pin_file`, else the prompt.
@@ -301,7 +337,9 @@ pub fn protected_path_pin(token: &Token) -> CkResult<Secret> {
     let config = &token.config;
     let slot = token.slot_id;
     if let Some(path) = &config.pin_file {
-        return read_secret_file(path)
+        return config
+            .secrets
+            .read(path)
             .map_err(|e| error::logged(CKR_FUNCTION_FAILED, format!("slot {slot}: {e}")));
     }
     let Some(command) = config.prompt_command.as_deref() else {

@@ -51,6 +51,7 @@ pub fn for_signature(
                 cred.id()
             );
             let request = Request {
+                epoch,
                 num_signatures: 1,
                 hashes: vec![hash.to_vec()],
                 hash_alg: Some(hash_alg),
@@ -69,7 +70,7 @@ pub fn for_signature(
                 return Ok(sad);
             }
             check_current(token, epoch)?;
-            let (sad, n) = authorize_batch(token, cred, context)?;
+            let (sad, n) = authorize_batch(token, cred, epoch, context)?;
             keep(token, cred, &sad, n - 1, epoch);
             Ok(sad.value)
         }
@@ -88,7 +89,7 @@ pub fn at_context_login(
     let gate = token.sads.gate(cred.id());
     let _g = gate.lock();
     check_current(token, epoch)?;
-    let (sad, n) = authorize_batch(token, cred, value)?;
+    let (sad, n) = authorize_batch(token, cred, epoch, value)?;
     if cred.always_authenticate {
         return Ok(Some(sad.value));
     }
@@ -100,10 +101,12 @@ pub fn at_context_login(
 fn authorize_batch(
     token: &Token,
     cred: &Credential,
+    epoch: u64,
     context: Option<Secret>,
 ) -> CkResult<(Sad, u32)> {
     let n = policy::signatures_per_authorization(&token.config, cred);
     let request = Request {
+        epoch,
         num_signatures: n,
         hashes: Vec::new(),
         hash_alg: None,

@@ -8,7 +8,7 @@ use remote_client::Secret;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// What a file may be, beyond being a regular file owned by the user or root.
@@ -59,10 +59,16 @@ fn check_meta(meta: &std::fs::Metadata, policy: Policy) -> Result<(), String> {
     }
 }
 
-/// Opens `path` and checks the opened file against `policy`. Errors name the file.
+/// Opens `path` and checks the opened file against `policy`. Errors name the file. The open does not
+/// block (a FIFO or a device put in the file's place is refused, not waited on).
 pub fn open_checked(path: &Path, policy: Policy) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let named = |e: String| format!("{}: {e}", path.display());
-    let file = File::open(path).map_err(|e| named(e.to_string()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| named(e.to_string()))?;
     let meta = file.metadata().map_err(|e| named(e.to_string()))?;
     check_meta(&meta, policy).map_err(named)?;
     Ok(file)
@@ -104,6 +110,37 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
         return Err(format!("{}: empty", path.display()));
     }
     Ok(Secret::new(line))
+}
+
+/// Secret files read while the configuration was checked, kept (zeroizing) for their first use, so that
+/// each is opened once for the check and that use; later uses read the file again (another process may
+/// have rotated a refresh token meanwhile). Shared by the clones of one token's configuration.
+#[derive(Clone, Default)]
+pub struct Preloaded(
+    std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<PathBuf, Secret>>>,
+);
+
+impl std::fmt::Debug for Preloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Preloaded({} secret files)", self.0.lock().len())
+    }
+}
+
+impl Preloaded {
+    /// Checks and reads a secret file now.
+    pub fn load(&self, path: &Path) -> Result<(), String> {
+        let secret = read_secret_file(path)?;
+        self.0.lock().insert(path.to_path_buf(), secret);
+        Ok(())
+    }
+
+    /// The secret: the one read at the check, once, else the file's current one.
+    pub fn read(&self, path: &Path) -> Result<Secret, String> {
+        match self.0.lock().remove(path) {
+            Some(s) => Ok(s),
+            None => read_secret_file(path),
+        }
+    }
 }
 
 /// Replaces a secret file's content (a rotated refresh token) atomically, keeping mode 0600.
@@ -218,6 +255,21 @@ mod tests {
         assert_eq!(&text[..], b"good-secret\n");
         // And the swapped-in file is refused on its own.
         assert!(read_secret_file(&link).is_err());
+    }
+
+    #[test]
+    fn a_fifo_in_place_of_a_file_is_refused_without_waiting() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_secret_file(&fifo)
+            .unwrap_err()
+            .contains("not a regular file"));
+        assert!(read_config(&fifo)
+            .unwrap_err()
+            .contains("not a regular file"));
     }
 
     #[test]

@@ -127,6 +127,42 @@ pub enum DssConfirmation {
     Session,
 }
 
+/// How the token signs in to the service account (`service_auth`); README, "Providers".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServiceAuthKind {
+    /// CSC `auth/login` with `refresh_token_file` (from `cloudtoken enroll`) or `password_file`.
+    #[default]
+    Login,
+    /// No sign-in (services with `authType` external or implicit, test services, mTLS alone).
+    None,
+    /// A static access token from `access_token_file`.
+    Bearer,
+    /// `api_key_file` in the header `api_key_header`.
+    ApiKey,
+    /// OAuth 2.0 client credentials (RFC 6749 §4.4): `client_id`, `client_secret_file`.
+    Oauth2Client,
+    /// OAuth 2.0 resource-owner password grant (RFC 6749 §4.3): `client_id`, `account`, `password_file`.
+    Oauth2Password,
+    /// OAuth 2.0 authorization code with PKCE (RFC 7636): `cloudtoken enroll` stores the refresh token in
+    /// `refresh_token_file`; the module refreshes access tokens itself.
+    Oauth2Code,
+}
+
+impl ServiceAuthKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceAuthKind::Login => "login",
+            ServiceAuthKind::None => "none",
+            ServiceAuthKind::Bearer => "bearer",
+            ServiceAuthKind::ApiKey => "api-key",
+            ServiceAuthKind::Oauth2Client => "oauth2-client",
+            ServiceAuthKind::Oauth2Password => "oauth2-password",
+            ServiceAuthKind::Oauth2Code => "oauth2-code",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
@@ -136,6 +172,8 @@ pub struct TokenConfig {
     pub protocol: Protocol,
     pub url: Option<String>,
     pub url_file: Option<PathBuf>,
+    /// The full base of the CSC methods when the service does not use `{url}/csc/v1|v2`.
+    pub api_base: Option<String>,
     #[serde(default = "default_api")]
     pub api: Api,
     pub ca_file: Option<PathBuf>,
@@ -147,9 +185,28 @@ pub struct TokenConfig {
     pub connect_timeout_ms: u64,
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// `credentials/authorize` may wait for the user to approve a push; `None`: `request_timeout_ms`.
+    pub authorize_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub service_auth: ServiceAuthKind,
+    /// The account at the service (empty when the sign-in names none).
+    #[serde(default)]
     pub account: String,
     pub refresh_token_file: Option<PathBuf>,
     pub password_file: Option<PathBuf>,
+    pub access_token_file: Option<PathBuf>,
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "default_api_key_header")]
+    pub api_key_header: String,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// `None`: the protocol's (csc: `{info.oauth2}/oauth2/token`; cryptopro-dss:
+    /// `{url}/{dss_sts}/oauth/token`).
+    pub oauth2_token_url: Option<String>,
+    /// `None`: `{info.oauth2}/oauth2/authorize`.
+    pub oauth2_authorize_url: Option<String>,
+    /// `None`: the protocol's ([`TokenConfig::oauth2_scope`]).
+    pub oauth2_scope: Option<String>,
     #[serde(default)]
     pub mode: TokenMode,
     /// `None`: the default order, [`DEFAULT_CHANNELS`], without the channels that are not set up.
@@ -179,20 +236,15 @@ pub struct TokenConfig {
     /// Give every private key CKA_ALWAYS_AUTHENTICATE (a context login per signing operation).
     #[serde(default)]
     pub always_authenticate: bool,
+    /// The secret files, as read when the configuration was checked (files.rs).
+    #[serde(skip)]
+    pub secrets: files::Preloaded,
     /// The `cloudtoken agent` socket that keeps batch authorizations across processes (see agent.rs);
     /// CLOUDTOKEN_AGENT_SOCK overrides it.
     pub agent_socket: Option<PathBuf>,
     /// The `openssl` program that checks GOST R 34.10-2012 signatures with its GOST engine
     /// (mechanism/gost_check.rs); `None`: /usr/bin/openssl.
     pub openssl_path: Option<PathBuf>,
-    /// OAuth 2.0: the client registered at the service's identity server (cryptopro-dss).
-    pub client_id: Option<String>,
-    /// Its secret, for a confidential client (0600).
-    pub client_secret_file: Option<PathBuf>,
-    /// The token endpoint; `None`: the protocol's (cryptopro-dss: `{url}/{dss_sts}/oauth/token`).
-    pub oauth2_token_url: Option<String>,
-    /// The scope of the sign-in; `None`: the protocol's (cryptopro-dss: "dss").
-    pub oauth2_scope: Option<String>,
     /// CryptoPro DSS: the identity service's application name (`https://host/<dss_sts>/...`); "STS".
     pub dss_sts: Option<String>,
     /// CryptoPro DSS: the signature service's application name; "SignServer".
@@ -222,6 +274,9 @@ pub const DEFAULT_CHANNELS: [OtpChannel; 4] = [
     OtpChannel::TotpFile,
     OtpChannel::Prompt,
 ];
+fn default_api_key_header() -> String {
+    remote_client::DEFAULT_API_KEY_HEADER.to_owned()
+}
 fn default_prompt_timeout() -> u64 {
     120_000
 }
@@ -251,6 +306,17 @@ struct FileFormat {
 }
 
 impl TokenConfig {
+    /// The OAuth 2.0 scope of the sign-in: `oauth2_scope`, or the protocol's ("service", CSC's scope
+    /// for its API; "dss" for CryptoPro DSS).
+    pub fn oauth2_scope(&self) -> String {
+        self.oauth2_scope
+            .clone()
+            .unwrap_or_else(|| match self.protocol {
+                Protocol::Csc => "service".to_owned(),
+                Protocol::CryptoproDss => "dss".to_owned(),
+            })
+    }
+
     /// The OTP channels in the order they are tried, without those that are not set up.
     pub fn channels(&self) -> Vec<OtpChannel> {
         let listed = self.otp_channels.as_deref().unwrap_or(&DEFAULT_CHANNELS);
@@ -310,11 +376,13 @@ fn resolve_paths(t: &mut TokenConfig, base: &Path) {
         &mut t.client_key,
         &mut t.refresh_token_file,
         &mut t.password_file,
+        &mut t.access_token_file,
+        &mut t.api_key_file,
+        &mut t.client_secret_file,
         &mut t.totp_secret_file,
         &mut t.pin_file,
         &mut t.agent_socket,
         &mut t.openssl_path,
-        &mut t.client_secret_file,
     ]
     .into_iter()
     .flatten()

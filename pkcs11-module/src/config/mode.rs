@@ -31,11 +31,6 @@ impl TokenMode {
         self == TokenMode::LoginFree
     }
 
-    /// Whether the module must be able to collect the PIN itself (`pin_file` or the prompt).
-    pub fn collects_pin(self) -> bool {
-        self != TokenMode::Pin
-    }
-
     pub fn name(self) -> &'static str {
         match self {
             TokenMode::Pin => "pin",

@@ -165,11 +165,6 @@ fn refuses_unsafe_or_incomplete_second_factor_settings() {
             "totp_secret_file is not set",
         ),
         ("otp_channels = []\n", "otp_channels is empty"),
-        ("mode = \"login-free\"\n", "set prompt_command or pin_file"),
-        (
-            "mode = \"protected-path\"\n",
-            "set prompt_command or pin_file",
-        ),
         ("mode = \"pinless\"\n", "unknown variant"),
         (
             "prompt_command = [\"zenity\"]\n",
@@ -217,55 +212,74 @@ fn cryptopro_dss_tokens() {
     let d = tempfile_dir();
     write(d.path(), "a.refresh", "tok\n", 0o600);
     write(d.path(), "a.password", "pw\n", 0o600);
-    let dss = minimal("a.refresh").replace(
-        "[[token]]\n",
-        "[[token]]\nprotocol = \"cryptopro-dss\"\nclient_id = \"cloudtoken\"\nmode = \"login-free\"\n",
-    );
+    let dss = minimal("a.refresh")
+        .replace(
+            "[[token]]\n",
+            "[[token]]\nprotocol = \"cryptopro-dss\"\nclient_id = \"cloudtoken\"\nmode = \"login-free\"\n",
+        )
+        .replace(
+            "refresh_token_file = \"a.refresh\"",
+            "service_auth = \"oauth2-password\"\npassword_file = \"a.password\"",
+        );
     let p = write(d.path(), "c.toml", &dss, 0o600);
     let t = load_file(&p).unwrap().tokens.remove(0);
     assert_eq!(t.protocol, Protocol::CryptoproDss);
     // No PIN source needed: the user confirms out of band.
     assert_eq!(t.mode, TokenMode::LoginFree);
     assert_eq!(t.dss_confirmation, None);
+    assert_eq!(t.oauth2_scope(), "dss");
     for (extra, needle) in [
-        ("dss_confirmation = \"session\"\n", "set password_file"),
         ("dss_confirmation = \"sometimes\"\n", "unknown variant"),
         ("dss_sts = \"STS/oauth\"\n", "application names, not paths"),
         ("client_secret_file = \"missing\"\n", "missing"),
+        (
+            "oauth2_authorize_url = \"https://h/a\"\n",
+            "not used with protocol",
+        ),
     ] {
         let p = write(d.path(), "c.toml", &format!("{dss}{extra}"), 0o600);
         let e = load_file(&p).unwrap_err().to_string();
         assert!(e.contains(needle), "{extra:?}: {e}");
     }
-    let session = dss.replace(
-        "refresh_token_file = \"a.refresh\"",
-        "password_file = \"a.password\"",
-    ) + "dss_confirmation = \"session\"\n";
+    let session = format!("{dss}dss_confirmation = \"session\"\n");
     let p = write(d.path(), "c.toml", &session, 0o600);
     let t = load_file(&p).unwrap().tokens.remove(0);
     assert_eq!(t.dss_confirmation, Some(DssConfirmation::Session));
-
-    let no_client = dss.replace("client_id = \"cloudtoken\"\n", "");
-    let p = write(d.path(), "c.toml", &no_client, 0o600);
-    assert!(load_file(&p)
-        .unwrap_err()
-        .to_string()
-        .contains("needs client_id"));
-    // A CSC token refuses the settings of CryptoPro DSS rather than ignore them.
-    let csc = format!("{}dss_signserver = \"SignServer\"\n", minimal("a.refresh"));
-    let p = write(d.path(), "c.toml", &csc, 0o600);
-    assert!(load_file(&p)
-        .unwrap_err()
-        .to_string()
-        .contains("dss_signserver is a setting of protocol \"cryptopro-dss\""));
-    // A CSC token still needs a PIN source to collect the PIN itself.
+    // An authorization-code enrolment's refresh token: no password, so no session confirmation.
+    let code = dss.replace(
+        "service_auth = \"oauth2-password\"\npassword_file = \"a.password\"",
+        "service_auth = \"oauth2-code\"\nrefresh_token_file = \"a.refresh\"",
+    );
+    let p = write(d.path(), "c.toml", &code, 0o600);
+    load_file(&p).unwrap();
     let p = write(
         d.path(),
         "c.toml",
-        &format!("{}mode = \"login-free\"\n", minimal("a.refresh")),
+        &format!("{code}dss_confirmation = \"session\"\n"),
         0o600,
     );
-    assert!(load_file(&p).is_err());
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(e.contains("set password_file"), "{e}");
+
+    let no_client = dss.replace("client_id = \"cloudtoken\"\n", "");
+    let p = write(d.path(), "c.toml", &no_client, 0o600);
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(e.contains("needs client_id"), "{e}");
+    // CSC's `auth/login` is not a way into DSS.
+    let login = format!("{}protocol = \"cryptopro-dss\"\n", minimal("a.refresh"));
+    let p = write(d.path(), "c.toml", &login, 0o600);
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(e.contains("signs in with OAuth 2.0"), "{e}");
+    // A CSC token refuses the settings of CryptoPro DSS rather than ignore them.
+    let csc = format!("{}dss_signserver = \"SignServer\"\n", minimal("a.refresh"));
+    let p = write(d.path(), "c.toml", &csc, 0o600);
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("dss_signserver is a setting of protocol \"cryptopro-dss\""),
+        "{e}"
+    );
+    let p = write(d.path(), "c.toml", &minimal("a.refresh"), 0o600);
+    assert_eq!(load_file(&p).unwrap().tokens[0].oauth2_scope(), "service");
 }
 
 /// Every key the example documents, commented out or not, is one the module accepts.
@@ -300,4 +314,98 @@ fn example_file_documents_accepted_keys() {
 
 fn tempfile_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn login_free_and_protected_path_tokens_need_no_pin_source_for_implicit_credentials() {
+    // Whether a PIN is needed is the credentials' to say (an implicit credential needs none); a token
+    // without pin_file or prompt that meets one that does is refused at signing, with a log line.
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    for mode in ["login-free", "protected-path"] {
+        let text = format!("{}mode = \"{mode}\"\n", minimal("a.refresh"));
+        let p = write(d.path(), "c.toml", &text, 0o600);
+        assert!(load_file(&p).is_ok(), "{mode}");
+    }
+}
+
+/// A token's first lines, without a sign-in.
+fn service(extra: &str) -> String {
+    format!("[[token]]\nlabel = \"A\"\nurl = \"https://h\"\n{extra}")
+}
+
+#[test]
+fn each_service_auth_takes_exactly_its_keys() {
+    let d = tempfile_dir();
+    for f in ["s.refresh", "s.password", "s.token", "s.key", "s.client"] {
+        write(d.path(), f, "secret\n", 0o600);
+    }
+    let accepted = [
+        "service_auth = \"none\"\n",
+        "service_auth = \"bearer\"\naccess_token_file = \"s.token\"\n",
+        "service_auth = \"api-key\"\napi_key_file = \"s.key\"\napi_key_header = \"X-Key\"\n",
+        "service_auth = \"oauth2-client\"\nclient_id = \"seal\"\nclient_secret_file = \"s.client\"\n\
+         oauth2_token_url = \"https://idp/token\"\noauth2_scope = \"service\"\n",
+        "service_auth = \"oauth2-password\"\nclient_id = \"app\"\naccount = \"alice\"\n\
+         password_file = \"s.password\"\n",
+        "service_auth = \"oauth2-code\"\nclient_id = \"app\"\nrefresh_token_file = \"s.refresh\"\n",
+        "account = \"alice\"\nrefresh_token_file = \"s.refresh\"\n",
+    ];
+    for extra in accepted {
+        let p = write(d.path(), "c.toml", &service(extra), 0o600);
+        if let Err(e) = load_file(&p) {
+            panic!("{extra:?}: {e}");
+        }
+    }
+    let refused = [
+        ("service_auth = \"bearer\"\n", "needs access_token_file"),
+        ("service_auth = \"api-key\"\n", "needs api_key_file"),
+        (
+            "service_auth = \"oauth2-client\"\nclient_id = \"seal\"\n",
+            "needs client_secret_file",
+        ),
+        (
+            "service_auth = \"none\"\napi_key_file = \"s.key\"\n",
+            "api_key_file is not used with service_auth \"none\"",
+        ),
+        (
+            "service_auth = \"oauth2-password\"\nclient_id = \"app\"\npassword_file = \"s.password\"\n",
+            "needs account",
+        ),
+        (
+            "account = \"a\"\nrefresh_token_file = \"s.refresh\"\npassword_file = \"s.password\"\n",
+            "exactly one of refresh_token_file and password_file",
+        ),
+        (
+            "account = \"a\"\nrefresh_token_file = \"s.refresh\"\noauth2_token_url = \"https://x\"\n",
+            "not used with service_auth \"login\"",
+        ),
+        ("service_auth = \"kerberos\"\n", "unknown variant"),
+    ];
+    for (extra, needle) in refused {
+        let p = write(d.path(), "c.toml", &service(extra), 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    // api_base stands for url; both together are refused.
+    let p = write(
+        d.path(),
+        "c.toml",
+        "[[token]]\nlabel = \"A\"\napi_base = \"https://h/csc/v0\"\napi = \"v1\"\nservice_auth = \"none\"\n",
+        0o600,
+    );
+    assert_eq!(
+        load_file(&p).unwrap().tokens[0].api_base.as_deref(),
+        Some("https://h/csc/v0")
+    );
+    let p = write(
+        d.path(),
+        "c.toml",
+        &service("api_base = \"https://h/x\"\nservice_auth = \"none\"\n"),
+        0o600,
+    );
+    assert!(load_file(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("exactly one of url, url_file and api_base"));
 }

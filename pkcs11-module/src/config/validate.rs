@@ -1,8 +1,10 @@
 //! The checks a configuration must pass before any of it is used: one error naming the token and the
 //! key, never a half-applied configuration.
 
-use super::files::{check_program, check_secret_file};
-use super::{err, ConfigError, DssConfirmation, OtpChannel, Protocol, TokenConfig};
+use super::files::check_program;
+use super::{
+    err, ConfigError, DssConfirmation, OtpChannel, Protocol, ServiceAuthKind, TokenConfig,
+};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -22,25 +24,14 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
         if !slot_ids.insert(slot) {
             return Err(e(&format!("slot_id {slot} used twice")));
         }
-        match (&t.url, &t.url_file) {
-            (Some(_), None) | (None, Some(_)) => {}
-            _ => return Err(e("give exactly one of url and url_file")),
-        }
-        if t.account.is_empty() {
-            return Err(e("account is empty"));
+        let places = [t.url.is_some(), t.url_file.is_some(), t.api_base.is_some()];
+        if places.iter().filter(|p| **p).count() != 1 {
+            return Err(e("give exactly one of url, url_file and api_base"));
         }
         if t.client_cert.is_some() != t.client_key.is_some() {
             return Err(e("client_cert and client_key go together"));
         }
-        let secret = match (&t.refresh_token_file, &t.password_file) {
-            (Some(f), None) | (None, Some(f)) => f,
-            _ => {
-                return Err(e(
-                    "give exactly one of refresh_token_file and password_file",
-                ))
-            }
-        };
-        check_secret_file(secret).map_err(|m| e(&m))?;
+        validate_sign_in(t).map_err(|m| e(&m))?;
         validate_protocol(t).map_err(|m| e(&m))?;
         validate_channels(t).map_err(|m| e(&m))?;
         if !(1..=16).contains(&t.otp_length) {
@@ -53,6 +44,7 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
             || t.request_timeout_ms == 0
             || t.prompt_timeout_ms == 0
             || t.approval_timeout_ms == 0
+            || t.authorize_timeout_ms == Some(0)
         {
             return Err(e("timeouts must be positive"));
         }
@@ -60,14 +52,92 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
     Ok(())
 }
 
-/// The settings that belong to one protocol: a CryptoPro DSS token names its OAuth client, and the keys of
-/// one protocol are refused on a token of the other (they would be silently ignored).
-fn validate_protocol(t: &TokenConfig) -> Result<(), String> {
-    let dss_keys = [
+/// The keys each way of signing in takes: (key, given), required first, then optional.
+fn sign_in_keys(t: &TokenConfig) -> [(&'static str, bool); 6] {
+    [
+        ("refresh_token_file", t.refresh_token_file.is_some()),
+        ("password_file", t.password_file.is_some()),
+        ("access_token_file", t.access_token_file.is_some()),
+        ("api_key_file", t.api_key_file.is_some()),
         ("client_id", t.client_id.is_some()),
         ("client_secret_file", t.client_secret_file.is_some()),
-        ("oauth2_token_url", t.oauth2_token_url.is_some()),
-        ("oauth2_scope", t.oauth2_scope.is_some()),
+    ]
+}
+
+/// `service_auth` and the keys it needs: each way of signing in takes exactly its keys, so that a
+/// secret meant for another way is never sent (nor silently ignored).
+fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
+    use ServiceAuthKind::*;
+    let kind = t.service_auth;
+    // (required, optional) keys.
+    let (required, optional): (&[&str], &[&str]) = match kind {
+        // One of the two, checked below.
+        Login => (&[], &["refresh_token_file", "password_file"]),
+        None => (&[], &[]),
+        Bearer => (&["access_token_file"], &[]),
+        ApiKey => (&["api_key_file"], &[]),
+        Oauth2Client => (&["client_id", "client_secret_file"], &[]),
+        Oauth2Password => (&["client_id", "password_file"], &["client_secret_file"]),
+        Oauth2Code => (
+            &["client_id", "refresh_token_file"],
+            &["client_secret_file"],
+        ),
+    };
+    for (key, given) in sign_in_keys(t) {
+        if required.contains(&key) && !given {
+            return Err(format!("service_auth \"{}\" needs {key}", kind.name()));
+        }
+        if given && !required.contains(&key) && !optional.contains(&key) {
+            return Err(format!(
+                "{key} is not used with service_auth \"{}\"",
+                kind.name()
+            ));
+        }
+    }
+    if kind == Login {
+        if t.refresh_token_file.is_some() == t.password_file.is_some() {
+            return Err(
+                "service_auth \"login\" needs exactly one of refresh_token_file and password_file"
+                    .into(),
+            );
+        }
+        if t.account.is_empty() {
+            return Err("account is empty".into());
+        }
+    }
+    if kind == Oauth2Password && t.account.is_empty() {
+        return Err("service_auth \"oauth2-password\" needs account".into());
+    }
+    let oauth2 = matches!(kind, Oauth2Client | Oauth2Password | Oauth2Code);
+    if !oauth2 && (t.oauth2_token_url.is_some() || t.oauth2_authorize_url.is_some()) {
+        return Err(format!(
+            "oauth2_token_url and oauth2_authorize_url are not used with service_auth \"{}\"",
+            kind.name()
+        ));
+    }
+    if t.api_key_header.is_empty() {
+        return Err("api_key_header is empty".into());
+    }
+    for f in [
+        &t.refresh_token_file,
+        &t.password_file,
+        &t.access_token_file,
+        &t.api_key_file,
+        &t.client_secret_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        t.secrets.load(f)?;
+    }
+    Ok(())
+}
+
+/// The settings that belong to one protocol. CryptoPro DSS signs in with OAuth 2.0 at its identity
+/// service (the password grant, or the refresh token of an authorization-code enrolment); its keys are
+/// refused on a CSC token (they would be silently ignored).
+fn validate_protocol(t: &TokenConfig) -> Result<(), String> {
+    let dss_keys = [
         ("dss_sts", t.dss_sts.is_some()),
         ("dss_signserver", t.dss_signserver.is_some()),
         ("dss_resource", t.dss_resource.is_some()),
@@ -82,15 +152,24 @@ fn validate_protocol(t: &TokenConfig) -> Result<(), String> {
             }
         }
         Protocol::CryptoproDss => {
-            if t.client_id.as_deref().is_none_or(str::is_empty) {
-                return Err(
-                    "protocol \"cryptopro-dss\" needs client_id (the OAuth client registered \
-                            at the identity service)"
-                        .into(),
-                );
+            if !matches!(
+                t.service_auth,
+                ServiceAuthKind::Oauth2Password | ServiceAuthKind::Oauth2Code
+            ) {
+                return Err(format!(
+                    "protocol \"cryptopro-dss\" signs in with OAuth 2.0 at the identity service: \
+                     service_auth \"oauth2-password\" (client_id, account, password_file) or \
+                     \"oauth2-code\" (client_id, refresh_token_file), not \"{}\"",
+                    t.service_auth.name()
+                ));
             }
-            if let Some(f) = &t.client_secret_file {
-                check_secret_file(f)?;
+            if t.client_id.as_deref().is_some_and(str::is_empty) {
+                return Err("client_id is empty".into());
+            }
+            if t.oauth2_authorize_url.is_some() {
+                return Err(
+                    "oauth2_authorize_url is not used with protocol \"cryptopro-dss\"".into(),
+                );
             }
             for name in [&t.dss_sts, &t.dss_signserver].into_iter().flatten() {
                 if name.is_empty() || name.contains(['/', '?', '#']) {
@@ -102,7 +181,7 @@ fn validate_protocol(t: &TokenConfig) -> Result<(), String> {
             if t.dss_confirmation == Some(DssConfirmation::Session) && t.password_file.is_none() {
                 return Err(
                     "dss_confirmation = \"session\" confirms a sign-in with the account's \
-                            password: set password_file"
+                     password: set password_file (service_auth \"oauth2-password\")"
                         .into(),
                 );
             }
@@ -142,19 +221,7 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
         return Err("totp_credential needs totp_secret_file".into());
     }
     for f in [&t.totp_secret_file, &t.pin_file].into_iter().flatten() {
-        check_secret_file(f)?;
-    }
-    // A CryptoPro DSS user confirms out of band and gives no PIN to the service (a key with a PIN of its
-    // own asks at signing time).
-    if t.mode.collects_pin()
-        && t.protocol == Protocol::Csc
-        && t.prompt_command.is_none()
-        && t.pin_file.is_none()
-    {
-        return Err(format!(
-            "mode \"{}\" collects the PIN itself: set prompt_command or pin_file",
-            t.mode.name()
-        ));
+        t.secrets.load(f)?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 mod digest;
 mod general;
+mod interface;
 mod mechanism;
 mod object;
 mod random;
@@ -18,16 +19,19 @@ mod sign;
 mod slot_token;
 mod template;
 mod unsupported;
+mod v3;
 
 use crate::error::{rv_name, CkResult};
 use cryptoki_sys::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-/// Runs an inner function, returning its CK_RV; a panic becomes CKR_GENERAL_ERROR and a log line.
+/// Runs an inner function, returning its CK_RV; a panic becomes CKR_GENERAL_ERROR and a log line, and
+/// a code the specification does not list for the function is replaced by one it does ([`within_spec`]).
 fn guard(name: &'static str, f: impl FnOnce() -> CkResult<()>) -> CK_RV {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => CKR_OK,
         Ok(Err(rv)) => {
+            let rv = within_spec(name, rv);
             log::debug!("{name} → {}", rv_name(rv));
             rv
         }
@@ -36,6 +40,52 @@ fn guard(name: &'static str, f: impl FnOnce() -> CkResult<()>) -> CK_RV {
             CKR_GENERAL_ERROR
         }
     }
+}
+
+/// What a code means in a function whose list lacks it, in order of preference. The service's verdicts
+/// reach every function that talks to it; only C_Login may say a PIN was wrong, so elsewhere a refused
+/// PIN is the login it ended, and a lock a refusal.
+const STAND_INS: &[(CK_RV, &[CK_RV])] = &[
+    (CKR_PIN_INCORRECT, &[CKR_USER_NOT_LOGGED_IN]),
+    (
+        CKR_PIN_LOCKED,
+        &[CKR_FUNCTION_REJECTED, CKR_USER_NOT_LOGGED_IN],
+    ),
+    (CKR_PIN_LEN_RANGE, &[CKR_PIN_INCORRECT]),
+    (CKR_FUNCTION_REJECTED, &[CKR_FUNCTION_CANCELED]),
+    (CKR_USER_NOT_LOGGED_IN, &[CKR_DEVICE_ERROR]),
+];
+
+/// `rv` if the specification lists it for `name` (or the function is not in the table, or the code is
+/// CKR_FUNCTION_NOT_SUPPORTED, which any stub may answer), else the first listed stand-in, else
+/// CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED or CKR_GENERAL_ERROR — with a log line naming both codes.
+fn within_spec(name: &str, rv: CK_RV) -> CK_RV {
+    use pkcs11_returns::{allowed, known};
+    // C_LoginUser (3.0) answers as C_Login does.
+    let name = if name == "C_LoginUser" {
+        "C_Login"
+    } else {
+        name
+    };
+    if rv == CKR_FUNCTION_NOT_SUPPORTED || !known(name) || allowed(name, rv) {
+        return rv;
+    }
+    let stand_ins = STAND_INS
+        .iter()
+        .find(|(from, _)| *from == rv)
+        .map_or(&[][..], |(_, to)| *to);
+    let chosen = stand_ins
+        .iter()
+        .chain(&[CKR_DEVICE_ERROR, CKR_FUNCTION_FAILED])
+        .copied()
+        .find(|s| allowed(name, *s))
+        .unwrap_or(CKR_GENERAL_ERROR);
+    log::info!(
+        "{name}: {} is not among the function's return values; answering {}",
+        rv_name(rv),
+        rv_name(chosen)
+    );
+    chosen
 }
 
 fn to_usize(n: CK_ULONG) -> CkResult<usize> {
@@ -130,11 +180,6 @@ fn padded<const N: usize>(s: &str) -> [u8; N] {
     out
 }
 
-pub(crate) const CRYPTOKI_VERSION: CK_VERSION = CK_VERSION {
-    major: 2,
-    minor: 40,
-};
-
 pub(crate) fn library_version() -> CK_VERSION {
     CK_VERSION {
         major: env!("CARGO_PKG_VERSION_MAJOR").parse().unwrap_or(0),
@@ -142,177 +187,45 @@ pub(crate) fn library_version() -> CK_VERSION {
     }
 }
 
-static FUNCTION_LIST: CK_FUNCTION_LIST = CK_FUNCTION_LIST {
-    version: CRYPTOKI_VERSION,
-    C_Initialize: Some(general::C_Initialize),
-    C_Finalize: Some(general::C_Finalize),
-    C_GetInfo: Some(general::C_GetInfo),
-    C_GetFunctionList: Some(C_GetFunctionList),
-    C_GetSlotList: Some(slot_token::C_GetSlotList),
-    C_GetSlotInfo: Some(slot_token::C_GetSlotInfo),
-    C_GetTokenInfo: Some(slot_token::C_GetTokenInfo),
-    C_GetMechanismList: Some(slot_token::C_GetMechanismList),
-    C_GetMechanismInfo: Some(slot_token::C_GetMechanismInfo),
-    C_InitToken: Some(slot_token::C_InitToken),
-    C_InitPIN: Some(slot_token::C_InitPIN),
-    C_SetPIN: Some(slot_token::C_SetPIN),
-    C_OpenSession: Some(session::C_OpenSession),
-    C_CloseSession: Some(session::C_CloseSession),
-    C_CloseAllSessions: Some(session::C_CloseAllSessions),
-    C_GetSessionInfo: Some(session::C_GetSessionInfo),
-    C_GetOperationState: Some(session::C_GetOperationState),
-    C_SetOperationState: Some(session::C_SetOperationState),
-    C_Login: Some(session::C_Login),
-    C_Logout: Some(session::C_Logout),
-    C_CreateObject: Some(object::C_CreateObject),
-    C_CopyObject: Some(object::C_CopyObject),
-    C_DestroyObject: Some(object::C_DestroyObject),
-    C_GetObjectSize: Some(object::C_GetObjectSize),
-    C_GetAttributeValue: Some(object::C_GetAttributeValue),
-    C_SetAttributeValue: Some(object::C_SetAttributeValue),
-    C_FindObjectsInit: Some(object::C_FindObjectsInit),
-    C_FindObjects: Some(object::C_FindObjects),
-    C_FindObjectsFinal: Some(object::C_FindObjectsFinal),
-    C_EncryptInit: Some(unsupported::C_EncryptInit),
-    C_Encrypt: Some(unsupported::C_Encrypt),
-    C_EncryptUpdate: Some(unsupported::C_EncryptUpdate),
-    C_EncryptFinal: Some(unsupported::C_EncryptFinal),
-    C_DecryptInit: Some(unsupported::C_DecryptInit),
-    C_Decrypt: Some(unsupported::C_Decrypt),
-    C_DecryptUpdate: Some(unsupported::C_DecryptUpdate),
-    C_DecryptFinal: Some(unsupported::C_DecryptFinal),
-    C_DigestInit: Some(digest::C_DigestInit),
-    C_Digest: Some(digest::C_Digest),
-    C_DigestUpdate: Some(digest::C_DigestUpdate),
-    C_DigestKey: Some(digest::C_DigestKey),
-    C_DigestFinal: Some(digest::C_DigestFinal),
-    C_SignInit: Some(sign::C_SignInit),
-    C_Sign: Some(sign::C_Sign),
-    C_SignUpdate: Some(sign::C_SignUpdate),
-    C_SignFinal: Some(sign::C_SignFinal),
-    C_SignRecoverInit: Some(unsupported::C_SignRecoverInit),
-    C_SignRecover: Some(unsupported::C_SignRecover),
-    C_VerifyInit: Some(unsupported::C_VerifyInit),
-    C_Verify: Some(unsupported::C_Verify),
-    C_VerifyUpdate: Some(unsupported::C_VerifyUpdate),
-    C_VerifyFinal: Some(unsupported::C_VerifyFinal),
-    C_VerifyRecoverInit: Some(unsupported::C_VerifyRecoverInit),
-    C_VerifyRecover: Some(unsupported::C_VerifyRecover),
-    C_DigestEncryptUpdate: Some(unsupported::C_DigestEncryptUpdate),
-    C_DecryptDigestUpdate: Some(unsupported::C_DecryptDigestUpdate),
-    C_SignEncryptUpdate: Some(unsupported::C_SignEncryptUpdate),
-    C_DecryptVerifyUpdate: Some(unsupported::C_DecryptVerifyUpdate),
-    C_GenerateKey: Some(unsupported::C_GenerateKey),
-    C_GenerateKeyPair: Some(unsupported::C_GenerateKeyPair),
-    C_WrapKey: Some(unsupported::C_WrapKey),
-    C_UnwrapKey: Some(unsupported::C_UnwrapKey),
-    C_DeriveKey: Some(unsupported::C_DeriveKey),
-    C_SeedRandom: Some(random::C_SeedRandom),
-    C_GenerateRandom: Some(random::C_GenerateRandom),
-    C_GetFunctionStatus: Some(general::C_GetFunctionStatus),
-    C_CancelFunction: Some(general::C_CancelFunction),
-    C_WaitForSlotEvent: Some(slot_token::C_WaitForSlotEvent),
-};
-
-fn function_list_ptr() -> *mut CK_FUNCTION_LIST {
-    // The list is never written through this pointer: PKCS#11 applications only read it.
-    &FUNCTION_LIST as *const CK_FUNCTION_LIST as *mut CK_FUNCTION_LIST
-}
-
-static INTERFACE_NAME: &[u8] = b"PKCS 11\0";
-
-struct Interface(CK_INTERFACE);
-// SAFETY: the raw pointers inside point to immutable statics (the name and the function list).
-unsafe impl Sync for Interface {}
-
-static INTERFACE: Interface = Interface(CK_INTERFACE {
-    pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-    pFunctionList: &FUNCTION_LIST as *const CK_FUNCTION_LIST as *mut std::os::raw::c_void,
-    flags: 0,
-});
-
-/// # Safety
-/// `ppFunctionList` is NULL or points to writable memory for one pointer.
-#[no_mangle]
-pub unsafe extern "C" fn C_GetFunctionList(ppFunctionList: *mut *mut CK_FUNCTION_LIST) -> CK_RV {
-    // SAFETY: forwarded caller contract.
-    guard("C_GetFunctionList", || unsafe {
-        write(ppFunctionList, function_list_ptr())
-    })
-}
-
-/// # Safety
-/// `pInterfacesList` is NULL or points to `*pulCount` writable CK_INTERFACE; `pulCount` is NULL or valid.
-#[no_mangle]
-pub unsafe extern "C" fn C_GetInterfaceList(
-    pInterfacesList: *mut CK_INTERFACE,
-    pulCount: *mut CK_ULONG,
-) -> CK_RV {
-    guard("C_GetInterfaceList", || {
-        if pulCount.is_null() {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        // SAFETY: non-NULL, valid by the caller's contract.
-        let capacity = unsafe { *pulCount };
-        // SAFETY: as above.
-        unsafe { *pulCount = 1 };
-        if pInterfacesList.is_null() {
-            return Ok(());
-        }
-        if capacity < 1 {
-            return Err(CKR_BUFFER_TOO_SMALL);
-        }
-        // SAFETY: the caller provides at least one writable entry (capacity >= 1).
-        unsafe { pInterfacesList.write(INTERFACE.0) };
-        Ok(())
-    })
-}
-
-/// # Safety
-/// `pInterfaceName` is NULL or a NUL-terminated string; `pVersion` is NULL or readable;
-/// `ppInterface` is NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn C_GetInterface(
-    pInterfaceName: *mut CK_UTF8CHAR,
-    pVersion: *mut CK_VERSION,
-    ppInterface: *mut *mut CK_INTERFACE,
-    flags: CK_FLAGS,
-) -> CK_RV {
-    guard("C_GetInterface", || {
-        if ppInterface.is_null() {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        if !pInterfaceName.is_null() {
-            // SAFETY: a NUL-terminated string by the caller's contract.
-            let name =
-                unsafe { std::ffi::CStr::from_ptr(pInterfaceName as *const std::ffi::c_char) };
-            if name.to_bytes() != b"PKCS 11" {
-                return Err(CKR_ARGUMENTS_BAD);
-            }
-        }
-        if !pVersion.is_null() {
-            // SAFETY: readable by the caller's contract.
-            let v = unsafe { *pVersion };
-            if v.major != CRYPTOKI_VERSION.major || v.minor != CRYPTOKI_VERSION.minor {
-                return Err(CKR_ARGUMENTS_BAD);
-            }
-        }
-        if flags & !INTERFACE.0.flags != 0 {
-            return Err(CKR_ARGUMENTS_BAD);
-        }
-        // SAFETY: non-NULL and writable by the caller's contract.
-        unsafe {
-            write(
-                ppInterface,
-                &INTERFACE.0 as *const CK_INTERFACE as *mut CK_INTERFACE,
-            )
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_stay_within_each_functions_list() {
+        assert_eq!(
+            within_spec("C_Sign", CKR_PIN_INCORRECT),
+            CKR_USER_NOT_LOGGED_IN
+        );
+        assert_eq!(within_spec("C_Sign", CKR_PIN_LOCKED), CKR_FUNCTION_REJECTED);
+        assert_eq!(within_spec("C_Login", CKR_PIN_INCORRECT), CKR_PIN_INCORRECT);
+        assert_eq!(within_spec("C_Login", CKR_PIN_LEN_RANGE), CKR_PIN_INCORRECT);
+        assert_eq!(
+            within_spec("C_Login", CKR_FUNCTION_REJECTED),
+            CKR_FUNCTION_CANCELED
+        );
+        assert_eq!(
+            within_spec("C_OpenSession", CKR_USER_NOT_LOGGED_IN),
+            CKR_DEVICE_ERROR
+        );
+        assert_eq!(
+            within_spec("C_SignUpdate", CKR_FUNCTION_NOT_SUPPORTED),
+            CKR_FUNCTION_NOT_SUPPORTED
+        );
+        assert_eq!(
+            within_spec("C_GetInfo", CKR_SLOT_ID_INVALID),
+            CKR_FUNCTION_FAILED
+        );
+        assert_eq!(
+            within_spec("C_LoginUser", CKR_PIN_LEN_RANGE),
+            CKR_PIN_INCORRECT
+        );
+        assert_eq!(
+            within_spec("C_SessionCancel", CKR_DEVICE_ERROR),
+            CKR_DEVICE_ERROR,
+            "not in the table"
+        );
+    }
 
     #[test]
     fn a_panic_becomes_ckr_general_error() {
@@ -362,39 +275,6 @@ mod tests {
                 check_output(buf.as_mut_ptr(), std::ptr::null_mut(), 1),
                 Err(CKR_ARGUMENTS_BAD)
             );
-        }
-    }
-
-    #[test]
-    fn interface_lookup() {
-        let mut iface: *mut CK_INTERFACE = std::ptr::null_mut();
-        // SAFETY: valid pointers to locals and statics.
-        unsafe {
-            assert_eq!(
-                C_GetInterface(std::ptr::null_mut(), std::ptr::null_mut(), &mut iface, 0),
-                CKR_OK
-            );
-            assert_eq!(
-                (*iface).pFunctionList as *mut CK_FUNCTION_LIST,
-                function_list_ptr()
-            );
-            let mut v = CK_VERSION { major: 3, minor: 0 };
-            assert_eq!(
-                C_GetInterface(std::ptr::null_mut(), &mut v, &mut iface, 0),
-                CKR_ARGUMENTS_BAD
-            );
-            let mut count: CK_ULONG = 0;
-            assert_eq!(C_GetInterfaceList(std::ptr::null_mut(), &mut count), CKR_OK);
-            assert_eq!(count, 1);
-            let mut list = [CK_INTERFACE::default(); 1];
-            count = 0;
-            assert_eq!(
-                C_GetInterfaceList(list.as_mut_ptr(), &mut count),
-                CKR_BUFFER_TOO_SMALL
-            );
-            count = 1;
-            assert_eq!(C_GetInterfaceList(list.as_mut_ptr(), &mut count), CKR_OK);
-            assert_eq!(list[0].flags, 0);
         }
     }
 }

@@ -129,6 +129,65 @@ fn protected_path(token: &Token, pin: *const CK_UTF8CHAR, len: CK_ULONG) -> bool
     pin.is_null() && len == 0 && token.config.mode.protected_path()
 }
 
+/// C_Login's work, shared with C_LoginUser (v3.rs).
+///
+/// # Safety
+/// `pPin` is NULL or points to `ulPinLen` readable bytes.
+pub(super) unsafe fn login(
+    hSession: CK_SESSION_HANDLE,
+    userType: CK_USER_TYPE,
+    pPin: *mut CK_UTF8CHAR,
+    ulPinLen: CK_ULONG,
+) -> CkResult<()> {
+    let m = state::module()?;
+    let s = m.session(hSession)?;
+    match userType {
+        CKU_USER => {
+            if s.token.is_logged_in() {
+                return Err(CKR_USER_ALREADY_LOGGED_IN);
+            }
+            let pin = if protected_path(&s.token, pPin, ulPinLen) {
+                // Asked without any module lock held: other sessions keep working meanwhile.
+                crate::auth::factors::protected_path_pin(&s.token)?
+            } else {
+                // SAFETY: forwarded caller contract.
+                unsafe { read_pin(pPin, ulPinLen, MIN_PIN_LEN) }?
+            };
+            // Nothing is sent now: the service checks the PIN at the first authorization.
+            s.token.login.login_user(pin)
+        }
+        CKU_CONTEXT_SPECIFIC => {
+            // §5.6.11: a context login belongs to an operation.
+            let (id, cred, epoch) = s.sign_target()?;
+            if s.token.login.signing_epoch().is_none() {
+                return Err(CKR_USER_NOT_LOGGED_IN);
+            }
+            let value = if protected_path(&s.token, pPin, ulPinLen) {
+                None
+            } else {
+                // SAFETY: forwarded caller contract.
+                Some(unsafe { read_pin(pPin, ulPinLen, 1) }?)
+            };
+            let outcome = sign::context_login(&s.token, &cred, epoch, value)?;
+            s.set_sign_authorization(id, outcome);
+            Ok(())
+        }
+        CKU_SO => {
+            // §5.6.10, in its order: a read-only session forbids an SO login, and so does a user login.
+            let (all, rw) = m.session_counts(&s.token);
+            if all > rw {
+                return Err(CKR_SESSION_READ_ONLY_EXISTS);
+            }
+            if s.token.is_logged_in() {
+                return Err(CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+            }
+            // The token has no security officer: its administration is the service's.
+            Err(CKR_USER_TYPE_INVALID)
+        }
+        _ => Err(CKR_USER_TYPE_INVALID),
+    }
+}
+
 /// # Safety
 /// `pPin` is NULL or points to `ulPinLen` readable bytes.
 #[no_mangle]
@@ -138,41 +197,9 @@ pub unsafe extern "C" fn C_Login(
     pPin: *mut CK_UTF8CHAR,
     ulPinLen: CK_ULONG,
 ) -> CK_RV {
-    guard("C_Login", || {
-        let s = state::module()?.session(hSession)?;
-        match userType {
-            CKU_USER => {
-                if s.token.is_logged_in() {
-                    return Err(CKR_USER_ALREADY_LOGGED_IN);
-                }
-                let pin = if protected_path(&s.token, pPin, ulPinLen) {
-                    // Asked without any module lock held: other sessions keep working meanwhile.
-                    crate::auth::factors::protected_path_pin(&s.token)?
-                } else {
-                    // SAFETY: forwarded caller contract.
-                    unsafe { read_pin(pPin, ulPinLen, MIN_PIN_LEN) }?
-                };
-                // Nothing is sent now: the service checks the PIN at the first authorization.
-                s.token.login.login_user(pin)
-            }
-            CKU_CONTEXT_SPECIFIC => {
-                if s.token.login.signing_epoch().is_none() {
-                    return Err(CKR_USER_NOT_LOGGED_IN);
-                }
-                let value = if protected_path(&s.token, pPin, ulPinLen) {
-                    None
-                } else {
-                    // SAFETY: forwarded caller contract.
-                    Some(unsafe { read_pin(pPin, ulPinLen, 1) }?)
-                };
-                let (id, cred, epoch) = s.sign_target()?;
-                let outcome = sign::context_login(&s.token, &cred, epoch, value)?;
-                s.set_sign_authorization(id, outcome);
-                Ok(())
-            }
-            // The token has no security officer: its administration is the service's.
-            _ => Err(CKR_USER_TYPE_INVALID),
-        }
+    // SAFETY: forwarded caller contract.
+    guard("C_Login", || unsafe {
+        login(hSession, userType, pPin, ulPinLen)
     })
 }
 

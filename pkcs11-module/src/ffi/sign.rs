@@ -39,7 +39,7 @@ unsafe fn take_for_output(
 ) -> CkResult<Option<SignOp>> {
     let mut ops = s.ops();
     let op = ops.sign.as_ref().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
-    if single_part && op.hasher.is_some() {
+    if single_part && op.is_multipart() {
         // C_SignUpdate started a multi-part operation: only C_SignFinal may end it.
         return Err(CKR_OPERATION_ACTIVE);
     }
@@ -82,10 +82,18 @@ pub unsafe extern "C" fn C_Sign(
             return Ok(());
         };
         let parts = op.plan.request_for_data(data)?;
-        let signature = sign::execute(&s.token, op, parts)?;
+        let signature = closed_wins(&s, sign::execute(&s.token, op, parts, &|| s.is_closed()))?;
         // SAFETY: check_output accepted the buffer for signature_len() bytes, which the signature has.
         unsafe { finish(pSignature, pulSignatureLen, &signature) }
     })
+}
+
+/// A session closed while its signature was made answers CKR_SESSION_CLOSED, whatever else happened.
+fn closed_wins(s: &Session, outcome: CkResult<Vec<u8>>) -> CkResult<Vec<u8>> {
+    if s.is_closed() {
+        return Err(CKR_SESSION_CLOSED);
+    }
+    outcome
 }
 
 /// # Safety
@@ -115,27 +123,13 @@ pub unsafe extern "C" fn C_SignUpdate(
         let mut ops = s.ops();
         let op = ops.sign.as_mut().ok_or(CKR_OPERATION_NOT_INITIALIZED)?;
         // SAFETY: forwarded caller contract.
-        let part = match unsafe { input(pPart, ulPartLen) } {
-            Ok(p) => p,
-            Err(rv) => {
-                ops.sign = None;
-                return Err(rv);
-            }
-        };
-        if op.hasher.is_none() {
-            match op.plan.hasher() {
-                Some(h) => op.hasher = Some(h),
-                None => {
-                    // Like SoftHSM: the raw mechanisms are single-part; the failed call ends the operation.
-                    ops.sign = None;
-                    return Err(CKR_FUNCTION_NOT_SUPPORTED);
-                }
-            }
+        let result = unsafe { input(pPart, ulPartLen) }.and_then(|part| op.update(part));
+        if result.is_err() {
+            // "A call to C_SignUpdate which results in an error terminates the current signature
+            // operation."
+            ops.sign = None;
         }
-        if let Some(h) = op.hasher.as_mut() {
-            h.update(part);
-        }
-        Ok(())
+        result
     })
 }
 
@@ -155,13 +149,8 @@ pub unsafe extern "C" fn C_SignFinal(
         else {
             return Ok(());
         };
-        // C_SignFinal straight after C_SignInit signs the empty message.
-        let hasher = match op.hasher.take().or_else(|| op.plan.hasher()) {
-            Some(h) => h,
-            None => return Err(CKR_FUNCTION_NOT_SUPPORTED),
-        };
-        let parts = op.plan.request_for_digest(hasher.finalize())?;
-        let signature = sign::execute(&s.token, op, parts)?;
+        let parts = op.final_parts()?;
+        let signature = closed_wins(&s, sign::execute(&s.token, op, parts, &|| s.is_closed()))?;
         // SAFETY: check_output accepted the buffer for signature_len() bytes.
         unsafe { finish(pSignature, pulSignatureLen, &signature) }
     })

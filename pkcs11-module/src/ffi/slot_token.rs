@@ -86,7 +86,7 @@ pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_TOKEN
             flags: CKF_TOKEN_INITIALIZED
                 | CKF_USER_PIN_INITIALIZED
                 | CKF_RNG
-                | token.config.mode.login_flags(),
+                | token.mode().login_flags(),
             ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
             ulSessionCount: sessions as CK_ULONG,
             ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,

@@ -3,6 +3,7 @@
 //! fixed-width r||s, from the DER `Ecdsa-Sig-Value` services return).
 
 use super::hash::HashAlg;
+use super::key::Curve;
 use super::plan::SignRequestParts;
 use super::PerHash;
 use cryptoki_sys::*;
@@ -24,18 +25,47 @@ pub(crate) fn sign_algo(algos: &[String], hash: HashAlg) -> Option<&'static str>
     super::composite_or_bare(algos, &OIDS, oid::EC_PUBLIC_KEY, hash)
 }
 
-/// CKM_ECDSA: PKCS#11 accepts any hash length, but an empty one is meaningless and only the standard
-/// lengths can be named to the service (CKR_DATA_LEN_RANGE otherwise).
-pub(crate) fn request_for_hash(algos: &PerHash, data: &[u8]) -> Result<SignRequestParts, CK_RV> {
-    if data.is_empty() || data.len() > HashAlg::Sha512.len() {
+/// CKM_ECDSA takes a hash of any length (PKCS#11 3.0 §2.3.6): ECDSA uses its leftmost bits, as many as
+/// the curve order has (SEC 1 §4.1.3 step 5). The service must be told a hash algorithm, so the input is
+/// sent as a hash of a standard length the key allows, holding the same number: cut to the order's
+/// size when longer, and left-padded with zero bytes up to a standard length that is not longer than
+/// the order (so that the service truncates nothing). CKR_DATA_LEN_RANGE for an empty input or one that
+/// no such hash can carry.
+pub(crate) fn request_for_hash(
+    algos: &PerHash,
+    curve: Curve,
+    data: &[u8],
+) -> Result<SignRequestParts, CK_RV> {
+    let allowed = |len: usize| HashAlg::from_len(len).filter(|h| algos[h.index()].is_some());
+    if data.is_empty() {
         return Err(CKR_DATA_LEN_RANGE);
     }
-    let hash_alg = HashAlg::from_len(data.len()).ok_or(CKR_DATA_LEN_RANGE)?;
-    let sign_algo_oid = algos[hash_alg.index()].ok_or(CKR_DATA_LEN_RANGE)?;
+    let order_bits = curve.bits() as usize;
+    let (hash_alg, hash) = if let Some(h) = allowed(data.len()) {
+        (h, data.to_vec())
+    } else {
+        let value = if data.len() * 8 > order_bits {
+            if !order_bits.is_multiple_of(8) {
+                // P-521: the leftmost 521 bits of a longer input fit no standard hash.
+                return Err(CKR_DATA_LEN_RANGE);
+            }
+            &data[..order_bits / 8]
+        } else {
+            data
+        };
+        let h = HashAlg::ALL
+            .into_iter()
+            .filter(|h| h.len() >= value.len() && h.len() * 8 <= order_bits)
+            .find(|h| algos[h.index()].is_some())
+            .ok_or(CKR_DATA_LEN_RANGE)?;
+        let mut padded = vec![0u8; h.len() - value.len()];
+        padded.extend_from_slice(value);
+        (h, padded)
+    };
     Ok(SignRequestParts {
-        hash: data.to_vec(),
+        sign_algo_oid: algos[hash_alg.index()].ok_or(CKR_DATA_LEN_RANGE)?,
+        hash,
         hash_alg,
-        sign_algo_oid,
         sign_algo_params: None,
     })
 }

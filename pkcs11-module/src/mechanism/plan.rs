@@ -149,7 +149,10 @@ impl SignPlan {
                 pkcs1::request_for_digest_info(algos, &self.key, data)
             }
             (Input::BareHash, Scheme::Pss(params)) => pss::request_for_hash(params, data),
-            (Input::BareHash, Scheme::Ecdsa(algos)) => ecdsa::request_for_hash(algos, data),
+            (Input::BareHash, Scheme::Ecdsa(algos)) => match self.key {
+                KeyKind::Ec { curve } => ecdsa::request_for_hash(algos, curve, data),
+                _ => Err(CKR_FUNCTION_FAILED),
+            },
             (Input::BareHash, Scheme::Gost(algos)) => match self.key.gost_size() {
                 Some(size) => gost::request_for_hash(algos, size, data),
                 None => Err(CKR_FUNCTION_FAILED),

@@ -651,17 +651,43 @@ fn ecdsa_bare_hash_length_rules() {
             (hash, h, o)
         );
     }
-    for len in [0, 16, 33, 65, 1000] {
+    assert_eq!(p.request_for_data(&[]), Err(CKR_DATA_LEN_RANGE));
+    // Other lengths carry the same number ECDSA uses: shorter ones left-padded to a standard length
+    // no longer than the order, longer ones cut to the order's 256 bits.
+    let input: Vec<u8> = (1..=16).collect();
+    let parts = p.request_for_data(&input).unwrap();
+    assert_eq!(parts.hash_alg, HashAlg::Sha1);
+    assert_eq!(parts.hash, [vec![0; 4], input].concat());
+    let input: Vec<u8> = (1..=30).collect();
+    assert_eq!(
+        p.request_for_data(&input).unwrap().hash_alg,
+        HashAlg::Sha256
+    );
+    for len in [33, 65, 1000] {
+        let input: Vec<u8> = (0..len).map(|i| i as u8).collect();
+        let parts = p.request_for_data(&input).unwrap();
         assert_eq!(
-            p.request_for_data(&vec![1; len]),
-            Err(CKR_DATA_LEN_RANGE),
+            (parts.hash_alg, &parts.hash[..]),
+            (HashAlg::Sha256, &input[..32]),
             "{len}"
         );
     }
-    // Only SHA-256 allowed: a 48-byte hash cannot be named to the service.
+    // Only SHA-256 allowed: a 48-byte hash is cut to the order's size.
     let only256 = plan_for(&Mechanism::new(CKM_ECDSA), P256, &[oid::ECDSA_WITH_SHA256]).unwrap();
-    assert_eq!(only256.request_for_data(&[1; 48]), Err(CKR_DATA_LEN_RANGE));
+    assert_eq!(
+        only256.request_for_data(&[1; 48]).unwrap().hash,
+        vec![1; 32]
+    );
     assert!(only256.request_for_data(&[1; 32]).is_ok());
+    // P-521: a longer input than SHA-512's cannot be carried whole.
+    let p521 = plan_for(
+        &Mechanism::new(CKM_ECDSA),
+        KeyKind::Ec { curve: Curve::P521 },
+        &ALL_ECDSA,
+    )
+    .unwrap();
+    assert_eq!(p521.request_for_data(&[1; 66]), Err(CKR_DATA_LEN_RANGE));
+    assert_eq!(p521.request_for_data(&[1; 40]).unwrap().hash.len(), 48);
     let bare = plan_for(&Mechanism::new(CKM_ECDSA), P256, &[oid::EC_PUBLIC_KEY]).unwrap();
     assert_eq!(
         bare.request_for_data(&[1; 48]).unwrap().sign_algo_oid,

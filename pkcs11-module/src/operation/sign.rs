@@ -36,8 +36,62 @@ pub struct SignOp {
     /// The login the operation was started under.
     pub epoch: u64,
     pub authorization: Authorization,
-    /// Multi-part: the running hash (`Some` once C_SignUpdate was called).
-    pub hasher: Option<Hasher>,
+    /// Multi-part: what C_SignUpdate gave so far.
+    progress: Progress,
+}
+
+/// What the parts of a multi-part operation amount to so far.
+enum Progress {
+    /// No C_SignUpdate yet.
+    Started,
+    /// A mechanism that hashes locally: the running hash.
+    Hashing(Box<Hasher>),
+    /// A raw mechanism (its input is a hash or a DigestInfo, at most a few dozen bytes): the parts.
+    Collecting(Vec<u8>),
+}
+
+/// The most a raw mechanism's parts may add up to: more than any DigestInfo or hash.
+const MAX_RAW_INPUT: usize = 1024;
+
+impl SignOp {
+    /// Whether C_SignUpdate started a multi-part operation (then only C_SignFinal may end it).
+    pub fn is_multipart(&self) -> bool {
+        !matches!(self.progress, Progress::Started)
+    }
+
+    /// C_SignUpdate: one more part.
+    pub fn update(&mut self, part: &[u8]) -> CkResult<()> {
+        if let Progress::Started = self.progress {
+            self.progress = match self.plan.hasher() {
+                Some(h) => Progress::Hashing(Box::new(h)),
+                None => Progress::Collecting(Vec::new()),
+            };
+        }
+        match &mut self.progress {
+            Progress::Hashing(h) => h.update(part),
+            Progress::Collecting(v) => {
+                if v.len() + part.len() > MAX_RAW_INPUT {
+                    return Err(CKR_DATA_LEN_RANGE);
+                }
+                v.extend_from_slice(part);
+            }
+            Progress::Started => {}
+        }
+        Ok(())
+    }
+
+    /// C_SignFinal: the request parts for everything given (the empty message straight after
+    /// C_SignInit).
+    pub fn final_parts(&mut self) -> CkResult<SignRequestParts> {
+        match std::mem::replace(&mut self.progress, Progress::Started) {
+            Progress::Hashing(h) => self.plan.request_for_digest(h.finalize()),
+            Progress::Collecting(data) => self.plan.request_for_data(&data),
+            Progress::Started => match self.plan.hasher() {
+                Some(h) => self.plan.request_for_digest(h.finalize()),
+                None => self.plan.request_for_data(&[]),
+            },
+        }
+    }
 }
 
 static OP_IDS: AtomicU64 = AtomicU64::new(1);
@@ -92,7 +146,7 @@ pub fn init(token: &Token, mech: &Mechanism, key: CK_OBJECT_HANDLE) -> CkResult<
         cred,
         epoch,
         authorization: Authorization::Open,
-        hasher: None,
+        progress: Progress::Started,
     })
 }
 
@@ -108,9 +162,6 @@ pub fn context_login(
     if !token.login.is_current(epoch) {
         return Err(CKR_USER_NOT_LOGGED_IN);
     }
-    if let Some(value) = &value {
-        factors::check_context_value(cred, value)?;
-    }
     if cred.info.scal == crate::service::Scal::One {
         return Ok(match auth::at_context_login(token, cred, epoch, value)? {
             Some(sad) => Authorization::Authorized(sad),
@@ -121,8 +172,17 @@ pub fn context_login(
 }
 
 /// Makes the one signature of an ended operation. The operation was taken out of its session, so no lock
-/// is held while the service works.
-pub fn execute(token: &Token, op: SignOp, parts: SignRequestParts) -> CkResult<Vec<u8>> {
+/// is held while the service works. `abandoned` says whether the session was closed meanwhile: then
+/// nothing more is sent (CKR_SESSION_CLOSED).
+pub fn execute(
+    token: &Token,
+    op: SignOp,
+    parts: SignRequestParts,
+    abandoned: &dyn Fn() -> bool,
+) -> CkResult<Vec<u8>> {
+    if abandoned() {
+        return Err(CKR_SESSION_CLOSED);
+    }
     if !token.login.is_current(op.epoch) {
         return Err(CKR_USER_NOT_LOGGED_IN);
     }
@@ -140,6 +200,13 @@ pub fn execute(token: &Token, op: SignOp, parts: SignRequestParts) -> CkResult<V
             auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, value)?
         }
     };
+    // The authorization may have taken a while (a prompt, an approval, a TOTP step).
+    if abandoned() {
+        return Err(CKR_SESSION_CLOSED);
+    }
+    if !token.login.is_current(op.epoch) {
+        return Err(CKR_USER_NOT_LOGGED_IN);
+    }
     let request = SignHashRequest {
         credential_id: cred.id().to_owned(),
         sad,

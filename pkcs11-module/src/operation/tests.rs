@@ -46,7 +46,7 @@ fn private_key(t: &Token) -> CK_OBJECT_HANDLE {
 fn sign(t: &Token, data: &[u8]) -> CkResult<Vec<u8>> {
     let op = sign::init(t, &Mechanism::new(CKM_ECDSA_SHA256), private_key(t))?;
     let parts = op.plan.request_for_data(data)?;
-    sign::execute(t, op, parts)
+    sign::execute(t, op, parts, &|| false)
 }
 
 /// Checks a raw r||s P-256 signature over SHA-256(`data`) against the credential's certificate, with
@@ -194,7 +194,10 @@ fn an_ended_login_gets_no_authorization() {
     let op = sign::init(&t, &Mechanism::new(CKM_ECDSA_SHA256), private_key(&t)).unwrap();
     let parts = op.plan.request_for_data(b"x").unwrap();
     t.logout();
-    assert_eq!(sign::execute(&t, op, parts), Err(CKR_USER_NOT_LOGGED_IN));
+    assert_eq!(
+        sign::execute(&t, op, parts, &|| false),
+        Err(CKR_USER_NOT_LOGGED_IN)
+    );
     assert_eq!(fake.calls(Method::Authorize), 0);
 }
 
@@ -222,4 +225,38 @@ fn good_der(t: &Token, data: &[u8]) -> Vec<u8> {
         .to_der()
         .as_bytes()
         .to_vec()
+}
+
+#[test]
+fn a_credential_that_cannot_be_read_does_not_hide_the_others() {
+    let fake = Arc::new(FakeService::with_credentials(&[
+        ("good", crate::service::Scal::One, 10),
+        ("broken", crate::service::Scal::One, 10),
+    ]));
+    // The first info answer (for "good") succeeds, the second is refused for good.
+    fake.inject(Method::Info, Fault::Delay(std::time::Duration::ZERO));
+    fake.inject(
+        Method::Info,
+        Fault::Fail(remote_client::Error::Csc {
+            method: "credentials/info".into(),
+            status: 400,
+            code: remote_client::CscErrorCode::InvalidRequest,
+            description: "Invalid parameter credentialID".into(),
+        }),
+    );
+    let t = logged_in(&fake, "");
+    let loaded = t.loaded().unwrap();
+    let ids: Vec<&str> = loaded.credentials.iter().map(|c| c.id()).collect();
+    assert_eq!(ids, ["good"]);
+    assert!(sign(&t, b"x").is_ok());
+}
+
+#[test]
+fn a_token_whose_credentials_need_nothing_needs_no_login() {
+    let fake = Arc::new(FakeService::implicit());
+    let t = token(&fake, "mode = \"pin\"");
+    assert_eq!(t.mode(), crate::config::TokenMode::LoginFree);
+    assert!(!t.is_logged_in());
+    let sig = sign(&t, b"no PIN").unwrap();
+    assert!(verifies(&t, b"no PIN", &sig));
 }

@@ -12,12 +12,14 @@
 //!   (SCAL 1): each signature is then made at once with it, up to the batch's size.
 //!
 //! DSS signs hashes with the raw GOST R 34.10 signature only: GOST certificates become credentials that
-//! sign with Streebog of their size; others (RSA) are listed and cannot sign. Calls remote-client and the
-//! account's secret; nothing above the seam.
+//! sign with Streebog of their size; others (RSA) are listed and cannot sign. The account signs in with
+//! OAuth 2.0 (`service_auth` oauth2-password or oauth2-code, as csc.rs builds it). Calls remote-client;
+//! nothing above the seam.
 
+use super::csc::{keep_rotated, secret, service_auth};
 use super::{
-    Access, AccountSecret, AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error,
-    Reason, Sad, Scal, Secret, Service, SignHashRequest,
+    Access, AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error, Reason, Sad, Scal,
+    Secret, Service, SignHashRequest,
 };
 use crate::config::{DssConfirmation, TokenConfig};
 use crate::mechanism::gost::GostSize;
@@ -26,7 +28,7 @@ use parking_lot::Mutex;
 use remote_client::cryptopro::{
     Confirmation, Confirmer, DssCertificate, DssClient, DssSettings, RawSignatures,
 };
-use remote_client::{AuthInfo, FactorInfo, KeyInfo, OAuth2Client, OAuth2Grant, SignIn as Tokens};
+use remote_client::{AuthInfo, FactorInfo, KeyInfo};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -38,11 +40,8 @@ const SESSION_SIGNATURES: u32 = 1000;
 pub struct CryptoproService {
     address: String,
     client: DssClient,
-    secret: AccountSecret,
+    config: TokenConfig,
     confirmation: DssConfirmation,
-    /// The account name and password file, for the session confirmation.
-    account: String,
-    password_file: Option<std::path::PathBuf>,
     /// The certificates of the last listing, by ID (credential_info answers from them).
     certificates: Mutex<HashMap<String, DssCertificate>>,
 }
@@ -60,29 +59,17 @@ impl CryptoproService {
                 signserver.to_ascii_lowercase()
             )
         });
-        let mut client = OAuth2Client::new(t.client_id.clone().unwrap_or_default());
-        if let Some(f) = &t.client_secret_file {
-            client.client_secret = Some(
-                crate::config::files::read_secret_file(f)
-                    .map_err(|e| format!("client_secret_file: {e}"))?,
-            );
-        }
-        client.token_url = t.oauth2_token_url.clone();
-        client.scope = Some(t.oauth2_scope.clone().unwrap_or_else(|| "dss".to_owned()));
         let settings = DssSettings {
             sts_url: format!("{base}/{sts}"),
             signserver_url: format!("{base}/{signserver}"),
             resource,
-            client,
         };
         let client = DssClient::new(&cc, settings).map_err(|e| e.to_string())?;
         Ok(CryptoproService {
             address: client.address().to_owned(),
             client,
-            secret: AccountSecret::of(t)?,
+            config: t.clone(),
             confirmation: t.dss_confirmation.unwrap_or_default(),
-            account: t.account.clone(),
-            password_file: t.password_file.clone(),
             certificates: Mutex::new(HashMap::new()),
         })
     }
@@ -111,38 +98,16 @@ impl CryptoproService {
         f: impl FnOnce(Confirmer<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         match self.confirmation {
-            DssConfirmation::Operation => f(Confirmer::Access((&access.token).into())),
+            DssConfirmation::Operation => f(Confirmer::Access((&access.carried).into())),
             DssConfirmation::Session => {
-                let file = self.password_file.as_ref().ok_or_else(|| {
-                    Error::Config("a session confirmation needs password_file".into())
-                })?;
-                let password =
-                    crate::config::files::read_secret_file(file).map_err(Error::Config)?;
+                let password = secret(&self.config, &self.config.password_file)?;
                 f(Confirmer::Password {
-                    user: &self.account,
+                    user: &self.config.account,
                     password: &password,
                 })
             }
         }
     }
-}
-
-fn access(tokens: Tokens) -> Result<(Access, Option<Secret>), Error> {
-    let token = match tokens.access {
-        remote_client::Access::Bearer(t) => t,
-        _ => {
-            return Err(Error::Protocol(
-                "the identity service issued no bearer token".into(),
-            ))
-        }
-    };
-    Ok((
-        Access {
-            token,
-            lifetime: tokens.expires_in,
-        },
-        tokens.refresh_token,
-    ))
 }
 
 fn authorization(c: Confirmation, fallback: Duration) -> Authorization {
@@ -198,25 +163,15 @@ impl Service for CryptoproService {
     }
 
     fn sign_in(&self) -> Result<Access, Error> {
-        self.secret.sign_in(
-            |refresh| {
-                access(
-                    self.client
-                        .sign_in(&OAuth2Grant::RefreshToken(refresh.clone()))?,
-                )
-            },
-            |account, password| {
-                let grant = OAuth2Grant::Password {
-                    username: account.to_owned(),
-                    password: password.clone(),
-                };
-                Ok(access(self.client.sign_in(&grant)?)?.0)
-            },
-        )
+        // oauth2-password or oauth2-code (config/validate.rs); the token URL and the resource default to
+        // the identity service's and the signature service's.
+        let (auth, refresh_file) = service_auth(&self.config)?;
+        let signed = self.client.sign_in(&auth)?;
+        Ok(keep_rotated(refresh_file, &auth, signed))
     }
 
     fn list_credentials(&self, access: &Access) -> Result<Vec<String>, Error> {
-        let certificates = self.client.certificates(&access.token)?;
+        let certificates = self.client.certificates(&access.carried)?;
         let ids = certificates.iter().map(|c| c.id.clone()).collect();
         *self.certificates.lock() = certificates
             .into_iter()
@@ -297,9 +252,9 @@ impl Service for CryptoproService {
                     pin: request.pin.as_ref(),
                     description,
                 };
-                let transaction = self.client.create_transaction(&access.token, &what)?;
+                let transaction = self.client.create_transaction(&access.carried, &what)?;
                 let confirmation = self.client.confirm(
-                    Confirmer::Access((&access.token).into()),
+                    Confirmer::Access((&access.carried).into()),
                     Some(&transaction),
                 )?;
                 Ok(authorization(confirmation, SESSION_DEFAULT))

@@ -1,29 +1,37 @@
 //! The Cloud Signature Consortium API (v1 and v2) as a [`Service`], through remote-client's `CscClient`:
-//! how a token's configuration becomes a client, and how the account signs in (the enrolment's refresh
-//! token, rotated when the service issues a new one, or a password file).
+//! how a token's configuration becomes a client, and how the account signs in — `service_auth`: the
+//! enrolment's refresh token (rotated in place when the service issues a new one) or a password file,
+//! nothing, a static bearer token, an API key, or OAuth 2.0 (client credentials, password, or the
+//! refresh token of an authorization-code enrolment).
 //!
-//! Calls remote-client and the account's secret (service::AccountSecret); nothing above the seam.
+//! Calls remote-client and the secure-file policy (config::files); nothing above the seam. Secret files
+//! are read at each sign-in (another process may have rotated a refresh token meanwhile).
 
 use super::{
-    Access, AccountSecret, Authorization, AuthorizeRequest, CredentialInfo, Error, Secret, Service,
+    Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Listed, Secret, Service,
 };
-use crate::config::{Api, TokenConfig};
-use remote_client::{ApiVersion, ClientConfig, ClientIdentity, CscClient, SignHashRequest, Tokens};
+use crate::config::files::write_secret_file;
+use crate::config::{Api, ServiceAuthKind, TokenConfig};
+use remote_client::{
+    ApiVersion, ClientConfig, ClientIdentity, CscClient, OAuth2Client, OAuth2Grant, ServiceAuth,
+    SignHashRequest, SignIn,
+};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct CscService {
     address: String,
     client: CscClient,
-    secret: AccountSecret,
+    config: TokenConfig,
 }
 
-/// The service base URL: `url`, or the first line of `url_file` (read when the client is built, so the
-/// module loads before the service has written it).
+/// Where the service is: `url`, the first line of `url_file` (read when the client is built, so the
+/// module loads before the service has written it), or `api_base`.
 pub fn base_url(t: &TokenConfig) -> Result<String, String> {
-    if let Some(u) = &t.url {
+    if let Some(u) = t.url.as_ref().or(t.api_base.as_ref()) {
         return Ok(u.clone());
     }
-    let path = t.url_file.as_ref().ok_or("no url or url_file")?;
+    let path = t.url_file.as_ref().ok_or("no url, url_file or api_base")?;
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("url_file {}: {e}", path.display()))?;
     let url = text.lines().next().unwrap_or("").trim().to_owned();
@@ -36,6 +44,7 @@ pub fn base_url(t: &TokenConfig) -> Result<String, String> {
 /// How to reach the service, as remote-client takes it (the module and the `cloudtoken` tool).
 pub fn client_config(t: &TokenConfig) -> Result<ClientConfig, String> {
     let mut cc = ClientConfig::new(base_url(t)?);
+    cc.api_base = t.api_base.clone();
     cc.api_version = match t.api {
         Api::V1 => ApiVersion::V1,
         Api::V2 => ApiVersion::V2,
@@ -51,8 +60,112 @@ pub fn client_config(t: &TokenConfig) -> Result<ClientConfig, String> {
     };
     cc.connect_timeout = Duration::from_millis(t.connect_timeout_ms);
     cc.request_timeout = Duration::from_millis(t.request_timeout_ms);
+    cc.authorize_timeout = t.authorize_timeout_ms.map(Duration::from_millis);
     cc.allow_loopback_http = t.allow_loopback_http;
     Ok(cc)
+}
+
+/// The secret in the file `path` names, as the configuration check read it.
+pub fn secret(t: &TokenConfig, path: &Option<PathBuf>) -> Result<Secret, Error> {
+    let path = path
+        .as_deref()
+        .ok_or_else(|| Error::Config("a secret file is not configured".into()))?;
+    t.secrets.read(path).map_err(Error::Config)
+}
+
+/// The OAuth 2.0 client the token's configuration names.
+pub fn oauth2_client(t: &TokenConfig) -> Result<OAuth2Client, Error> {
+    let id = t
+        .client_id
+        .clone()
+        .ok_or_else(|| Error::Config("client_id is not configured".into()))?;
+    let mut client = match &t.client_secret_file {
+        Some(_) => OAuth2Client::confidential(id, secret(t, &t.client_secret_file)?),
+        None => OAuth2Client::new(id),
+    };
+    client.token_url = t.oauth2_token_url.clone();
+    client.authorize_url = t.oauth2_authorize_url.clone();
+    client.scope = Some(t.oauth2_scope());
+    Ok(client)
+}
+
+/// The sign-in `service_auth` describes, with its secrets read now, and the refresh-token file a
+/// rotated token is written back to.
+pub fn service_auth(t: &TokenConfig) -> Result<(ServiceAuth, Option<&Path>), Error> {
+    let refresh = t.refresh_token_file.as_deref();
+    Ok(match t.service_auth {
+        ServiceAuthKind::Login => match refresh {
+            Some(_) => (
+                ServiceAuth::RefreshToken(secret(t, &t.refresh_token_file)?),
+                refresh,
+            ),
+            None => (
+                ServiceAuth::Password {
+                    account: t.account.clone(),
+                    password: secret(t, &t.password_file)?,
+                },
+                None,
+            ),
+        },
+        ServiceAuthKind::None => (ServiceAuth::None, None),
+        ServiceAuthKind::Bearer => (ServiceAuth::Bearer(secret(t, &t.access_token_file)?), None),
+        ServiceAuthKind::ApiKey => (
+            ServiceAuth::ApiKey {
+                header: t.api_key_header.clone(),
+                key: secret(t, &t.api_key_file)?,
+            },
+            None,
+        ),
+        ServiceAuthKind::Oauth2Client => (
+            ServiceAuth::OAuth2 {
+                client: oauth2_client(t)?,
+                grant: OAuth2Grant::ClientCredentials,
+            },
+            None,
+        ),
+        ServiceAuthKind::Oauth2Password => (
+            ServiceAuth::OAuth2 {
+                client: oauth2_client(t)?,
+                grant: OAuth2Grant::Password {
+                    username: t.account.clone(),
+                    password: secret(t, &t.password_file)?,
+                },
+            },
+            None,
+        ),
+        ServiceAuthKind::Oauth2Code => (
+            ServiceAuth::OAuth2 {
+                client: oauth2_client(t)?,
+                grant: OAuth2Grant::RefreshToken(secret(t, &t.refresh_token_file)?),
+            },
+            refresh,
+        ),
+    })
+}
+
+/// The access a sign-in gave; a refresh token the service rotated is written back to `refresh_file`
+/// first (the old one may no longer work).
+pub fn keep_rotated(refresh_file: Option<&Path>, auth: &ServiceAuth, signed: SignIn) -> Access {
+    if let (
+        Some(path),
+        Some(new),
+        ServiceAuth::RefreshToken(old)
+        | ServiceAuth::OAuth2 {
+            grant: OAuth2Grant::RefreshToken(old),
+            ..
+        },
+    ) = (refresh_file, &signed.refresh_token, auth)
+    {
+        if new.expose() != old.expose() {
+            if let Err(e) = write_secret_file(path, new) {
+                log::error!("cannot store the rotated refresh token: {e}");
+            }
+        }
+    }
+    Access {
+        carried: signed.access,
+        lifetime: signed.expires_in,
+    }
 }
 
 impl CscService {
@@ -61,17 +174,15 @@ impl CscService {
         let cc = client_config(t)?;
         let client = CscClient::new(&cc).map_err(|e| e.to_string())?;
         Ok(CscService {
-            address: cc.base_url.trim_end_matches('/').to_owned(),
+            address: cc
+                .api_base
+                .as_deref()
+                .unwrap_or(&cc.base_url)
+                .trim_end_matches('/')
+                .to_owned(),
             client,
-            secret: AccountSecret::of(t)?,
+            config: t.clone(),
         })
-    }
-}
-
-fn access(tokens: Tokens) -> Access {
-    Access {
-        token: tokens.access_token,
-        lifetime: tokens.expires_in,
     }
 }
 
@@ -81,33 +192,48 @@ impl Service for CscService {
     }
 
     fn sign_in(&self) -> Result<Access, Error> {
-        self.secret.sign_in(
-            |refresh| {
-                let tokens = self.client.refresh(refresh)?;
-                let rotated = tokens.refresh_token.clone();
-                Ok((access(tokens), rotated))
-            },
-            |account, password| Ok(access(self.client.login(account, password, false)?)),
+        let (auth, refresh_file) = service_auth(&self.config)?;
+        let signed = self.client.sign_in(&auth)?;
+        Ok(keep_rotated(refresh_file, &auth, signed))
+    }
+
+    fn renews(&self) -> bool {
+        !matches!(
+            self.config.service_auth,
+            ServiceAuthKind::None | ServiceAuthKind::Bearer | ServiceAuthKind::ApiKey
         )
     }
 
+    fn retry_after(&self) -> Option<Duration> {
+        self.client.retry_after()
+    }
+
     fn sign_out(&self, access: &Access) {
-        let _ = self
-            .client
-            .revoke(&access.token, &access.token, "access_token");
+        if let remote_client::Access::Bearer(token) = &access.carried {
+            let _ = self.client.revoke(token, token, "access_token");
+        }
     }
 
     fn list_credentials(&self, access: &Access) -> Result<Vec<String>, Error> {
-        self.client.list_credentials(&access.token)
+        self.client.list_credentials(&access.carried)
     }
 
     fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error> {
-        self.client.credential_info(&access.token, id)
+        self.client.credential_info(&access.carried, id)
+    }
+
+    fn credentials(&self, access: &Access) -> Result<Listed, Error> {
+        Ok(self
+            .client
+            .list_credential_infos(&access.carried)?
+            .into_iter()
+            .map(|c| (c.id, c.info))
+            .collect())
     }
 
     fn send_otp(&self, access: &Access, id: &str, description: &str) -> Result<(), Error> {
         self.client
-            .send_otp_with_description(&access.token, id, Some(description))
+            .send_otp_with_description(&access.carried, id, Some(description))
     }
 
     fn authorize(
@@ -115,11 +241,11 @@ impl Service for CscService {
         access: &Access,
         request: &AuthorizeRequest,
     ) -> Result<Authorization, Error> {
-        self.client.authorize(&access.token, request)
+        self.client.authorize(&access.carried, request)
     }
 
     fn authorize_check(&self, access: &Access, handle: &Secret) -> Result<Authorization, Error> {
-        self.client.authorize_check(&access.token, handle)
+        self.client.authorize_check(&access.carried, handle)
     }
 
     fn sign_hashes(
@@ -127,6 +253,6 @@ impl Service for CscService {
         access: &Access,
         request: &SignHashRequest,
     ) -> Result<Vec<Vec<u8>>, Error> {
-        self.client.sign_hash(&access.token, request)
+        self.client.sign_hash(&access.carried, request)
     }
 }

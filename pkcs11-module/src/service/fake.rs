@@ -34,6 +34,8 @@ pub enum Fault {
     FailAfter(Error),
     /// Wait this long, then answer normally.
     Delay(Duration),
+    /// Wait this long, then answer with this error (a service that stalls and fails).
+    SlowFail(Duration, Error),
     /// signHash: answer this many signatures (each a valid one for the first hash).
     SignatureCount(usize),
     /// signHash: answer these bytes as the signature.
@@ -142,6 +144,20 @@ impl FakeService {
         FakeService::with_credentials(&[("fake-p256", Scal::One, 100)])
     }
 
+    /// An account whose one credential is authorized without PIN or code (`authMode` implicit).
+    pub fn implicit() -> FakeService {
+        let fake = FakeService::new();
+        for c in &mut fake.inner.lock().credentials {
+            c.info.auth = AuthInfo {
+                mode: AuthMode::Implicit,
+                expression: None,
+                pin: None,
+                otp: None,
+            };
+        }
+        fake
+    }
+
     pub fn with_credentials(creds: &[(&str, Scal, u32)]) -> FakeService {
         FakeService {
             inner: Mutex::new(Inner {
@@ -197,6 +213,10 @@ impl FakeService {
                 std::thread::sleep(d);
                 None
             }
+            Some(Fault::SlowFail(d, e)) => {
+                std::thread::sleep(d);
+                Some(Fault::Fail(e))
+            }
             other => other,
         };
         let mut inner = self.inner.lock();
@@ -204,7 +224,9 @@ impl FakeService {
             inner.access += 1;
         }
         if let Some(a) = access {
-            if a.token.expose() != format!("access-{}", inner.access) {
+            let current = Secret::new(format!("access-{}", inner.access));
+            let valid = matches!(&a.carried, remote_client::Access::Bearer(t) if t.expose() == current.expose());
+            if !valid {
                 return Err(expired("fake"));
             }
         }
@@ -247,10 +269,10 @@ impl Service for FakeService {
         let fault = self.begin(Method::SignIn, None)?;
         let mut inner = self.inner.lock();
         inner.access += 1;
-        let access = Access {
-            token: Secret::new(format!("access-{}", inner.access)),
-            lifetime: Some(Duration::from_secs(3600)),
-        };
+        let access = Access::bearer(
+            Secret::new(format!("access-{}", inner.access)),
+            Some(Duration::from_secs(3600)),
+        );
         drop(inner);
         after(fault).map(|()| access)
     }
@@ -307,7 +329,8 @@ impl Service for FakeService {
                 "Invalid parameter numSignatures",
             ));
         }
-        if request.pin.as_ref().map(Secret::expose) != Some(PIN) {
+        let needs_pin = info.auth.pin.is_some();
+        if needs_pin && request.pin.as_ref().map(Secret::expose) != Some(PIN) {
             return Err(csc_error(
                 "credentials/authorize",
                 400,

@@ -5,8 +5,8 @@
 //! Owns the trait and the vocabulary that crosses it: protocol-neutral types (remote-client's service
 //! model, never a wire type), re-exported here so that nothing above this module names a protocol
 //! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client),
-//! [`cryptopro`] (CryptoPro DSS) and, in unit tests, `fake` (scripted answers and faults). What they share
-//! of the account's sign-in is [`AccountSecret`]. Nothing here knows PKCS#11.
+//! [`cryptopro`] (CryptoPro DSS, through remote-client's `DssClient`) and, in unit tests, `fake`
+//! (scripted answers and faults). Nothing here knows PKCS#11.
 
 pub mod cryptopro;
 pub mod csc;
@@ -18,9 +18,7 @@ pub use remote_client::{
     Secret, SignHashRequest,
 };
 
-use crate::config::files::{read_secret_file, write_secret_file};
 use crate::config::{Protocol, TokenConfig};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,59 +31,24 @@ pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     })
 }
 
-/// How the account signs in without the user, from the token's configuration.
-pub enum AccountSecret {
-    /// A refresh token issued at enrolment (rotated in place when the service issues a new one).
-    RefreshToken(PathBuf),
-    /// The account name and its password in a file.
-    Password { account: String, file: PathBuf },
-}
+/// Every credential of an account, each with its own outcome.
+pub type Listed = Vec<(String, Result<CredentialInfo, Error>)>;
 
-impl AccountSecret {
-    pub fn of(t: &TokenConfig) -> Result<AccountSecret, String> {
-        match (&t.refresh_token_file, &t.password_file) {
-            (Some(f), _) => Ok(AccountSecret::RefreshToken(f.clone())),
-            (None, Some(f)) => Ok(AccountSecret::Password {
-                account: t.account.clone(),
-                file: f.clone(),
-            }),
-            (None, None) => Err("no account secret configured".into()),
-        }
-    }
-
-    /// Reads the secret and signs in with it: `refresh` gets the refresh token and answers the access
-    /// and the refresh token the service issued with it (stored when it differs: the service rotated it,
-    /// and the old one may no longer work); `password` gets the account and its password.
-    pub fn sign_in(
-        &self,
-        refresh: impl FnOnce(&Secret) -> Result<(Access, Option<Secret>), Error>,
-        password: impl FnOnce(&str, &Secret) -> Result<Access, Error>,
-    ) -> Result<Access, Error> {
-        match self {
-            AccountSecret::RefreshToken(path) => {
-                let old = read_secret_file(path).map_err(Error::Config)?;
-                let (access, new) = refresh(&old)?;
-                if let Some(new) = new.filter(|n| n.expose() != old.expose()) {
-                    if let Err(e) = write_secret_file(path, &new) {
-                        log::error!("cannot store the rotated refresh token: {e}");
-                    }
-                }
-                Ok(access)
-            }
-            AccountSecret::Password { account, file } => {
-                let secret = read_secret_file(file).map_err(Error::Config)?;
-                password(account, &secret)
-            }
-        }
-    }
-}
-
-/// What a sign-in to the account gives: the token every later call carries, and how long the service
-/// said it lasts.
+/// What a sign-in to the account gives: what every later call carries (a bearer token, an API key, or
+/// nothing), and how long the service said it lasts.
 #[derive(Clone)]
 pub struct Access {
-    pub token: Secret,
+    pub carried: remote_client::Access,
     pub lifetime: Option<Duration>,
+}
+
+impl Access {
+    pub fn bearer(token: Secret, lifetime: Option<Duration>) -> Access {
+        Access {
+            carried: remote_client::Access::Bearer(token),
+            lifetime,
+        }
+    }
 }
 
 /// One remote signing service, as one token's account sees it. Every method is one request (or, for
@@ -98,6 +61,17 @@ pub trait Service: Send + Sync {
     /// Signs in to the account without the user (enrolment refresh token, password file, ...).
     fn sign_in(&self) -> Result<Access, Error>;
 
+    /// Whether signing in again can give a new access (false for a static token or API key, where a
+    /// refused access is final).
+    fn renews(&self) -> bool {
+        true
+    }
+
+    /// How long the service asked to wait before the next request (`Retry-After`), if it did.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+
     /// Ends a sign-in at the service (best effort; used when an access is dropped on purpose).
     fn sign_out(&self, _access: &Access) {}
 
@@ -106,6 +80,20 @@ pub trait Service: Send + Sync {
 
     /// One credential: its key, certificates and what authorizing it needs.
     fn credential_info(&self, access: &Access, id: &str) -> Result<CredentialInfo, Error>;
+
+    /// Every credential of the account, each with its own outcome (one that cannot be read does not
+    /// hide the others). By default a list and one info request per credential; a protocol that can
+    /// answer in one round trip (CSC v2 `credentialInfos`) does so.
+    fn credentials(&self, access: &Access) -> Result<Listed, Error> {
+        Ok(self
+            .list_credentials(access)?
+            .into_iter()
+            .map(|id| {
+                let info = self.credential_info(access, &id);
+                (id, info)
+            })
+            .collect())
+    }
 
     /// Has the service send an online one-time password (SMS) for `id`, described by `description`.
     fn send_otp(&self, access: &Access, id: &str, description: &str) -> Result<(), Error>;

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 const READ_TRIES: u32 = 3;
 /// First pause between tries of a read; it doubles.
 const FIRST_RETRY: Duration = Duration::from_millis(200);
+/// The longest `Retry-After` a read waits for; an application waiting on C_OpenSession or C_Sign should
+/// not hang for the service's maintenance window.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// An access token that expires sooner than this is renewed before it carries a signature request.
 const RENEW_MARGIN: Duration = Duration::from_secs(5);
 
@@ -52,6 +55,8 @@ struct Held {
 
 pub struct Account {
     slot: CK_SLOT_ID,
+    /// How long one read may take, its retries and pauses included.
+    budget: Duration,
     connect: Connect,
     service: Mutex<Option<Arc<dyn Service>>>,
     access: Mutex<Option<Arc<Held>>>,
@@ -60,9 +65,10 @@ pub struct Account {
 }
 
 impl Account {
-    pub fn new(slot: CK_SLOT_ID, connect: Connect) -> Account {
+    pub fn new(slot: CK_SLOT_ID, budget: Duration, connect: Connect) -> Account {
         Account {
             slot,
+            budget,
             connect,
             service: Mutex::new(None),
             access: Mutex::new(None),
@@ -95,7 +101,7 @@ impl Account {
         if let Some(h) = current(&self.access.lock()) {
             return Ok(h);
         }
-        let access = retry(self.slot, || service.sign_in())
+        let access = retry(self.slot, self.budget, service, || service.sign_in())
             .map_err(|e| error::from_remote(self.slot, Step::Login, &e))?;
         log::debug!("slot {}: signed in to the service account", self.slot);
         let held = Arc::new(Held {
@@ -113,7 +119,7 @@ impl Account {
         step: Step,
         f: impl Fn(&dyn Service, &Access) -> Result<T, Error>,
     ) -> CkResult<T> {
-        self.call(|s, a| retry(self.slot, || f(s, a)))
+        self.call(|s, a| retry(self.slot, self.budget, s, || f(s, a)))
             .map_err(|e| e.into_rv(self.slot, step))
     }
 
@@ -126,7 +132,7 @@ impl Account {
         let service = self.service().map_err(CallError::Ck)?;
         let held = self.access(&*service, None).map_err(CallError::Ck)?;
         match f(&*service, &held.access) {
-            Err(e) if e.reason() == Reason::TokenExpired => {
+            Err(e) if e.reason() == Reason::TokenExpired && service.renews() => {
                 log::info!("slot {}: access token expired; logging in again", self.slot);
                 let held = self.access(&*service, Some(&held)).map_err(CallError::Ck)?;
                 f(&*service, &held.access).map_err(CallError::Remote)
@@ -171,15 +177,43 @@ impl Account {
     }
 }
 
-/// Repeats `f` on transient failures, with back-off.
-fn retry<T>(slot: CK_SLOT_ID, f: impl Fn() -> Result<T, Error>) -> Result<T, Error> {
+/// Repeats `f` on transient failures, with back-off, or after the pause the service asked for
+/// (`Retry-After`), as long as the whole stays within `budget` (a stalled attempt that used it up is not
+/// repeated) and the service's pause is at most [`LONGEST_RETRY_AFTER`].
+fn retry<T>(
+    slot: CK_SLOT_ID,
+    budget: Duration,
+    service: &dyn Service,
+    f: impl Fn() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let start = Instant::now();
     let mut delay = FIRST_RETRY;
     let mut tries = 1;
     loop {
         match f() {
             Err(e) if e.is_retryable() && tries < READ_TRIES => {
-                log::warn!("slot {slot}: retrying after a transient failure: {e}");
-                std::thread::sleep(delay);
+                let pause = match service.retry_after() {
+                    Some(asked) if asked > LONGEST_RETRY_AFTER => {
+                        log::warn!(
+                            "slot {slot}: the service asks to wait {} s; not retrying: {e}",
+                            asked.as_secs()
+                        );
+                        return Err(e);
+                    }
+                    Some(asked) => asked,
+                    None => delay,
+                };
+                if start.elapsed() + pause >= budget {
+                    log::warn!(
+                        "slot {slot}: no time left to retry within the request timeout: {e}"
+                    );
+                    return Err(e);
+                }
+                log::warn!(
+                    "slot {slot}: retrying in {} ms after a transient failure: {e}",
+                    pause.as_millis()
+                );
+                std::thread::sleep(pause);
                 delay *= 2;
                 tries += 1;
             }
@@ -195,7 +229,11 @@ mod tests {
 
     fn account(fake: &Arc<FakeService>) -> Account {
         let fake = fake.clone();
-        Account::new(7, Box::new(move || Ok(fake.clone() as Arc<dyn Service>)))
+        Account::new(
+            7,
+            Duration::from_secs(30),
+            Box::new(move || Ok(fake.clone() as Arc<dyn Service>)),
+        )
     }
 
     #[test]
@@ -230,6 +268,33 @@ mod tests {
     }
 
     #[test]
+    fn a_read_that_used_up_its_time_is_not_repeated() {
+        let fake = Arc::new(FakeService::new());
+        let service = fake.clone();
+        let a = Account::new(
+            7,
+            Duration::from_millis(300),
+            Box::new(move || Ok(service.clone() as Arc<dyn Service>)),
+        );
+        a.read(Step::ListCredentials, |s, t| s.list_credentials(t))
+            .unwrap();
+        // A slow failure leaves no time for a second try; a quick one is tried again.
+        fake.inject(
+            Method::List,
+            Fault::SlowFail(Duration::from_millis(350), fake::unavailable()),
+        );
+        let rv = a
+            .read(Step::ListCredentials, |s, t| s.list_credentials(t))
+            .unwrap_err();
+        assert_eq!(rv, CKR_DEVICE_ERROR);
+        assert_eq!(fake.calls(Method::List), 2);
+        fake.inject(Method::List, Fault::Fail(fake::unavailable()));
+        a.read(Step::ListCredentials, |s, t| s.list_credentials(t))
+            .unwrap();
+        assert_eq!(fake.calls(Method::List), 4);
+    }
+
+    #[test]
     fn an_expired_access_token_is_renewed_once_for_a_read() {
         let fake = Arc::new(FakeService::new());
         let a = account(&fake);
@@ -237,7 +302,7 @@ mod tests {
             .unwrap();
         fake.inject(Method::Info, Fault::ExpireAccess);
         let info = a
-            .read(Step::CredentialInfo, |s, t| {
+            .read(Step::ListCredentials, |s, t| {
                 s.credential_info(t, "fake-p256")
             })
             .unwrap();

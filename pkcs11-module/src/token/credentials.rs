@@ -7,7 +7,7 @@
 
 use super::account::Account;
 use crate::auth::policy::{self, Need};
-use crate::config::TokenConfig;
+use crate::config::{TokenConfig, TokenMode};
 use crate::error::{CkResult, Step};
 use crate::mechanism::{self, KeyKind, PublicKey};
 use crate::object::{self, Attribute, Object};
@@ -59,6 +59,9 @@ pub struct Loaded {
     pub objects: Vec<TokenObject>,
     /// Union of the credentials' signing mechanisms, in first-seen order.
     pub mechanisms: Vec<CK_MECHANISM_TYPE>,
+    /// How applications log in: the configured mode, or login-free when no credential needs a PIN or a
+    /// code (implicit authorization), so that no application is asked for a PIN nobody needs.
+    pub mode: TokenMode,
 }
 
 impl Loaded {
@@ -135,13 +138,33 @@ pub fn fetch(
     handles: &AtomicU64,
 ) -> CkResult<Loaded> {
     let next_handle = || handles.fetch_add(1, Ordering::Relaxed) as CK_OBJECT_HANDLE;
-    let ids = account.read(Step::ListCredentials, |s, a| s.list_credentials(a))?;
+    // Retried as a whole on transient failures of the list; a credential whose own answer is an error
+    // is skipped with a log line, the others stay visible.
+    let listed = account.read(Step::ListCredentials, |s, a| {
+        let mut all = s.credentials(a)?;
+        match all
+            .iter()
+            .position(|(_, r)| matches!(r, Err(e) if e.is_retryable()))
+        {
+            Some(i) => match all.swap_remove(i).1 {
+                Err(e) => Err(e),
+                Ok(_) => Ok(all),
+            },
+            None => Ok(all),
+        }
+    })?;
     let mut credentials = Vec::new();
     let mut objects = Vec::new();
     let mut mechanisms: Vec<CK_MECHANISM_TYPE> = Vec::new();
     let mut ca_seen: Vec<Vec<u8>> = Vec::new();
-    for id in ids {
-        let info = account.read(Step::CredentialInfo, |s, a| s.credential_info(a, &id))?;
+    for (id, info) in listed {
+        let info = match info {
+            Ok(i) => i,
+            Err(e) => {
+                log::warn!("slot {slot}: credential {id} skipped: it cannot be read: {e}");
+                continue;
+            }
+        };
         if !info.key.status.eq_ignore_ascii_case("enabled") {
             log::warn!(
                 "slot {slot}: credential {id} skipped: its key is {}",
@@ -163,7 +186,7 @@ pub fn fetch(
         let need = Need::of(&info, config.otp_length);
         let always_authenticate = policy::always_authenticate(config, &info, &need);
         let ckaid = crate::naming::credential_ckaid(&id);
-        let mut objs = match object::objects_for_credential(
+        let objs = match object::objects_for_credential(
             &info,
             &label,
             &ckaid,
@@ -176,7 +199,6 @@ pub fn fetch(
                 continue;
             }
         };
-        objs.private_key.set_private(config.mode.keys_private());
         let Some(mut public_key) = PublicKey::from_spki(&objs.spki, &objs.key_kind) else {
             log::warn!("slot {slot}: credential {id} skipped: its public key cannot be read");
             continue;
@@ -225,6 +247,25 @@ pub fn fetch(
         }
         credentials.push(credential);
     }
+    let implicit = !credentials.is_empty()
+        && credentials
+            .iter()
+            .all(|c: &Arc<Credential>| !c.need.pin && !c.need.otp);
+    let mode = if implicit {
+        if config.mode != TokenMode::LoginFree {
+            log::info!(
+                "slot {slot}: no credential needs a PIN or a code: the token needs no login"
+            );
+        }
+        TokenMode::LoginFree
+    } else {
+        config.mode
+    };
+    for o in &mut objects {
+        if o.object.class() == CKO_PRIVATE_KEY {
+            o.object.set_private(mode.keys_private());
+        }
+    }
     log::info!(
         "slot {slot}: {} credential(s), {} object(s)",
         credentials.len(),
@@ -234,5 +275,6 @@ pub fn fetch(
         credentials,
         objects,
         mechanisms,
+        mode,
     })
 }

@@ -24,6 +24,8 @@ struct State {
 
 pub struct Login {
     mode: TokenMode,
+    /// Set when the credentials turn out to need no login (token/credentials.rs, `Loaded::mode`).
+    free: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
 }
 
@@ -31,8 +33,18 @@ impl Login {
     pub fn new(mode: TokenMode) -> Login {
         Login {
             mode,
+            free: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// The token's credentials need no login: signing works without one.
+    pub fn allow_signing_without_login(&self) {
+        self.free.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn signs_without_login(&self) -> bool {
+        self.mode.signs_without_login() || self.free.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn is_logged_in(&self) -> bool {
@@ -43,7 +55,7 @@ impl Login {
     /// login the current one (its PIN is collected at signing time). `None`: no signing now.
     pub fn signing_epoch(&self) -> Option<u64> {
         let s = self.state.lock();
-        (s.user.is_some() || self.mode.signs_without_login()).then_some(s.epoch)
+        (s.user.is_some() || self.signs_without_login()).then_some(s.epoch)
     }
 
     /// Whether `epoch` is still the signing epoch (the login it belongs to has not ended).

@@ -9,7 +9,7 @@ pub mod credentials;
 pub mod login;
 
 use crate::auth::store::SadStore;
-use crate::config::TokenConfig;
+use crate::config::{TokenConfig, TokenMode};
 use crate::error::{self, CkResult};
 use account::{Account, Connect};
 use credentials::{Catalog, Loaded};
@@ -42,6 +42,7 @@ fn serial(config: &TokenConfig) -> String {
     let service = config
         .url
         .clone()
+        .or_else(|| config.api_base.clone())
         .or_else(|| config.url_file.as_ref().map(|p| p.display().to_string()))
         .unwrap_or_default();
     let mut h = Sha256::new();
@@ -72,12 +73,13 @@ impl Token {
         handles: Arc<AtomicU64>,
         connect: Connect,
     ) -> Token {
+        let budget = std::time::Duration::from_millis(config.request_timeout_ms);
         Token {
             slot_id,
             serial: serial(&config),
             login: Login::new(config.mode),
             config,
-            account: Account::new(slot_id, connect),
+            account: Account::new(slot_id, budget, connect),
             sads: SadStore::default(),
             totp_steps: Default::default(),
             catalog: Catalog::default(),
@@ -87,9 +89,19 @@ impl Token {
 
     /// The credentials and objects, fetched from the service on first need.
     pub fn loaded(&self) -> CkResult<Arc<Loaded>> {
-        self.catalog.get_or_fetch(|| {
+        let loaded = self.catalog.get_or_fetch(|| {
             credentials::fetch(self.slot_id, &self.config, &self.account, &self.handles)
-        })
+        })?;
+        if loaded.mode.signs_without_login() {
+            self.login.allow_signing_without_login();
+        }
+        Ok(loaded)
+    }
+
+    /// How applications log in: what the credentials need (fetched now if not yet), else, when the
+    /// service cannot be reached, the configured mode.
+    pub fn mode(&self) -> TokenMode {
+        self.loaded().map_or(self.config.mode, |l| l.mode)
     }
 
     pub fn is_logged_in(&self) -> bool {

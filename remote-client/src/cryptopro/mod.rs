@@ -16,10 +16,10 @@
 
 mod wire;
 
-use crate::access::{AccessRef, SignIn};
+use crate::access::{AccessRef, ServiceAuth, SignIn};
 use crate::error::{CscErrorCode, Error, Result};
 use crate::failure;
-use crate::oauth::{OAuth2Client, OAuth2Grant, TokenEndpoint};
+use crate::oauth::TokenEndpoint;
 use crate::secret::Secret;
 use crate::transport::{Auth, Op, Reply, Transport};
 use crate::types::ClientConfig;
@@ -37,7 +37,7 @@ pub const OPERATION_SIGN_DOCUMENTS: u32 = 3;
 /// `Signature.Type` of the raw GOST R 34.10-2001/2012 signature (DSS's `GOST3410` = 1).
 const RAW_GOST: &str = "GOST3410";
 
-/// Where the services are and who the client is.
+/// Where the services are.
 #[derive(Debug, Clone)]
 pub struct DssSettings {
     /// The identity service's base, e.g. `https://dss.example.com/STS`.
@@ -47,9 +47,6 @@ pub struct DssSettings {
     /// The signature service's identifier at the identity service, e.g.
     /// `urn:cryptopro:dss:signserver:signserver`: the OAuth `resource` and the confirmations' `Resource`.
     pub resource: String,
-    /// The OAuth client registered at the identity service (its token URL defaults to
-    /// `{sts_url}/oauth/token`, its resource to `resource`).
-    pub client: OAuth2Client,
 }
 
 /// One of the user's certificates at the signature service.
@@ -116,7 +113,6 @@ pub struct DssClient {
     sts: String,
     signserver: String,
     resource: String,
-    client: OAuth2Client,
 }
 
 fn json<T: serde::de::DeserializeOwned>(reply: &Reply, what: &str) -> Result<T> {
@@ -140,19 +136,11 @@ impl DssClient {
         let trim = |u: &str| u.trim_end_matches('/').to_owned();
         let sts = trim(&settings.sts_url);
         transport.check_url(&sts)?;
-        let mut client = settings.client;
-        client
-            .token_url
-            .get_or_insert_with(|| format!("{sts}/oauth/token"));
-        client
-            .resource
-            .get_or_insert_with(|| settings.resource.clone());
         Ok(DssClient {
             transport,
             signserver: trim(&settings.signserver_url),
             sts,
             resource: settings.resource,
-            client,
         })
     }
 
@@ -178,18 +166,25 @@ impl DssClient {
         )
     }
 
-    /// Signs in at the identity service's token endpoint.
-    pub fn sign_in(&self, grant: &OAuth2Grant) -> Result<SignIn> {
-        let url = self
-            .client
+    /// Signs in at the identity service: OAuth 2.0 only (DSS has no other sign-in for a client). The
+    /// client's token URL defaults to `{sts}/oauth/token` and its resource to the signature service's.
+    pub fn sign_in(&self, auth: &ServiceAuth) -> Result<SignIn> {
+        let ServiceAuth::OAuth2 { client, grant } = auth else {
+            return Err(Error::Config(
+                "CryptoPro DSS signs in with OAuth 2.0 at its identity service".into(),
+            ));
+        };
+        let mut client = client.clone();
+        let url = client
             .token_url
-            .as_deref()
-            .ok_or_else(|| Error::Config("no token URL".into()))?;
+            .get_or_insert_with(|| format!("{}/oauth/token", self.sts))
+            .clone();
+        client.resource.get_or_insert_with(|| self.resource.clone());
         TokenEndpoint {
             transport: &self.transport,
-            url: self.transport.check_url(url)?,
+            url: self.transport.check_url(&url)?,
         }
-        .sign_in(&self.client, grant)
+        .sign_in(&client, grant)
     }
 
     /// The user's certificates (GET /certificates).

@@ -65,7 +65,7 @@ impl CertificatesMode {
     }
 }
 
-/// Label and description of the OTP object; approval credentials have none.
+/// Label and description of the OTP object; approval and PIN-only credentials have none.
 fn otp_texts(otp: OtpKind) -> Option<(&'static str, &'static str)> {
     match otp {
         OtpKind::Totp => Some((
@@ -73,7 +73,7 @@ fn otp_texts(otp: OtpKind) -> Option<(&'static str, &'static str)> {
             "The 6-digit code of your authenticator app",
         )),
         OtpKind::Sms => Some(("SMS code", "The 6-digit code sent to you by SMS")),
-        OtpKind::Approval => None,
+        OtpKind::Approval | OtpKind::PinOnly => None,
     }
 }
 
@@ -118,9 +118,9 @@ pub fn credential(
         cert["certificates"] = json!(certificates);
     }
     let otp_texts = otp_texts(cred.otp);
-    let pin_description = match otp_texts {
-        Some(_) => PIN_DESCRIPTION,
-        None => PIN_DESCRIPTION_APPROVAL,
+    let pin_description = match cred.otp {
+        OtpKind::Approval => PIN_DESCRIPTION_APPROVAL,
+        OtpKind::Totp | OtpKind::Sms | OtpKind::PinOnly => PIN_DESCRIPTION,
     };
     let mut out = Map::new();
     if with_id {

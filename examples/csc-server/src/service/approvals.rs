@@ -57,7 +57,7 @@ impl Service {
             &mut self.db.lock(),
             handle,
             &caller.user,
-            self.settings.sad_lifetime,
+            &|credential| self.sad_lifetime(credential),
             now,
         )?;
         let (result, id, credential) = match checked {

@@ -95,6 +95,11 @@ impl Service {
             OtpKind::Approval => return Err(CscError::invalid_request(
                 "The credential takes no OTP: the user approves each request on the approval page",
             )),
+            OtpKind::PinOnly => {
+                return Err(CscError::invalid_request(
+                    "The credential takes no OTP: its PIN alone authorizes it",
+                ))
+            }
         }
         let _guard = self.user_lock(&cred.user);
         let now = self.now();
@@ -213,20 +218,31 @@ impl Service {
                 id: queued.id,
             });
         }
-        let otp = req
-            .otp
-            .as_ref()
-            .ok_or_else(|| CscError::missing("string", "OTP"))?;
+        let otp = match cred.otp {
+            OtpKind::PinOnly => match req.otp {
+                Some(_) => {
+                    return Err(CscError::invalid_request(
+                        "The credential takes no OTP: its PIN alone authorizes it",
+                    ))
+                }
+                None => None,
+            },
+            _ => Some(
+                req.otp
+                    .as_deref()
+                    .ok_or_else(|| CscError::missing("string", "OTP"))?,
+            ),
+        };
 
         let _guard = self.user_lock(&cred.user);
-        self.check_factors(cred, pin, Some(otp))?;
+        self.check_factors(cred, pin, otp.map(|o| o.as_str()))?;
         let grant = sad::Grant {
             user: &cred.user,
             credential: &cred.id,
             num_signatures: req.num_signatures as u32,
             bound_hashes: bound,
             hash_algo: hash_algo.map(HashAlg::oid),
-            lifetime: self.settings.sad_lifetime,
+            lifetime: self.sad_lifetime(&cred.id),
         };
         Ok(Authorization::Granted(sad::issue(
             &mut self.db.lock(),
@@ -235,7 +251,8 @@ impl Service {
         )?))
     }
 
-    /// Lock states, then the PIN, then the OTP (`None` for approval credentials, which have none). A
+    /// Lock states, then the PIN, then the OTP (`None` for approval and PIN-only credentials, which
+    /// have none). A
     /// wrong PIN leaves the OTP unspent. Each factor's failure counter is reset by its success. Runs
     /// under the user's lock.
     fn check_factors(
@@ -328,8 +345,8 @@ impl Service {
                 }
                 Ok(ok)
             }
-            // Approval credentials have no code to match.
-            OtpKind::Approval => Ok(false),
+            // Approval and PIN-only credentials have no code to match.
+            OtpKind::Approval | OtpKind::PinOnly => Ok(false),
         }
     }
 
@@ -356,8 +373,8 @@ impl Service {
                 hash_algo,
             };
             let now = self.now();
-            sad::extend(&mut self.db.lock(), &u, self.settings.sad_lifetime, now)?
-                .map_err(sad_error)
+            let lifetime = self.sad_lifetime(&cred.id);
+            sad::extend(&mut self.db.lock(), &u, lifetime, now)?.map_err(sad_error)
         })();
         let ev = Event {
             event: "credentials/extendTransaction",

@@ -5,9 +5,7 @@ use super::{sad_error, Caller, Service};
 use crate::algorithms::{self, AlgorithmRequest, HashAlg};
 use crate::audit::Event;
 use crate::error::{CscError, CscResult};
-use crate::keys::PrivateKey;
 use crate::sad;
-use crate::vault::purpose;
 use zeroize::Zeroizing;
 
 pub struct SignRequest<'a> {
@@ -49,23 +47,17 @@ impl Service {
             hash_algo: op.hash().map(HashAlg::oid),
         };
         let now = self.now();
-        sad::consume(&mut self.db.lock(), &u, now)?.map_err(sad_error)?;
+        // Spent now, durable with the audit entry of this request (`sign_hash`), before any
+        // signature is returned.
+        self.db
+            .write_pending(|conn| sad::consume(conn, &u, now))?
+            .map_err(sad_error)?;
 
-        let sealed: Vec<u8> = self.db.lock().query_row(
-            "SELECT sealed_key FROM credentials WHERE id = ?1",
-            [&cred.id],
-            |r| r.get(0),
-        )?;
-        let pkcs8 = self
-            .vault
-            .open(&purpose::credential_key(&cred.id), &sealed)
-            .map_err(|e| CscError::internal("credential key", e))?;
-        let key = PrivateKey::from_pkcs8(cred.key, &pkcs8)
-            .map_err(|e| CscError::internal("credential key", e))?;
         req.hashes
             .iter()
             .map(|h| {
-                key.sign(op, h)
+                self.keys
+                    .sign(&cred.id, op, h)
                     .map_err(|e| CscError::internal("signing", e))
             })
             .collect()

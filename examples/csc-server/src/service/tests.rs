@@ -39,6 +39,23 @@ struct DemoCredential {
     totp_period: u64,
     scal: u8,
     multisign: u32,
+    #[serde(default)]
+    sad_lifetime: Option<i64>,
+    usage: String,
+}
+
+/// `init` into a token of its own of the test process's SoftHSM (one SoftHSM configuration per
+/// process, so the state folders do not get one each as `csc-server init` gives them).
+fn init_options() -> crate::init::Options {
+    let t = hsm_store::testing::scratch_token().unwrap();
+    crate::init::Options {
+        totp_period: 30,
+        hsm: crate::hsm::Choice::Token {
+            module: t.module.path().to_path_buf(),
+            token: t.label,
+            pin: t.pin,
+        },
+    }
 }
 
 struct Fixture {
@@ -51,32 +68,42 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_lifetimes(&[]).unwrap()
+    }
+
+    /// With `serve --credential-sad-lifetime ID=SECONDS` for each of `lifetimes`.
+    fn with_lifetimes(lifetimes: &[(&str, i64)]) -> Result<Fixture, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state");
-        crate::init::run(&path, &crate::init::Options { totp_period: 30 }).unwrap();
+        crate::init::run(&path, &init_options()).unwrap();
         let state = StateDir::new(path);
         let clock = Clock::fixed(T0);
+        let hsm_config = crate::hsm::configure(&state).unwrap();
         let service = Service::new(
             Db::open(&state.database()).unwrap(),
             Vault::load(&state.master_key()).unwrap(),
+            crate::hsm::open(&state, &hsm_config, 2).unwrap(),
             Settings {
                 sad_lifetime: 300,
+                credential_sad_lifetimes: lifetimes
+                    .iter()
+                    .map(|(id, s)| (id.to_string(), *s))
+                    .collect(),
                 access_token_lifetime: 3600,
                 max_attempts: 5,
                 approval_timeout: 120,
             },
             clock.clone(),
             Outbox::new(state.sms_outbox()),
-        )
-        .unwrap();
+        )?;
         let demo = serde_json::from_slice(&std::fs::read(state.demo_json()).unwrap()).unwrap();
-        Fixture {
+        Ok(Fixture {
             _dir: dir,
             state,
             service,
             clock,
             demo,
-        }
+        })
     }
 
     fn user(&self, name: &str) -> &DemoToken {
@@ -143,6 +170,19 @@ impl Fixture {
         pin: &str,
         otp: &str,
     ) -> CscResult<sad::Issued> {
+        self.authorize_with(caller, id, n, hashes, pin, Some(otp))
+    }
+
+    /// `authorize`, with or without an OTP.
+    fn authorize_with(
+        &self,
+        caller: &Caller,
+        id: &str,
+        n: u64,
+        hashes: Option<Vec<Vec<u8>>>,
+        pin: &str,
+        otp: Option<&str>,
+    ) -> CscResult<sad::Issued> {
         let a = self.service.authorize(
             caller,
             AuthorizeRequest {
@@ -151,7 +191,7 @@ impl Fixture {
                 hashes,
                 hash_algo: None,
                 pin: Some(Zeroizing::new(pin.to_owned())),
-                otp: Some(Zeroizing::new(otp.to_owned())),
+                otp: otp.map(|o| Zeroizing::new(o.to_owned())),
                 description: None,
                 client: None,
                 can_poll: true,
@@ -199,35 +239,42 @@ fn digest(msg: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(msg).to_vec()
 }
 
-fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+/// The DER SubjectPublicKeyInfo of a certificate.
+fn cert_spki(cert_der: &[u8]) -> Vec<u8> {
     use der::{Decode, Encode};
-    use p256::ecdsa::signature::hazmat::PrehashVerifier;
-    use p256::pkcs8::DecodePublicKey;
     let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let spki = cert
-        .tbs_certificate()
+    cert.tbs_certificate()
         .subject_public_key_info()
         .to_der()
-        .unwrap();
-    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&spki).unwrap();
+        .unwrap()
+}
+
+fn p256_verifies(cert_der: &[u8], hash: &[u8], der_sig: &[u8]) -> bool {
+    use p256::ecdsa::signature::hazmat::PrehashVerifier;
+    use p256::pkcs8::DecodePublicKey;
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&cert_spki(cert_der)).unwrap();
     let Ok(sig) = p256::ecdsa::DerSignature::try_from(der_sig) else {
         return false;
     };
     key.verify_prehash(hash, &sig).is_ok()
 }
 
+/// RSASSA-PKCS1-v1_5 with SHA-256.
 fn rsa_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
-    use der::{Decode, Encode};
     use rsa::pkcs8::DecodePublicKey;
-    let cert = x509_cert::Certificate::from_der(cert_der).unwrap();
-    let spki = cert
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .unwrap();
-    let key = rsa::PublicKey::from_public_key_der(&spki).unwrap();
+    let key = rsa::PublicKey::from_public_key_der(&cert_spki(cert_der)).unwrap();
     key.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), hash, sig)
         .is_ok()
+}
+
+/// A SHA-256 signature by the certificate's key: PKCS#1 v1.5 for RSA, ECDSA for P-256.
+fn sha256_signature_verifies(cert_der: &[u8], hash: &[u8], sig: &[u8]) -> bool {
+    use rsa::pkcs8::DecodePublicKey;
+    if rsa::PublicKey::from_public_key_der(&cert_spki(cert_der)).is_ok() {
+        rsa_verifies(cert_der, hash, sig)
+    } else {
+        p256_verifies(cert_der, hash, sig)
+    }
 }
 
 fn files_with_prefix(dir: &Path, prefix: &str) -> Vec<u8> {
@@ -246,6 +293,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 mod approval;
+mod seal;
 
 #[test]
 fn init_writes_the_demo_population_and_client_files() {
@@ -255,7 +303,7 @@ fn init_writes_the_demo_population_and_client_files() {
     assert_eq!(mode(f.state.master_key()), 0o600);
     assert_eq!(mode(f.state.demo_json()), 0o600);
     assert_eq!(mode(f.state.module_config()), 0o600);
-    for u in ["alice", "bob", "carol"] {
+    for u in ["alice", "bob", "carol", "seal"] {
         assert_eq!(mode(f.state.refresh_token(u)), 0o600);
         assert_eq!(mode(f.state.password(u)), 0o600);
         assert_eq!(
@@ -263,8 +311,9 @@ fn init_writes_the_demo_population_and_client_files() {
             f.user(u).password
         );
     }
-    assert_eq!(f.demo.tokens.len(), 3);
+    assert_eq!(f.demo.tokens.len(), 4);
     assert_eq!(f.user("alice").label, "Alice Example");
+    assert_eq!(f.user("seal").label, "Example Organisation Seal");
     assert_eq!(f.user("bob").pin.len(), 6);
     for spec in crate::model::CREDENTIALS {
         let c = f.cred(spec.id);
@@ -272,6 +321,8 @@ fn init_writes_the_demo_population_and_client_files() {
         assert_eq!(c.key, spec.key.name());
         assert_eq!(c.otp, spec.otp.name());
         assert_eq!((c.scal, c.multisign), (spec.scal, spec.multisign));
+        assert_eq!(c.sad_lifetime, spec.sad_lifetime);
+        assert_eq!(c.usage, spec.usage.name());
         assert_eq!(c.totp_secret.is_some(), spec.otp == OtpKind::Totp);
         let tok = f
             .demo
@@ -296,7 +347,9 @@ fn init_writes_the_demo_population_and_client_files() {
             "alice-rsa3072",
             "alice-p384",
             "alice-p256-approve",
-            "alice-rsa2048-approve"
+            "alice-rsa2048-approve",
+            "alice-auth-p256",
+            "alice-auth-rsa2048"
         ]
     );
     // Every user has an authenticator secret for the approval page, distinct from the others.
@@ -306,7 +359,7 @@ fn init_writes_the_demo_population_and_client_files() {
         .iter()
         .map(|t| t.approval_totp_secret.as_str())
         .collect();
-    assert_eq!(account_secrets.len(), 3);
+    assert_eq!(account_secrets.len(), 4);
     let cred = f.service.credential(&alice, "alice-rsa3072").unwrap();
     assert_eq!(
         cred.cert.subject_dn,
@@ -321,7 +374,10 @@ fn init_writes_the_demo_population_and_client_files() {
     let cfg: toml::Value =
         toml::from_str(&std::fs::read_to_string(f.state.module_config()).unwrap()).unwrap();
     let tokens = cfg["token"].as_array().unwrap();
-    assert_eq!(tokens.len(), 3);
+    assert_eq!(tokens.len(), 4);
+    assert_eq!(tokens[3]["account"].as_str(), Some("seal"));
+    assert_eq!(tokens[3]["batch_size"].as_integer(), Some(1000));
+    assert_eq!(tokens[0]["batch_size"].as_integer(), Some(30));
     assert_eq!(tokens[1]["label"].as_str(), Some("Bob Example"));
     assert_eq!(tokens[1]["account"].as_str(), Some("bob"));
     assert_eq!(tokens[1]["api"].as_str(), Some("v2"));
@@ -337,7 +393,7 @@ fn init_writes_the_demo_population_and_client_files() {
 
     // A second init into the same folder is refused.
     assert!(matches!(
-        crate::init::run(f.state.path(), &crate::init::Options { totp_period: 30 }),
+        crate::init::run(f.state.path(), &init_options()),
         Err(crate::init::InitError::NotEmpty(_))
     ));
 }
@@ -353,33 +409,16 @@ fn the_database_holds_no_plaintext_secret() {
     let vault = Vault::load(&f.state.master_key()).unwrap();
     let conn = f.service.db.lock();
     let mut stmt = conn
-        .prepare("SELECT id, sealed_key, sealed_totp, certificate FROM credentials")
+        .prepare("SELECT id, sealed_totp FROM credentials")
         .unwrap();
-    type Row = (String, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+    type Row = (String, Option<Vec<u8>>);
     let rows: Vec<Row> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(rows.len(), crate::model::CREDENTIALS.len());
-    for (id, sealed_key, sealed_totp, cert) in rows {
-        let pkcs8 = vault
-            .open(&purpose::credential_key(&id), &sealed_key)
-            .unwrap();
-        assert!(
-            !contains(&db_bytes, &pkcs8),
-            "{id}: plaintext key in the database"
-        );
-        // Nor any 24-byte piece of its private part (the public modulus is in the certificate, of course).
-        for piece in pkcs8
-            .chunks(24)
-            .filter(|c| c.len() == 24 && !contains(&cert, c))
-        {
-            assert!(
-                !contains(&db_bytes, piece),
-                "{id}: key material in the database"
-            );
-        }
+    for (id, sealed_totp) in rows {
         if let Some(t) = sealed_totp {
             let secret = vault.open(&purpose::totp_secret(&id), &t).unwrap();
             assert!(!contains(&db_bytes, &secret));
@@ -387,16 +426,9 @@ fn the_database_holds_no_plaintext_secret() {
             assert!(!contains(&db_bytes, b32.as_bytes()));
         }
     }
-    for name in ["ca_key", "tls_key"] {
-        let sealed = db::get_meta(&conn, name).unwrap().unwrap();
-        let purpose = if name == "ca_key" {
-            purpose::CA_KEY
-        } else {
-            purpose::TLS_KEY
-        };
-        let der = vault.open(purpose, &sealed).unwrap();
-        assert!(!contains(&db_bytes, &der), "{name} in the clear");
-    }
+    let sealed = db::get_meta(&conn, "tls_key").unwrap().unwrap();
+    let der = vault.open(purpose::TLS_KEY, &sealed).unwrap();
+    assert!(!contains(&db_bytes, &der), "the TLS key in the clear");
     // Six digits can occur by chance in the certificates' validity dates, which are public anyway.
     let mut public: Vec<u8> = conn
         .prepare("SELECT certificate FROM credentials")
@@ -432,6 +464,197 @@ fn the_database_holds_no_plaintext_secret() {
         );
     }
     assert!(absent(sms.as_bytes()), "pending SMS code in the clear");
+}
+
+#[test]
+fn every_signing_key_is_in_the_hsm_and_cannot_be_read_out() {
+    use cryptoki::error::{Error as CkError, RvError};
+    use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let f = Fixture::new();
+    let config = crate::hsm::configure(&f.state).unwrap();
+    let pin = crate::hsm::read_pin_file(&f.state.hsm_pin()).unwrap();
+    let module = hsm_store::Module::load(&config.module).unwrap();
+    let session = module
+        .context()
+        .open_ro_session(module.token_slot(&config.token).unwrap())
+        .unwrap();
+    match session.login(UserType::User, Some(&AuthPin::from(pin.to_string()))) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+        Err(e) => panic!("login: {e}"),
+    }
+    let conn = f.service.db.lock();
+    let mut labels: Vec<(String, String)> = conn
+        .prepare("SELECT id, key_label FROM credentials")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ca = db::get_meta(&conn, "ca_key_label").unwrap().unwrap();
+    labels.push(("CA".into(), String::from_utf8(ca).unwrap()));
+    assert_eq!(labels.len(), crate::model::CREDENTIALS.len() + 1);
+    // Neither the database nor the vault holds a private key any more.
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('credentials')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        !columns.iter().any(|c| c.contains("sealed_key")),
+        "{columns:?}"
+    );
+    assert_eq!(db::get_meta(&conn, "ca_key").unwrap(), None);
+    for (id, label) in labels {
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(found.len(), 1, "{id}: {label}");
+        let key = found[0];
+        let flags = session
+            .get_attributes(
+                key,
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::Token,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            format!("{flags:?}"),
+            "[Sensitive(true), Extractable(false), Token(true)]",
+            "{id}"
+        );
+        let secret = if label.contains("rsa") {
+            AttributeType::PrivateExponent
+        } else {
+            AttributeType::Value
+        };
+        let info = session.get_attribute_info(key, &[secret]).unwrap();
+        assert!(
+            matches!(info[0], AttributeInfo::Sensitive),
+            "{id}: {info:?}"
+        );
+    }
+}
+
+#[test]
+fn alice_logs_in_to_web_sites_with_client_auth_credentials() {
+    use der::Decode;
+    use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage};
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    for (id, algo) in [
+        ("alice-auth-p256", oid::ECDSA_WITH_SHA256),
+        ("alice-auth-rsa2048", oid::SHA256_WITH_RSA),
+    ] {
+        let c = f.cred(id);
+        assert_eq!(
+            (c.otp.as_str(), c.scal, c.usage.as_str()),
+            ("totp", 1, "authentication")
+        );
+        let cred = f.service.credential(&alice, id).unwrap();
+        let cert = x509_cert::Certificate::from_der(&cred.cert_der).unwrap();
+        let tbs = cert.tbs_certificate();
+        let ku = tbs.get_extension::<KeyUsage>().unwrap().unwrap().1;
+        assert!(ku.digital_signature() && !ku.non_repudiation(), "{id}");
+        let eku = tbs.get_extension::<ExtendedKeyUsage>().unwrap().unwrap().1;
+        assert_eq!(eku.0, [const_oid::db::rfc5280::ID_KP_CLIENT_AUTH], "{id}");
+        // A TLS handshake is one signature: a batch SAD serves several.
+        let sad = f
+            .authorize(&alice, id, 3, None, &pin, &f.totp(id, 0))
+            .unwrap();
+        let h = digest(b"TLS 1.3 CertificateVerify content");
+        let sig = f.sign(&alice, id, &sad.sad, vec![h.clone()], algo).unwrap();
+        let ok = sha256_signature_verifies(&cred.cert_der, &h, &sig[0]);
+        assert!(ok, "{id}");
+    }
+    // The signing credentials keep their document key usage and no extended key usage.
+    let signing = f.service.credential(&alice, "alice-p256").unwrap();
+    let cert = x509_cert::Certificate::from_der(&signing.cert_der).unwrap();
+    assert!(cert
+        .tbs_certificate()
+        .get_extension::<ExtendedKeyUsage>()
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn concurrent_signers_never_overspend_a_sad_and_each_signature_is_audited_before_it_returns() {
+    let f = Fixture::new();
+    let alice = f.caller("alice");
+    let pin = f.user("alice").pin.clone();
+    let sad = f
+        .authorize(
+            &alice,
+            "alice-p256",
+            50,
+            None,
+            &pin,
+            &f.totp("alice-p256", 0),
+        )
+        .unwrap();
+    let cert = f
+        .service
+        .credential(&alice, "alice-p256")
+        .unwrap()
+        .cert_der
+        .clone();
+    // What another process sees: committed audit entries of signHash for this hash.
+    let committed = |hash: &[u8]| -> Vec<String> {
+        let db = rusqlite::Connection::open_with_flags(
+            f.state.database(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        let outcomes = db
+            .prepare(
+                "SELECT outcome FROM audit WHERE event = 'signatures/signHash' AND hashes = ?1",
+            )
+            .unwrap()
+            .query_map([format!("[\"{hex}\"]")], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        outcomes
+    };
+    let signed = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (f, alice, sad, cert, signed, committed) =
+                (&f, &alice, &sad, &cert, &signed, &committed);
+            s.spawn(move || {
+                for i in 0..10 {
+                    let h = digest(format!("{t} {i}").as_bytes());
+                    match f.sign(
+                        alice,
+                        "alice-p256",
+                        &sad.sad,
+                        vec![h.clone()],
+                        oid::ECDSA_WITH_SHA256,
+                    ) {
+                        Ok(sigs) => {
+                            assert!(p256_verifies(cert, &h, &sigs[0]));
+                            assert_eq!(committed(&h), ["ok"], "audited before it returned");
+                            signed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(e) => assert_eq!(e, CscError::sad_expired()),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(signed.into_inner(), 50);
+    f.audit_ok();
 }
 
 #[test]

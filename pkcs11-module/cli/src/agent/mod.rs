@@ -9,14 +9,14 @@
 //! also ends on SIGTERM, SIGINT or SIGHUP and after --idle-timeout seconds without a request; at the end
 //! it forgets every SAD and removes its socket.
 
+mod server;
 mod socket;
 mod store;
 
 use crate::words::{Failure, Outcome};
-use cloudtoken::agent::{self as protocol, Request, Response, SOCKET_ENV};
+use cloudtoken::agent::{Request, Response, SOCKET_ENV};
 use cloudtoken::batch;
 use parking_lot::Mutex;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::sync::mpsc;
@@ -186,12 +186,7 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
             .try_clone()
             .map_err(|e| Failure(format!("The agent's socket cannot be used: {e}.")))?;
         let shared = shared.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = shared.clone();
-                std::thread::spawn(move || serve(stream, &shared));
-            }
-        });
+        std::thread::spawn(move || server::run(listener, &shared));
     }
     {
         let tx = end_tx.clone();
@@ -283,40 +278,8 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
     std::process::exit(code);
 }
 
-/// One connection: the peer must be this user; one request, one response.
-fn serve(mut stream: UnixStream, shared: &Shared) {
-    let _ = stream.set_read_timeout(Some(CLIENT_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(CLIENT_TIMEOUT));
-    let own = protocol::own_uid();
-    match protocol::peer_uid(&stream) {
-        Ok(uid) if uid == own => {}
-        Ok(uid) => {
-            if shared.verbose {
-                eprintln!("cloudtoken agent: refused a connection from user {uid}");
-            }
-            let _ = protocol::write_message(
-                &mut stream,
-                &Response::Refused {
-                    reason: "not your agent".into(),
-                },
-            );
-            return;
-        }
-        Err(_) => return,
-    }
-    let request = match protocol::read_message::<Request>(&mut stream) {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            let _ = protocol::write_message(
-                &mut stream,
-                &Response::Refused {
-                    reason: format!("bad request: {e}"),
-                },
-            );
-            return;
-        }
-    };
+/// The answer to one request of this user (server.rs checked who is asking and read the request).
+fn answer(request: Request, shared: &Shared) -> Response {
     *shared.last_request.lock() = Instant::now();
     let now = Instant::now();
     let (what, response) = {
@@ -357,7 +320,7 @@ fn serve(mut stream: UnixStream, shared: &Shared) {
         };
         eprintln!("cloudtoken agent: {what}: {outcome}");
     }
-    let _ = protocol::write_message(&mut stream, &response);
+    response
 }
 
 #[cfg(test)]

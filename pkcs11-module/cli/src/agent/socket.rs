@@ -2,9 +2,9 @@
 //! socket file only the user can open (0600), and — checked per connection — a peer of the same user.
 
 use crate::words::{Failure, Outcome};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The listening socket and what to remove when the agent ends.
 pub struct Bound {
@@ -24,24 +24,6 @@ impl Bound {
     }
 }
 
-/// A folder of ours that nobody else can enter or change.
-fn check_private_dir(dir: &Path) -> Result<(), String> {
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    if !meta.is_dir() {
-        return Err(format!("{} is not a folder", dir.display()));
-    }
-    if meta.uid() != cloudtoken::agent::own_uid() {
-        return Err(format!("{} belongs to another user", dir.display()));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} can be entered by other users (chmod 700 it)",
-            dir.display()
-        ));
-    }
-    Ok(())
-}
-
 /// `$XDG_RUNTIME_DIR/cloudtoken/agent.PID.sock`, else a fresh private temporary folder.
 fn default_place() -> Outcome<(PathBuf, Option<tempfile::TempDir>)> {
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")
@@ -50,19 +32,7 @@ fn default_place() -> Outcome<(PathBuf, Option<tempfile::TempDir>)> {
         .filter(|d| d.is_dir());
     if let Some(runtime) = runtime {
         let dir = runtime.join("cloudtoken");
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            // The mode given to mkdir is filtered by the umask, which is process-wide: set it exactly.
-            Ok(()) => std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(|e| Failure(format!("The agent's folder cannot be made private: {e}.")))?,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(Failure(format!(
-                    "The agent's folder {} cannot be created: {e}.",
-                    dir.display()
-                )))
-            }
-        }
-        check_private_dir(&dir).map_err(|e| {
+        cloudtoken::runtime::ensure_private_dir(&dir).map_err(|e| {
             Failure(format!(
                 "The agent's folder is not private, so it is not used: {e}."
             ))
@@ -131,6 +101,7 @@ pub fn bind(given: Option<PathBuf>) -> Outcome<Bound> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
     fn socket_is_private_and_a_live_one_is_not_taken_over() {

@@ -1,5 +1,6 @@
-//! The return values the PKCS#11 specification allows each function, in one table, for tests that
-//! check every CK_RV the module answers (tests/abi_random.rs, the spec-corner tests).
+//! The return values the PKCS#11 specification allows each function, in one table: the module keeps
+//! every answer inside it (pkcs11-module/src/ffi/mod.rs), and the tests check every CK_RV the module
+//! answers against it (tests/abi_random.rs, the spec-corner tests).
 //!
 //! Source: the OASIS PKCS #11 TC's base specification text (github.com/oasis-tcs/pkcs11,
 //! `working/doc/spec/*_functions.md` at commit 1c31190), which carries the 2.40 function descriptions
@@ -140,7 +141,13 @@ const NO_TOKEN: &[&str] = &[
     "C_GetInterface",
 ];
 
-/// The return values `function`'s description lists.
+/// Whether the table has `function`.
+pub fn known(function: &str) -> bool {
+    RETURN_VALUES.iter().any(|(f, _)| *f == function)
+}
+
+/// The return values `function`'s description lists (panics for a function the table lacks: a test's
+/// mistake).
 pub fn listed(function: &str) -> &'static [CK_RV] {
     RETURN_VALUES
         .iter()

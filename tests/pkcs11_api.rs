@@ -658,14 +658,16 @@ fn sessions_and_login_state() {
     assert_eq!((ti.ulSessionCount, ti.ulRwSessionCount), (2, 1));
 
     assert_rv(p.logout(ro), CKR_USER_NOT_LOGGED_IN, "logout before login");
+    // A context login belongs to an operation (§5.6.11), whatever the login state.
     assert_rv(
         p.login(ro, CKU_CONTEXT_SPECIFIC, "123456"),
-        CKR_USER_NOT_LOGGED_IN,
+        CKR_OPERATION_NOT_INITIALIZED,
         "context before user",
     );
+    // With a read-only session open, an SO login is refused for that first (§5.6.10).
     assert_rv(
         p.login(ro, CKU_SO, &bob.pin),
-        CKR_USER_TYPE_INVALID,
+        CKR_SESSION_READ_ONLY_EXISTS,
         "no security officer",
     );
     assert_rv(
@@ -673,7 +675,8 @@ fn sessions_and_login_state() {
         CKR_USER_TYPE_INVALID,
         "unknown user type",
     );
-    assert_rv(p.login(ro, CKU_USER, ""), CKR_PIN_LEN_RANGE, "empty PIN");
+    // CKR_PIN_LEN_RANGE is not among C_Login's return values: an empty PIN is an incorrect one.
+    assert_rv(p.login(ro, CKU_USER, ""), CKR_PIN_INCORRECT, "empty PIN");
     // SAFETY: NULL PIN is the misuse under test.
     assert_rv(
         unsafe { (p.f.C_Login.unwrap())(ro, CKU_USER, null_mut(), 6) },

@@ -227,9 +227,10 @@ fn wrong_pin_and_wrong_otp_are_pin_incorrect() {
     );
     let key = key_of(p, h, &cred.label);
     let case = cases_for(CKM_ECDSA_SHA256, b"wrong pin").remove(0);
+    // The refused PIN ends the login (C_Sign may not say CKR_PIN_INCORRECT).
     assert_eq!(
         p.sign(h, &case.mech, key.private, &case.input),
-        Err(CKR_PIN_INCORRECT)
+        Err(CKR_USER_NOT_LOGGED_IN)
     );
     assert_rv(
         p.logout(h),
@@ -244,9 +245,10 @@ fn wrong_pin_and_wrong_otp_are_pin_incorrect() {
         CKR_OK,
         "C_Login",
     );
+    // A refused code rejects the signature; the user stays logged in.
     assert_eq!(
         p.sign(h, &case.mech, key.private, &case.input),
-        Err(CKR_PIN_INCORRECT)
+        Err(CKR_FUNCTION_REJECTED)
     );
     assert_eq!(
         p.sign(h, &case.mech, key.private, &case.input),

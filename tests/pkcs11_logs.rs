@@ -154,7 +154,7 @@ fn no_secret_reaches_any_log() {
     assert_rv(p.login(h, CKU_USER, &wrong_passcode), CKR_OK, "C_Login");
     assert_eq!(
         sign_verified(p, h, &key_of(p, h, &label("alice-p256")), b"wrong pin"),
-        Err(CKR_PIN_INCORRECT)
+        Err(CKR_USER_NOT_LOGGED_IN)
     );
     passcodes.push(wrong_pin);
     passcodes.push(wrong_passcode);

@@ -195,7 +195,8 @@ fn protected_path_asks_for_the_pin_itself() {
     let key = key_of(p, h, &label);
     assert_eq!(
         sign_verified(p, h, &key, b"wrong pin"),
-        Err(CKR_PIN_INCORRECT)
+        // The refusal ended the login; C_Sign may not say CKR_PIN_INCORRECT.
+        Err(CKR_USER_NOT_LOGGED_IN)
     );
     assert_eq!(p.session_state(h), CKS_RO_PUBLIC_SESSION);
     e.alice.take_questions();

@@ -197,6 +197,11 @@ impl Error {
                     {
                         Reason::NotSupported
                     }
+                    // An error code this client does not know, with a status that says "later"
+                    // (429 Too Many Requests, 502-504): the service is overloaded, whatever it called it.
+                    CscErrorCode::Other(_) if matches!(status, 429 | 502..=504) => {
+                        Reason::ServiceUnavailable
+                    }
                     CscErrorCode::Other(_) => Reason::Other,
                 }
             }
@@ -260,6 +265,19 @@ mod tests {
     }
 
     /// The reference service's phrases (examples/csc-server/src/error.rs).
+    #[test]
+    fn an_unknown_code_with_a_later_status_is_overload() {
+        assert_eq!(
+            csc(429, "too_many_requests", "slow down").reason(),
+            Reason::ServiceUnavailable
+        );
+        assert_eq!(
+            csc(503, "maintenance", "back at 5").reason(),
+            Reason::ServiceUnavailable
+        );
+        assert_eq!(csc(400, "weird", "x").reason(), Reason::Other);
+    }
+
     #[test]
     fn reference_service_phrases() {
         let cases = [

@@ -4,6 +4,7 @@
 use super::mechanism::read_mechanism;
 use super::{check_output, guard, input, write_output, Output};
 use crate::error::CkResult;
+use crate::mechanism::SignRequestParts;
 use crate::operation::sign::{self, SignOp};
 use crate::session::Session;
 use crate::state;
@@ -82,18 +83,28 @@ pub unsafe extern "C" fn C_Sign(
             return Ok(());
         };
         let parts = op.plan.request_for_data(data)?;
-        let signature = closed_wins(&s, sign::execute(&s.token, op, parts, &|| s.is_closed()))?;
+        let signature = sign_once(&s, op, parts)?;
         // SAFETY: check_output accepted the buffer for signature_len() bytes, which the signature has.
         unsafe { finish(pSignature, pulSignatureLen, &signature) }
     })
 }
 
-/// A session closed while its signature was made answers CKR_SESSION_CLOSED, whatever else happened.
-fn closed_wins(s: &Session, outcome: CkResult<Vec<u8>>) -> CkResult<Vec<u8>> {
+/// The signature of an ended operation, with the outcome in C_Sign's terms: a session closed meanwhile
+/// answers CKR_SESSION_CLOSED whatever else happened; a factor the service refused (which only C_Login
+/// may call CKR_PIN_INCORRECT) is CKR_USER_NOT_LOGGED_IN when the refusal ended the login (a wrong PIN:
+/// the application should log in again), else CKR_FUNCTION_REJECTED (a wrong code: the user stays
+/// logged in; or a lock, which no new login mends). The log line says which it was.
+fn sign_once(s: &Session, op: SignOp, parts: SignRequestParts) -> CkResult<Vec<u8>> {
+    let was_logged_in = s.token.is_logged_in();
+    let outcome = sign::execute(&s.token, op, parts, &|| s.is_closed());
     if s.is_closed() {
         return Err(CKR_SESSION_CLOSED);
     }
-    outcome
+    outcome.map_err(|rv| match rv {
+        CKR_PIN_INCORRECT if was_logged_in && !s.token.is_logged_in() => CKR_USER_NOT_LOGGED_IN,
+        CKR_PIN_INCORRECT | CKR_PIN_LOCKED => CKR_FUNCTION_REJECTED,
+        other => other,
+    })
 }
 
 /// # Safety
@@ -150,7 +161,7 @@ pub unsafe extern "C" fn C_SignFinal(
             return Ok(());
         };
         let parts = op.final_parts()?;
-        let signature = closed_wins(&s, sign::execute(&s.token, op, parts, &|| s.is_closed()))?;
+        let signature = sign_once(&s, op, parts)?;
         // SAFETY: check_output accepted the buffer for signature_len() bytes.
         unsafe { finish(pSignature, pulSignatureLen, &signature) }
     })

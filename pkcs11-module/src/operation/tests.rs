@@ -255,6 +255,12 @@ fn a_credential_that_cannot_be_read_does_not_hide_the_others() {
 fn a_token_whose_credentials_need_nothing_needs_no_login() {
     let fake = Arc::new(FakeService::implicit());
     let t = token(&fake, "mode = \"pin\"");
+    assert_eq!(
+        t.mode(),
+        crate::config::TokenMode::Pin,
+        "before the credentials are loaded"
+    );
+    t.loaded().unwrap();
     assert_eq!(t.mode(), crate::config::TokenMode::LoginFree);
     assert!(!t.is_logged_in());
     let sig = sign(&t, b"no PIN").unwrap();

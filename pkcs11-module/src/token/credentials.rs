@@ -127,6 +127,11 @@ impl Catalog {
         *self.loaded.lock() = Some(l.clone());
         Ok(l)
     }
+
+    /// What has been fetched, without fetching.
+    pub fn current(&self) -> Option<Arc<Loaded>> {
+        self.loaded.lock().clone()
+    }
 }
 
 /// Lists the account's credentials and builds their objects. A credential that cannot be used (disabled

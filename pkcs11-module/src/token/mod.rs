@@ -98,10 +98,11 @@ impl Token {
         Ok(loaded)
     }
 
-    /// How applications log in: what the credentials need (fetched now if not yet), else, when the
-    /// service cannot be reached, the configured mode.
+    /// How applications log in: what the credentials need once they are loaded (the first session),
+    /// before that the configured mode. Never a request: C_GetTokenInfo is called by every program that
+    /// enumerates tokens (p11-kit, GnuTLS), and must not wait for the service.
     pub fn mode(&self) -> TokenMode {
-        self.loaded().map_or(self.config.mode, |l| l.mode)
+        self.catalog.current().map_or(self.config.mode, |l| l.mode)
     }
 
     pub fn is_logged_in(&self) -> bool {

@@ -1,17 +1,21 @@
 //! The `support` crate: what the integration and real-client tests share. A real `csc-server` on
 //! 127.0.0.1 with its demo data and audit trail, the built module loaded as applications load it,
 //! one-time codes, independent signature checks with `openssl`, the shipped test prompt, the approval
-//! page, the `cloudtoken` tool and NSS, a fault proxy between module and service, child processes with
-//! deadlines, visible skips, and the PKCS#11 return-value table of the specification.
+//! page and headless Chromium, the CryptoPro DSS emulator, the `cloudtoken` tool and NSS, a fault proxy
+//! between module and service, child processes with deadlines, visible skips, and the PKCS#11
+//! return-value table of the specification.
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
-//! `audit`, `totp`, `verify`, `config` (module configurations and secret files), `prompt`, `page`,
+//! `dss` (the CryptoPro DSS emulator), `audit`, `totp`, `verify` (with GOST through OpenSSL's engine),
+//! `config` (module configurations and secret files), `prompt`, `page`, `browser`,
 //! `tls`, `tools`, `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign →
 //! verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually `use support::prelude::*`.
 
 pub mod audit;
+pub mod browser;
 pub mod child;
 pub mod config;
+pub mod dss;
 pub mod fault_proxy;
 pub mod p11;
 pub mod page;

@@ -78,7 +78,7 @@ pub fn wrong_totp(cred: &DemoCredential) -> String {
 
 /// A code for a time step newer than every step handed out before for this `secret` (one TOTP secret is
 /// one credential or one account), waiting for the clock where needed.
-fn fresh_totp_code(secret: &str, period: u64) -> String {
+pub fn fresh_totp_code(secret: &str, period: u64) -> String {
     static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
     let map = LAST.get_or_init(|| Mutex::new(HashMap::new()));
     loop {

@@ -27,7 +27,7 @@ const PERIOD: u64 = 2;
 fn p11test() -> PathBuf {
     let p = std::env::var_os("P11TEST_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("conformance/p11test"));
+        .unwrap_or_else(|| target_dir().join("conformance/p11test-cloudtoken"));
     assert!(
         p.exists(),
         "{} missing: run `bash tests/conformance/build-p11test.sh` (tests/run.sh does) with the same \

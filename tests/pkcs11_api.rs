@@ -122,86 +122,146 @@ fn library_slot_and_token_information() {
     );
 }
 
-#[test]
-fn interfaces_offer_3_0_by_default_and_2_40_on_request() {
-    let p = p11();
-    let mut count: CK_ULONG = 0;
-    let version = |i: &CK_INTERFACE| {
-        // SAFETY: every function list starts with its CK_VERSION.
-        let v = unsafe { *(i.pFunctionList as *const CK_VERSION) };
-        (v.major, v.minor)
+/// C_GetInterface as a PKCS#11 3.0 application calls it: name (NULL or "PKCS 11"), version (NULL or
+/// major.minor) and flags; `Err` carries the CK_RV.
+fn interface(
+    p: P11,
+    name: Option<&str>,
+    version: Option<(u8, u8)>,
+    flags: CK_FLAGS,
+) -> Result<CK_INTERFACE, CK_RV> {
+    let name = name.map(|n| std::ffi::CString::new(n).unwrap());
+    let mut v = version.map(|(major, minor)| CK_VERSION { major, minor });
+    let mut iface: *mut CK_INTERFACE = null_mut();
+    // SAFETY: NULL or valid pointers to locals.
+    let rv = unsafe {
+        p.lib.C_GetInterface(
+            name.as_ref()
+                .map_or(null_mut(), |n| n.as_ptr() as *mut CK_UTF8CHAR),
+            v.as_mut().map_or(null_mut(), |v| v as *mut CK_VERSION),
+            &mut iface,
+            flags,
+        )
     };
-    // SAFETY: valid pointers; these work before C_Initialize too.
+    if rv != CKR_OK {
+        return Err(rv);
+    }
+    assert!(!iface.is_null(), "CKR_OK without an interface");
+    // SAFETY: the module returned a pointer to one of its interfaces.
+    Ok(unsafe { *iface })
+}
+
+/// The version a function list starts with, and what its C_GetInfo reports (the module is initialized).
+fn list_versions(iface: &CK_INTERFACE) -> ((u8, u8), (u8, u8)) {
+    // Every PKCS#11 function list starts with its version and C_Initialize, C_Finalize, C_GetInfo, so
+    // the 2.40 layout reads both.
+    // SAFETY: pFunctionList points to a function list of the module.
+    let list = unsafe { &*(iface.pFunctionList as *const CK_FUNCTION_LIST) };
+    let mut info = CK_INFO::default();
+    // SAFETY: valid out pointer.
+    assert_rv(
+        unsafe { (list.C_GetInfo.unwrap())(&mut info) },
+        CKR_OK,
+        "C_GetInfo",
+    );
+    (
+        (list.version.major, list.version.minor),
+        (info.cryptokiVersion.major, info.cryptokiVersion.minor),
+    )
+}
+
+#[test]
+fn interfaces_3_0_by_default_2_40_on_request_unknown_ones_refused() {
+    let (_svc, p) = setup();
+    let mut count: CK_ULONG = 0;
+    let mut list = [CK_INTERFACE::default(); 2];
+    // SAFETY: valid pointers to locals.
     unsafe {
         assert_rv(
             p.lib.C_GetInterfaceList(null_mut(), &mut count),
             CKR_OK,
             "C_GetInterfaceList size",
         );
-        assert_eq!(count, 2);
-        let mut list = [CK_INTERFACE::default(); 2];
+        assert_eq!(count, 2, "3.0 and 2.40");
         assert_rv(
             p.lib.C_GetInterfaceList(list.as_mut_ptr(), &mut count),
             CKR_OK,
             "C_GetInterfaceList",
         );
-        for i in &list {
-            let name = std::ffi::CStr::from_ptr(i.pInterfaceName as *const std::ffi::c_char);
-            assert_eq!(name.to_bytes(), b"PKCS 11");
-            assert_eq!(i.flags, 0);
-        }
+    }
+    for i in &list {
+        // SAFETY: the module's interface name, NUL-terminated.
+        let name = unsafe { std::ffi::CStr::from_ptr(i.pInterfaceName as *const std::ffi::c_char) };
+        assert_eq!(name.to_bytes(), b"PKCS 11");
+        assert_eq!(i.flags, 0);
+    }
+    assert_eq!(
+        list_versions(&list[0]),
+        ((3, 0), (3, 0)),
+        "the list's first interface is 3.0"
+    );
+    assert_eq!(list_versions(&list[1]), ((2, 40), (2, 40)));
+    // The 2.40 interface is what C_GetFunctionList gives.
+    assert_eq!(
+        list[1].pFunctionList as *const CK_FUNCTION_LIST,
+        p.f as *const CK_FUNCTION_LIST
+    );
+
+    let default = interface(p, None, None, 0).expect("the default interface");
+    assert_eq!(
+        list_versions(&default),
+        ((3, 0), (3, 0)),
+        "the default is 3.0"
+    );
+    for (name, version, want) in [
+        (Some("PKCS 11"), None, (3, 0)),
+        (Some("PKCS 11"), Some((3, 0)), (3, 0)),
+        (None, Some((2, 40)), (2, 40)),
+        (Some("PKCS 11"), Some((2, 40)), (2, 40)),
+    ] {
+        let got = interface(p, name, version, 0)
+            .unwrap_or_else(|rv| panic!("{name:?} {version:?}: {}", rv_name(rv)));
+        assert_eq!(list_versions(&got).0, want, "{name:?} {version:?}");
+    }
+
+    // Unknown names, versions and flags (PKCS#11 3.0 §5.4.6): CKR_ARGUMENTS_BAD, nothing returned.
+    for (name, version, flags) in [
+        (Some("PKCS 11 "), None, 0),
+        (Some("pkcs 11"), None, 0),
+        (Some(""), None, 0),
+        (Some("Vendor Interface"), Some((3, 0)), 0),
+        (None, Some((3, 1)), 0),
+        (None, Some((2, 20)), 0),
+        (Some("PKCS 11"), Some((4, 0)), 0),
+        (None, None, CKF_INTERFACE_FORK_SAFE),
+        (Some("PKCS 11"), Some((3, 0)), CKF_INTERFACE_FORK_SAFE),
+        (None, None, 0x8000_0000),
+    ] {
         assert_eq!(
-            list.iter().map(version).collect::<Vec<_>>(),
-            [(3, 0), (2, 40)]
+            interface(p, name, version, flags).map(|i| list_versions(&i)),
+            Err(CKR_ARGUMENTS_BAD),
+            "C_GetInterface({name:?}, {version:?}, {flags:#x})"
         );
-        // C_GetFunctionList gives the 2.40 list.
-        assert_eq!(
-            list[1].pFunctionList as *const CK_FUNCTION_LIST,
-            p.f as *const CK_FUNCTION_LIST
-        );
-        let mut iface: *mut CK_INTERFACE = null_mut();
-        assert_rv(
-            p.lib.C_GetInterface(null_mut(), null_mut(), &mut iface, 0),
-            CKR_OK,
-            "default interface",
-        );
-        assert_eq!(version(&*iface), (3, 0));
-        let mut v2 = CK_VERSION {
-            major: 2,
-            minor: 40,
-        };
-        assert_rv(
-            p.lib.C_GetInterface(null_mut(), &mut v2, &mut iface, 0),
-            CKR_OK,
-            "2.40 on request",
-        );
-        assert_eq!((*iface).pFunctionList, list[1].pFunctionList);
-        let mut v4 = CK_VERSION {
-            major: 4,
-            minor: 50,
-        };
-        assert_rv(
-            p.lib.C_GetInterface(null_mut(), &mut v4, &mut iface, 0),
-            CKR_ARGUMENTS_BAD,
-            "unknown version",
-        );
-        let mut other = *b"PKCS 11 other\0";
-        assert_rv(
-            p.lib
-                .C_GetInterface(other.as_mut_ptr(), null_mut(), &mut iface, 0),
-            CKR_ARGUMENTS_BAD,
-            "unknown name",
-        );
-        assert_rv(
-            p.lib.C_GetInterface(null_mut(), null_mut(), &mut iface, 2),
-            CKR_ARGUMENTS_BAD,
-            "unknown flags",
-        );
+    }
+    // SAFETY: NULL output pointers are the misuse under test.
+    unsafe {
         assert_rv(
             p.lib.C_GetInterface(null_mut(), null_mut(), null_mut(), 0),
             CKR_ARGUMENTS_BAD,
             "NULL out",
         );
+        assert_rv(
+            p.lib.C_GetInterfaceList(null_mut(), null_mut()),
+            CKR_ARGUMENTS_BAD,
+            "NULL count",
+        );
+        let mut short: CK_ULONG = 1;
+        assert_rv(
+            p.lib.C_GetInterfaceList(list.as_mut_ptr(), &mut short),
+            CKR_BUFFER_TOO_SMALL,
+            "short list",
+        );
+        assert_eq!(short, 2);
     }
 }
 

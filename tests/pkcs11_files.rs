@@ -138,13 +138,21 @@ fn first_session_helper() {
     assert_rv(p.finalize(), CKR_OK, "C_Finalize");
 }
 
+/// The system call of one line of `strace -f -o` output: the line without the leading process ID and
+/// the padding after it (one or two spaces, depending on the strace version and the PID's width).
+fn call_of(line: &str) -> &str {
+    line.split_once(' ')
+        .map_or(line, |(_, call)| call)
+        .trim_start()
+}
+
 /// What the trace shows for `path`: the calls that name it, and whether its descriptor was examined.
 fn calls_naming(trace: &str, path: &Path) -> (Vec<String>, bool) {
     let quoted = format!("\"{}\"", path.display());
     let naming: Vec<String> = trace
         .lines()
         .filter(|l| l.contains(&quoted))
-        .map(|l| l.split_once(' ').map_or(l, |(_, call)| call).to_owned())
+        .map(|l| call_of(l).to_owned())
         .collect();
     // The descriptors the opens returned: "openat(AT_FDCWD, "PATH", ...) = 7".
     let fds: Vec<String> = naming
@@ -153,7 +161,7 @@ fn calls_naming(trace: &str, path: &Path) -> (Vec<String>, bool) {
         .filter_map(|c| c.rsplit_once("= ").map(|(_, fd)| fd.trim().to_owned()))
         .collect();
     let handle_checked = trace.lines().any(|l| {
-        let call = l.split_once(' ').map_or(l, |(_, c)| c);
+        let call = call_of(l);
         fds.iter().any(|fd| {
             call.starts_with(&format!("fstat({fd},"))
                 || call.starts_with(&format!("newfstatat({fd}, \"\""))

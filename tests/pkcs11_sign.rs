@@ -151,24 +151,9 @@ fn multi_part_signing_hashes_locally() {
         case.assert_verified(&key, &sig);
         assert_rv(p.logout(h), CKR_OK, "C_Logout");
     }
-    // The raw mechanisms are single-part: C_SignUpdate fails and ends the operation.
+    // Raw mechanisms in parts: tests/pkcs11_spec_corners.rs.
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
     let key = key_of(p, h, &cred.label);
-    assert_rv(
-        p.sign_init(h, &Mech::new(CKM_ECDSA), key.private),
-        CKR_OK,
-        "C_SignInit ECDSA",
-    );
-    assert_rv(
-        p.sign_update(h, b"abc"),
-        CKR_FUNCTION_NOT_SUPPORTED,
-        "C_SignUpdate on CKM_ECDSA",
-    );
-    assert_rv(
-        p.sign_update(h, b"abc"),
-        CKR_OPERATION_NOT_INITIALIZED,
-        "the operation ended",
-    );
     // C_Sign after C_SignUpdate is refused without ending the multi-part operation.
     assert_rv(
         p.sign_init(h, &Mech::new(CKM_ECDSA_SHA256), key.private),

@@ -316,6 +316,8 @@ fn context_login_signs(token: &str, value: impl Fn(&Env) -> String) {
     );
     case.assert_verified(&s.key, &sig);
     assert_rv(s.close(), CKR_OK, "C_CloseSession");
+    // Where the code came from the token's secret file, the codes handed out next must be later ones.
+    support::totp::module_made_codes(e.svc.demo.credential(CRED).1);
 }
 
 #[test]

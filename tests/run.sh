@@ -11,17 +11,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages of the real clients the tests drive (tests/interop/: pkcs11-tool, OpenSSL engine and
-# provider, NSS, pdfsig, p11-kit; chromium: the approval page in tests/approval.rs;
-# libreoffice-writer-nogui: tests/libreoffice.rs; jq: examples/batch-sign.sh and this script; strace:
-# tests/pkcs11_files.rs; openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the HSM
-# of the reference services; libengine-gost-openssl: GOST keys, signatures and checks of the CryptoPro
-# DSS emulator, the module and tests/cryptopro.rs; python3-pykcs11: examples/demo-cryptopro.sh's
-# second client): installed when missing
-# (as root; otherwise the exact install commands are printed), pkcs11-provider from bookworm-backports
-# on Debian 12.
+# provider, NSS, pdfsig, p11-kit, GnuTLS's p11tool and certtool (gnutls-bin); chromium: the approval page
+# in tests/approval.rs and the DSS confirmation page in tests/cryptopro.rs; libreoffice-writer-nogui:
+# tests/libreoffice.rs; jq: examples/batch-sign.sh and this script; strace: tests/pkcs11_files.rs;
+# openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the HSM of the reference services;
+# dpkg-dev and man-db: examples/build-packages.sh and the installed pages in tests/package.rs; curl:
+# tests/tls_login.rs; libengine-gost-openssl: GOST keys, signatures and checks of the CryptoPro DSS
+# emulator, the module and tests/cryptopro.rs; python3-pykcs11: examples/demo-cryptopro.sh's second
+# client): installed when missing (as root; otherwise the exact install commands are printed),
+# pkcs11-provider from bookworm-backports on Debian 12.
 bash tests/interop/install-packages.sh \
     openssl opensc libengine-pkcs11-openssl pkcs11-provider libnss3-tools poppler-utils p11-kit p11-kit-modules \
-    chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 libengine-gost-openssl python3-pykcs11
+    chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 gnutls-bin dpkg-dev man-db curl \
+    libengine-gost-openssl python3-pykcs11
 
 # OpenSC's p11test for tests/conformance.rs (cached in <target>/conformance/).
 bash tests/conformance/build-p11test.sh

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use support::tools::parse_objects;
 use support::totp::now_secs;
+use support::uri::pct;
 use support::{module_path, DemoCredential, Service};
 
 /// The demo token every client signs with: it holds one credential of each key type.
@@ -138,18 +139,6 @@ impl Key {
     pub fn nickname(&self) -> String {
         format!("{}:{}", self.token, self.label)
     }
-}
-
-fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 pub struct Env {

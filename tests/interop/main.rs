@@ -1,7 +1,8 @@
-//! Real applications sign through cloudtoken (issue #4): OpenSC pkcs11-tool, OpenSSL 3 with the libp11
-//! engine and with pkcs11-provider, NSS (modutil, certutil, cmsutil), poppler's pdfsig and p11-kit's
-//! proxy drive the built module against a fresh reference service on 127.0.0.1, with RSA-2048,
-//! RSA-3072, ECDSA P-256 and P-384 credentials. Every signature is verified with `openssl` against the
+//! Real applications sign through cloudtoken (issues #4, #12): OpenSC pkcs11-tool, OpenSSL 3 with the
+//! libp11 engine and with pkcs11-provider, NSS (modutil, certutil, cmsutil), poppler's pdfsig, p11-kit's
+//! proxy, GnuTLS (p11tool, certtool) and S/MIME mail from OpenSSL and NSS drive the built module against
+//! a fresh reference service on 127.0.0.1, with RSA-2048, RSA-3072, ECDSA P-256 and P-384 credentials;
+//! pkcs11-spy shows which PKCS#11 interface a 3.0 and a 2.40 client take. Every signature is verified with `openssl` against the
 //! credential's certificate, itself checked against the demo CA. The suite prints a table (client,
 //! operation, key, authentication, result) and fails if any row failed: a client that cannot sign is
 //! a failure, never a skip.
@@ -48,6 +49,9 @@ const TOOLS: &[(&str, &str)] = &[
     ("/usr/bin/modutil", "libnss3-tools"),
     ("/usr/bin/pdfsig", "poppler-utils"),
     ("/usr/bin/p11-kit", "p11-kit"),
+    ("/usr/bin/p11tool", "gnutls-bin"),
+    ("/usr/bin/certtool", "gnutls-bin"),
+    (clients::interface::SPY, "opensc"),
     (clients::p11kit::PROXY, "p11-kit-modules"),
 ];
 
@@ -80,6 +84,9 @@ fn real_clients_sign_through_cloudtoken() {
     cases.extend(clients::nss::cases(&env));
     cases.extend(clients::pdfsig::cases(&env));
     cases.extend(clients::p11kit::cases(&env, &registration));
+    cases.extend(clients::gnutls::cases(&env));
+    cases.extend(clients::interface::cases(&env));
+    cases.extend(clients::smime::cases(&env));
 
     let started = std::time::Instant::now();
     let rows = case::run_all(&env, cases);

@@ -59,11 +59,8 @@ impl ChildPipe {
 pub fn in_child(deadline: Duration, f: impl FnOnce(&mut ChildPipe) -> i32) -> ChildRun {
     let mut fds = [0; 2];
     // SAFETY: a two-element array for pipe2.
-    assert_eq!(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) },
-        0,
-        "pipe2"
-    );
+    let rv = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
+    assert_eq!(rv, 0, "pipe2");
     let (read_fd, write_fd) = (fds[0], fds[1]);
     let started = Instant::now();
     // SAFETY: the child only runs `f` (see the module comment) and leaves with _exit.

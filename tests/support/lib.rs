@@ -7,8 +7,8 @@
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
 //! `dss` (the CryptoPro DSS emulator), `audit`, `totp`, `verify` (with GOST through OpenSSL's engine),
-//! `config` (module configurations and secret files), `prompt`, `page`, `browser`,
-//! `tls`, `tools`, `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign →
+//! `config` (module configurations and secret files), `prompt`, `page`, `browser`, `tls`, `tools`, `uri`
+//! (pkcs11: URIs), `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign →
 //! verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually `use support::prelude::*`.
 
 pub mod audit;
@@ -28,6 +28,7 @@ pub use pkcs11_returns as spec;
 pub mod tls;
 pub mod tools;
 pub mod totp;
+pub mod uri;
 pub mod verify;
 
 pub use audit::{audit_entries, AuditEntry};

@@ -76,11 +76,27 @@ pub fn wrong_totp(cred: &DemoCredential) -> String {
         .expect("a code outside the window")
 }
 
+/// The newest step handed out (or known used) per TOTP secret.
+fn last_steps() -> &'static Mutex<HashMap<String, u64>> {
+    static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
+    LAST.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Records that the module itself made codes of `cred` (from its `totp_secret_file`) up to now: the
+/// module never makes a code of a future step, so the next code handed out here is for a later step
+/// than any the service saw from it.
+pub fn module_made_codes(cred: &DemoCredential) {
+    let secret = cred.totp_secret.as_ref().expect("a TOTP credential");
+    let step_now = now_secs() / period_of(cred);
+    let mut last = last_steps().lock();
+    let entry = last.entry(secret.clone()).or_insert(step_now);
+    *entry = (*entry).max(step_now);
+}
+
 /// A code for a time step newer than every step handed out before for this `secret` (one TOTP secret is
 /// one credential or one account), waiting for the clock where needed.
 pub fn fresh_totp_code(secret: &str, period: u64) -> String {
-    static LAST: OnceCell<Mutex<HashMap<String, u64>>> = OnceCell::new();
-    let map = LAST.get_or_init(|| Mutex::new(HashMap::new()));
+    let map = last_steps();
     loop {
         let step_now = now_secs() / period;
         let mut last = map.lock();

@@ -35,15 +35,16 @@ pub struct Args {
     /// Add the module to this NSS database, e.g. sql:$HOME/.pki/nssdb.
     #[arg(long, value_name = "sql:DIR")]
     nss: Option<String>,
-    /// The module file (default: libcloudtoken.so next to this program).
+    /// The module file (default: the installed one, /usr/lib/<multiarch>/pkcs11/libcloudtoken.so, else
+    /// libcloudtoken.so next to this program).
     #[arg(long)]
     module: Option<PathBuf>,
     /// The name applications show for the module.
     #[arg(long, default_value = "cloudtoken")]
     name: String,
     /// p11-kit: a configuration file the module loads when started through this registration
-    /// (instead of its search order). Not for NSS: NSS always asks a module not to create threads,
-    /// which the module needs, and then starts it without registration parameters.
+    /// (instead of its search order). Not for NSS: NSS starts the module without registration
+    /// parameters.
     #[arg(long, requires = "p11_kit")]
     config: Option<PathBuf>,
 }
@@ -79,17 +80,53 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--module`, else libcloudtoken.so in this program's folder.
+/// Where the Debian package installs the module: Debian's PKCS#11 module folder.
+fn installed_module() -> Option<PathBuf> {
+    let multiarch = debian_multiarch()?;
+    Some(PathBuf::from(format!(
+        "/usr/lib/{multiarch}/pkcs11/libcloudtoken.so"
+    )))
+}
+
+/// Debian's multiarch tuple for the architecture this program was built for (the module must match the
+/// applications, which run on the same architecture as this program).
+fn debian_multiarch() -> Option<&'static str> {
+    let tuple = if cfg!(target_arch = "x86_64") {
+        "x86_64-linux-gnu"
+    } else if cfg!(target_arch = "aarch64") {
+        "aarch64-linux-gnu"
+    } else if cfg!(target_arch = "x86") {
+        "i386-linux-gnu"
+    } else if cfg!(all(target_arch = "arm", target_abi = "eabihf")) {
+        "arm-linux-gnueabihf"
+    } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+        "powerpc64le-linux-gnu"
+    } else if cfg!(target_arch = "riscv64") {
+        "riscv64-linux-gnu"
+    } else if cfg!(target_arch = "s390x") {
+        "s390x-linux-gnu"
+    } else {
+        return None;
+    };
+    Some(tuple)
+}
+
+/// `--module`, else the installed module, else libcloudtoken.so in this program's folder (a build tree).
 fn module_path(given: Option<&Path>) -> Outcome<PathBuf> {
     let path = match given {
         Some(p) => p.to_path_buf(),
-        None => std::env::current_exe()
-            .ok()
-            .and_then(|exe| exe.parent().map(|d| d.join("libcloudtoken.so")))
+        None => installed_module()
             .filter(|p| p.exists())
+            .or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|d| d.join("libcloudtoken.so")))
+                    .filter(|p| p.exists())
+            })
             .ok_or_else(|| {
                 Failure::new(
-                    "The module libcloudtoken.so is not next to this program; give its place with --module.",
+                    "The module libcloudtoken.so is neither installed (Debian's PKCS#11 module folder) nor \
+                     next to this program; give its place with --module.",
                 )
             })?,
     };

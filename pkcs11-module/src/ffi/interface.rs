@@ -133,29 +133,36 @@ fn function_list_ptr() -> *mut CK_FUNCTION_LIST {
 
 static INTERFACE_NAME: &[u8] = b"PKCS 11\0";
 
-struct Interfaces([CK_INTERFACE; 2]);
-// SAFETY: the raw pointers inside point to immutable statics (the name and the function lists).
-unsafe impl Sync for Interfaces {}
+/// The number of interfaces offered.
+const COUNT: usize = 2;
 
-/// The default interface first (what C_GetInterface answers without a name and version).
-static INTERFACES: Interfaces = Interfaces([
+/// Each interface's version (what its function list starts with) and flags, the default first (what
+/// C_GetInterface answers without a name and version). Matching reads this table, never the entries
+/// handed out, which callers may have written to.
+const OFFERED: [(CK_VERSION, CK_FLAGS); COUNT] = [(V3_0, 0), (V2_40, 0)];
+
+/// The entry for `OFFERED[i]`.
+const fn interface(i: usize) -> CK_INTERFACE {
     CK_INTERFACE {
         pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-        pFunctionList: &FUNCTION_LIST_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut std::ffi::c_void,
-        flags: 0,
-    },
-    CK_INTERFACE {
-        pInterfaceName: INTERFACE_NAME.as_ptr() as *mut CK_UTF8CHAR,
-        pFunctionList: &FUNCTION_LIST as *const CK_FUNCTION_LIST as *mut std::ffi::c_void,
-        flags: 0,
-    },
-]);
-
-/// The version at the start of an interface's function list.
-fn version_of(i: &CK_INTERFACE) -> CK_VERSION {
-    // SAFETY: every pFunctionList in INTERFACES points to a static list that starts with its CK_VERSION.
-    unsafe { *(i.pFunctionList as *const CK_VERSION) }
+        pFunctionList: if i == 0 {
+            &FUNCTION_LIST_3_0 as *const CK_FUNCTION_LIST_3_0 as *mut std::ffi::c_void
+        } else {
+            &FUNCTION_LIST as *const CK_FUNCTION_LIST as *mut std::ffi::c_void
+        },
+        flags: OFFERED[i].1,
+    }
 }
+
+/// The entries C_GetInterface hands out, in writable memory: some callers write into the CK_INTERFACE
+/// they get (OpenSC 0.23's pkcs11-spy puts its own function list there), which would fault on a
+/// read-only static.
+struct HandedOut(std::cell::UnsafeCell<[CK_INTERFACE; COUNT]>);
+// SAFETY: the module never reads or writes these entries after start-up, it only hands out pointers to
+// them; what a caller writes through such a pointer is that caller's own affair.
+unsafe impl Sync for HandedOut {}
+
+static HANDED_OUT: HandedOut = HandedOut(std::cell::UnsafeCell::new([interface(0), interface(1)]));
 
 /// # Safety
 /// `ppFunctionList` is NULL or points to writable memory for one pointer.
@@ -175,22 +182,23 @@ pub unsafe extern "C" fn C_GetInterfaceList(
     pulCount: *mut CK_ULONG,
 ) -> CK_RV {
     guard("C_GetInterfaceList", || {
-        let all = &INTERFACES.0;
         if pulCount.is_null() {
             return Err(CKR_ARGUMENTS_BAD);
         }
         // SAFETY: non-NULL, valid by the caller's contract.
         let capacity = unsafe { *pulCount };
         // SAFETY: as above.
-        unsafe { *pulCount = all.len() as CK_ULONG };
+        unsafe { *pulCount = COUNT as CK_ULONG };
         if pInterfacesList.is_null() {
             return Ok(());
         }
-        if (capacity as u128) < all.len() as u128 {
+        if (capacity as u128) < COUNT as u128 {
             return Err(CKR_BUFFER_TOO_SMALL);
         }
-        // SAFETY: the caller provides at least `all.len()` writable entries (checked above).
-        unsafe { std::ptr::copy_nonoverlapping(all.as_ptr(), pInterfacesList, all.len()) };
+        for i in 0..COUNT {
+            // SAFETY: the caller provides at least COUNT writable entries (checked above).
+            unsafe { pInterfacesList.add(i).write(interface(i)) };
+        }
         Ok(())
     })
 }
@@ -224,20 +232,19 @@ pub unsafe extern "C" fn C_GetInterface(
             Some(unsafe { *pVersion })
         };
         // The first interface that matches: the default when no version is asked for.
-        let found = INTERFACES
-            .0
+        let found = OFFERED
             .iter()
-            .find(|i| {
-                let v = version_of(i);
+            .position(|(v, offered_flags)| {
                 wanted.is_none_or(|w| w.major == v.major && w.minor == v.minor)
-                    && flags & !i.flags == 0
+                    && flags & !offered_flags == 0
             })
             .ok_or(CKR_ARGUMENTS_BAD)?;
-        // SAFETY: non-NULL and writable by the caller's contract.
+        // SAFETY: `found` < COUNT, so the pointer stays inside HANDED_OUT; the write target is non-NULL
+        // and writable by the caller's contract.
         unsafe {
             write(
                 ppInterface,
-                found as *const CK_INTERFACE as *mut CK_INTERFACE,
+                HANDED_OUT.0.get().cast::<CK_INTERFACE>().add(found),
             )
         }
     })
@@ -246,6 +253,12 @@ pub unsafe extern "C" fn C_GetInterface(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The version at the start of an interface's function list.
+    fn version_of(i: &CK_INTERFACE) -> CK_VERSION {
+        // SAFETY: every list the module hands out starts with its CK_VERSION.
+        unsafe { *(i.pFunctionList as *const CK_VERSION) }
+    }
 
     fn get(
         name: Option<&[u8]>,
@@ -337,6 +350,23 @@ mod tests {
                 list[1].pFunctionList as *mut CK_FUNCTION_LIST,
                 function_list_ptr()
             );
+        }
+    }
+
+    #[test]
+    fn a_caller_may_write_into_the_interface_it_was_handed() {
+        // What OpenSC's pkcs11-spy does (it puts its own function list there). Writing the same value
+        // back keeps the other tests' view unchanged; on read-only memory the write itself faults.
+        let mut iface: *mut CK_INTERFACE = std::ptr::null_mut();
+        // SAFETY: valid pointers to locals; the entry handed out is writable (that is the point).
+        unsafe {
+            assert_eq!(
+                C_GetInterface(std::ptr::null_mut(), std::ptr::null_mut(), &mut iface, 0),
+                CKR_OK
+            );
+            let original = (*iface).pFunctionList;
+            std::ptr::write_volatile(&mut (*iface).pFunctionList, original);
+            assert_eq!(version_of(&*iface).major, 3);
         }
     }
 }

@@ -65,7 +65,7 @@ impl Fuzz {
     /// C_Initialize to C_GetOperationState, the interface functions and C_WaitForSlotEvent.
     fn general_slot_and_session(&mut self) -> Call {
         let (f, g) = (self.p.f, &mut self.g);
-        // SAFETY (every arm): each pointer passed is NULL or points to a live value or buffer at least
+        // SAFETY: in every arm, each pointer passed is NULL or points to a live value or buffer at least
         // as long as the length passed with it; the rest is the module's contract.
         unsafe {
             match g.rng.below(28) {

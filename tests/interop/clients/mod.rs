@@ -1,12 +1,15 @@
 //! One module per client application; each lists its rows. The recipes are the ones in
 //! ../shared/clients.md, measured on Debian 12 with pkcs11-spy.
 
+pub mod gnutls;
+pub mod interface;
 pub mod libp11;
 pub mod nss;
 pub mod p11kit;
 pub mod pdfsig;
 pub mod pkcs11_tool;
 pub mod provider;
+pub mod smime;
 
 use crate::case::Ctx;
 use crate::env::Key;

@@ -52,6 +52,11 @@ pub fn cases(env: &Env) -> Vec<Case> {
 /// openssl.cnf activating the default provider and pkcs11-provider over cloudtoken, with the PIN (if
 /// any) in a file (0600) as a service account would configure it.
 fn openssl(env: &Env, ctx: &Ctx, pin: Option<&str>) -> Cmd {
+    openssl_with(ctx, &env.module, pin)
+}
+
+/// `openssl` with pkcs11-provider loading `module` (cloudtoken, or pkcs11-spy in front of it).
+pub fn openssl_with(ctx: &Ctx, module: &std::path::Path, pin: Option<&str>) -> Cmd {
     let pin_line = match pin {
         Some(pin) => {
             let pin_file = ctx.path("pin.txt");
@@ -69,7 +74,7 @@ fn openssl(env: &Env, ctx: &Ctx, pin: Option<&str>) -> Cmd {
              [default_sect]\nactivate = 1\n\
              [pkcs11_sect]\nmodule = {PROVIDER}\npkcs11-module-path = {}\n\
              {pin_line}activate = 1\n",
-            env.module.display(),
+            module.display(),
         )
         .as_bytes(),
     );

@@ -40,10 +40,8 @@ pub fn p11() -> P11 {
         (lib, list as usize)
     });
     // SAFETY: the function list is a static of the loaded (never unloaded) module.
-    P11 {
-        f: unsafe { &*(list as *const CK_FUNCTION_LIST) },
-        lib,
-    }
+    let f = unsafe { &*(list as *const CK_FUNCTION_LIST) };
+    P11 { f, lib }
 }
 
 /// `cloudtoken_conf=PATH`, the module's pReserved form.

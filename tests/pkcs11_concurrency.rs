@@ -1,7 +1,9 @@
 //! Threads and forks around the built module (issue 11, items 4 and 5): a child forked while another
 //! thread of the parent writes a log line must not deadlock in its first call, and ending a login
 //! (C_Logout, C_CloseAllSessions) while threads sign must end their signatures at once instead of
-//! having each make an authorization of its own for a login that no longer exists.
+//! having each make an authorization of its own for a login that no longer exists. And (issue 10,
+//! items 5 and 6) many unattended signers of one credential share round trips, never beyond what a
+//! SAD covers, as the service's audit trail shows.
 
 use cryptoki_sys::*;
 use once_cell::sync::OnceCell;
@@ -14,6 +16,8 @@ use support::prelude::*;
 
 const PERIOD: u64 = 2;
 const CRED: &str = "alice-p256";
+/// Signatures per authorization of the "Free Batch" token.
+const BATCH: usize = 40;
 /// How soon after the login ended every signer must have its answer.
 const FAIL_FAST: Duration = Duration::from_secs(3);
 
@@ -41,10 +45,16 @@ fn env() -> &'static Env {
             "{}batch_size = 1\n",
             unattended_toml(&svc, dir.path(), CRED, PERIOD)
         );
+        // Login-free and unattended, batches of BATCH: renewed in the background, shared by signers.
+        let batched = format!(
+            "{}batch_size = {BATCH}\n",
+            unattended_toml(&svc, dir.path(), CRED, PERIOD)
+        );
         let tokens = [
             token_toml(&svc, "Logout", "alice", &extra),
             token_toml(&svc, "Close All", "alice", &extra),
             token_toml(&svc, "Close All Free", "alice", &free),
+            token_toml(&svc, "Free Batch", "alice", &batched),
         ];
         let support::p11::flow::Configured { p, config, .. } = initialize_on(dir.path(), &tokens);
         Env {
@@ -258,4 +268,65 @@ fn close_all_sessions_while_threads_sign_ends_their_signatures_without_new_autho
 #[test]
 fn close_all_sessions_of_a_login_free_token_while_threads_sign_makes_no_new_authorizations() {
     close_all_while_signing("Close All Free", 4, 2);
+}
+
+#[test]
+fn concurrent_unattended_signers_share_round_trips_within_what_each_sad_covers() {
+    let _s = serial();
+    let e = env();
+    let p = e.p;
+    let label = e.svc.demo.credential(CRED).1.label.clone();
+    let seen = |event: &str| e.svc.audit(event).last().map_or(0, |a| a.seq);
+    let since = seen("signatures/signHash").max(seen("credentials/authorize"));
+    const SIGNERS: usize = 8;
+    const EACH: usize = 15;
+    let threads: Vec<_> = (0..SIGNERS)
+        .map(|t| {
+            let label = label.clone();
+            std::thread::spawn(move || {
+                let h = p.open(p.slot_of("Free Batch"));
+                let key = key_of(p, h, &label);
+                for i in 0..EACH {
+                    let case = Case::of(CKM_ECDSA_SHA256, format!("batch {t} {i}").as_bytes());
+                    let sig = ok(
+                        p.sign(h, &case.mech, key.private, &case.input),
+                        "C_Sign on the batched token",
+                    );
+                    // Each signer gets the signature of its own message.
+                    case.assert_verified(&key, &sig);
+                }
+                assert_rv(p.close(h), CKR_OK, "C_CloseSession");
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let after = |event: &str| -> Vec<_> {
+        e.svc
+            .audit(event)
+            .into_iter()
+            .filter(|a| a.seq > since && a.credential.as_deref() == Some(CRED))
+            .collect()
+    };
+    let signs = after("signatures/signHash");
+    let sizes: Vec<usize> = signs.iter().map(|a| a.hash_list().len()).collect();
+    assert!(signs.iter().all(|a| a.ok()), "refused signHash: {signs:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), SIGNERS * EACH, "{sizes:?}");
+    assert!(
+        sizes.iter().all(|n| *n <= BATCH),
+        "a request beyond one batch: {sizes:?}"
+    );
+    assert!(
+        sizes.len() < SIGNERS * EACH,
+        "no request carried more than one hash: {sizes:?}"
+    );
+    let authorizations = after("credentials/authorize");
+    assert!(authorizations.iter().all(|a| a.ok()), "{authorizations:?}");
+    assert!(
+        authorizations.len() * BATCH >= SIGNERS * EACH,
+        "{} authorizations of {BATCH} for {} signatures",
+        authorizations.len(),
+        SIGNERS * EACH
+    );
 }

@@ -2,7 +2,8 @@
 //! requires a client certificate from the demo CA and verifies the chain; clients log in with alice's
 //! login credentials (clientAuth certificates, SCAL 1) through the module: `curl` with `pkcs11:` URIs
 //! (Debian 12's curl 7.88 loads them through OpenSSL's libp11 engine; it has no provider support) and
-//! `openssl s_client` with a `pkcs11:` URI through pkcs11-provider. TLS 1.3 and 1.2; ECDSA P-256 and
+//! `openssl s_client` with a `pkcs11:` URI through pkcs11-provider, and headless Chromium (NSS) with the
+//! module in its NSS database and a policy that selects the certificate. TLS 1.3 and 1.2; ECDSA P-256 and
 //! RSA-PSS (the server accepts only that scheme from the client). Every login is checked on the server
 //! side: s_server prints the client certificate's subject and the verification result.
 //!
@@ -17,7 +18,10 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::config::{token_toml, unattended_toml, write_config};
+use support::browser::{chromium_path, spki_pin};
+use support::config::{secret_file, token_toml, unattended_toml, write_config};
+use support::prelude::{is_root, skip};
+use support::prompt::PromptDir;
 use support::service::die_with_parent;
 use support::tools::{expect_ok, run, text};
 use support::uri::object_uri;
@@ -42,21 +46,49 @@ struct Login {
     label: String,
     /// The subject s_server prints for the certificate (OpenSSL's one-line form ends with the CN).
     cn: String,
+    /// The subject's organizational unit: what tells a person's login certificates apart.
+    unit: String,
     /// The client signature scheme the server accepts (s_server -client_sigalgs).
     sigalg: &'static str,
 }
 
+/// The world with a login-free token per login credential, each with its PIN and authenticator secret
+/// in files.
 fn world() -> World {
+    world_with(|svc, dir| {
+        [
+            ("alice-auth-p256", "Alice TLS P-256"),
+            ("alice-auth-rsa2048", "Alice TLS RSA"),
+        ]
+        .into_iter()
+        .map(|(id, label)| {
+            let extra = unattended_toml(svc, dir, id, TOTP_PERIOD);
+            token_toml(svc, label, "alice", &extra)
+        })
+        .collect()
+    })
+}
+
+/// The world with one login-free token, "Alice TLS", for a browser: NSS shows a certificate held by
+/// several tokens as one, so each login certificate must be on one token only. The PIN is in a file; the
+/// codes of both credentials come from the shipped test prompt (playing the user's authenticator).
+fn browser_world() -> World {
+    world_with(|svc, dir| {
+        let pin = secret_file(&dir.join("alice.pin"), &svc.demo.token_of("alice").pin);
+        let prompt = PromptDir::new(dir.join("prompt"), svc, &svc.demo.token_of("alice").pin);
+        let extra = format!(
+            "mode = \"login-free\"\npin_file = {:?}\n{}",
+            pin.display().to_string(),
+            prompt.command_toml()
+        );
+        vec![token_toml(svc, "Alice TLS", "alice", &extra)]
+    })
+}
+
+fn world_with(tokens: impl Fn(&Service, &Path) -> Vec<String>) -> World {
     let svc = Service::start_fresh_init_serve(&["--totp-period", &TOTP_PERIOD.to_string()], &[]);
     let dir = tempfile::tempdir().unwrap();
-    let mut tokens = Vec::new();
-    for (id, label) in [
-        ("alice-auth-p256", "Alice TLS P-256"),
-        ("alice-auth-rsa2048", "Alice TLS RSA"),
-    ] {
-        let extra = unattended_toml(&svc, dir.path(), id, TOTP_PERIOD);
-        tokens.push(token_toml(&svc, label, "alice", &extra));
-    }
+    let tokens = tokens(&svc, dir.path());
     let config = write_config(dir.path(), "info", &dir.path().join("module.log"), &tokens);
     let server_cert = dir.path().join("server.pem");
     let server_key = dir.path().join("server.key");
@@ -129,6 +161,11 @@ fn login(w: &World, id: &str, token: &str, sigalg: &'static str) -> Login {
         .rsplit_once("CN = ")
         .map(|(_, cn)| cn.trim().to_owned())
         .unwrap_or_else(|| panic!("no CN in {subject}"));
+    let unit = subject
+        .split_once("OU = ")
+        .and_then(|(_, rest)| rest.split(", CN = ").next())
+        .map(|ou| ou.trim().to_owned())
+        .unwrap_or_else(|| panic!("no OU in {subject}"));
     // The login certificate is for client authentication, from the demo CA.
     expect_ok(
         "openssl verify -purpose sslclient",
@@ -141,6 +178,7 @@ fn login(w: &World, id: &str, token: &str, sigalg: &'static str) -> Login {
         token: token.to_owned(),
         label: cred.label.clone(),
         cn,
+        unit,
         sigalg,
     }
 }
@@ -159,7 +197,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(w: &World, tls: &str, sigalg: &str, name: &str) -> Server {
+fn serve(w: &World, tls: &str, sigalg: &str, name: &str, connections: u32) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -172,7 +210,7 @@ fn serve(w: &World, tls: &str, sigalg: &str, name: &str) -> Server {
         "-accept",
         &format!("127.0.0.1:{port}"),
         "-naccept",
-        "1",
+        &connections.to_string(),
         "-www",
     ])
     .arg(format!("-{tls}"))
@@ -207,8 +245,11 @@ fn serve(w: &World, tls: &str, sigalg: &str, name: &str) -> Server {
 impl Server {
     /// What the server said about the client after the one connection it serves: the subject of the
     /// verified client certificate, or why the login failed.
-    fn client_subject(mut self, cn: &str) -> Result<String, String> {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    fn client_subject(mut self, cn: &str, one_connection: bool) -> Result<String, String> {
+        // A one-connection server ends by itself after it; the statistics it prints then are part of
+        // the check.
+        let wait = if one_connection { 30 } else { 0 };
+        let deadline = Instant::now() + Duration::from_secs(wait);
         loop {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
@@ -234,7 +275,7 @@ impl Server {
             .lines()
             .filter(|l| l.trim() == "verify return:1")
             .count();
-        let finished = log.contains("1 server accepts that finished");
+        let finished = !one_connection || log.contains("1 server accepts that finished");
         match leaf {
             Some(l) if verified >= 2 && finished && !said.contains("verify error") => {
                 Ok(l.to_owned())
@@ -293,16 +334,79 @@ fn with_deadline(cmd: &mut Command) -> std::process::Output {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum Client {
+enum Tool {
     Curl,
     SClient,
+    Chromium,
 }
 
-fn log_in(w: &World, l: &Login, client: Client, tls: &str) -> Result<String, String> {
+/// The HOME Chromium runs with: its NSS database (`$HOME/.pki/nssdb`, where Chromium on Linux keeps
+/// certificates and security devices) holds the module, added with NSS's own modutil.
+fn chromium_home(w: &World) -> PathBuf {
+    let home = w.dir.path().join("chromium-home");
+    let db = home.join(".pki/nssdb");
+    if !db.join("pkcs11.txt").exists() {
+        std::fs::create_dir_all(&db).unwrap();
+        let sql = format!("sql:{}", db.display());
+        expect_ok(
+            "certutil -N",
+            &run(Command::new("certutil").args(["-N", "--empty-password", "-d", &sql])),
+        );
+        expect_ok(
+            "modutil -add",
+            &run(Command::new("modutil")
+                .args(["-force", "-dbdir", &sql, "-add", "cloudtoken", "-libfile"])
+                .arg(module_path())
+                .env("CLOUDTOKEN_CONFIG", &w.config)),
+        );
+    }
+    home
+}
+
+/// Chromium's managed policies: read by every Chromium on the machine at start, so the file names
+/// this test's server only, and is removed however the test ends.
+const POLICY_DIR: &str = "/etc/chromium/policies/managed";
+
+struct Policy(PathBuf);
+
+impl Drop for Policy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// AutoSelectCertificateForUrls for `port`: Chromium picks the certificate of `l`'s subject without
+/// asking (what an administrator sets up for a web login with a token; headless Chromium has no
+/// certificate chooser).
+fn auto_select(port: u16, l: &Login, name: &str) -> Policy {
+    std::fs::create_dir_all(POLICY_DIR).unwrap();
+    let file = Path::new(POLICY_DIR).join(format!(
+        "cloudtoken-tls-login-{}-{name}.json",
+        std::process::id()
+    ));
+    let rule = serde_json::json!({
+        "pattern": format!("https://127.0.0.1:{port}"),
+        "filter": {"SUBJECT": {"CN": l.cn, "OU": l.unit}},
+    })
+    .to_string();
+    let policy = serde_json::json!({ "AutoSelectCertificateForUrls": [rule] });
+    std::fs::write(&file, policy.to_string()).unwrap();
+    Policy(file)
+}
+
+fn log_in(w: &World, l: &Login, client: Tool, tls: &str) -> Result<String, String> {
     let name = format!("{client:?}-{tls}-{}", l.sigalg);
-    let server = serve(w, tls, l.sigalg, &name);
+    // Chromium opens several connections (preconnects; it answers the certificate request by closing
+    // the connection, choosing, and connecting again): its server serves up to 20 and is stopped when
+    // Chromium has the page.
+    let connections = if matches!(client, Tool::Chromium) {
+        20
+    } else {
+        1
+    };
+    let server = serve(w, tls, l.sigalg, &name, connections);
     let out = match client {
-        Client::Curl => with_deadline(
+        Tool::Curl => with_deadline(
             Command::new("curl")
                 .args(["--silent", "--show-error", "--fail", "--max-time", "60"])
                 .arg(if tls == "tls1_3" {
@@ -323,7 +427,7 @@ fn log_in(w: &World, l: &Login, client: Client, tls: &str) -> Result<String, Str
                 .env("OPENSSL_CONF", engine_conf(w))
                 .env("CLOUDTOKEN_CONFIG", &w.config),
         ),
-        Client::SClient => with_deadline(
+        Tool::SClient => with_deadline(
             Command::new("openssl")
                 .args([
                     "s_client",
@@ -339,9 +443,66 @@ fn log_in(w: &World, l: &Login, client: Client, tls: &str) -> Result<String, Str
                 .env("OPENSSL_CONF", provider_conf(w))
                 .env("CLOUDTOKEN_CONFIG", &w.config),
         ),
+        Tool::Chromium => {
+            let _policy = auto_select(server.port, l, &name);
+            let home = chromium_home(w);
+            let out = with_deadline(
+                Command::new(chromium_path())
+                    .args([
+                        "--headless",
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--no-first-run",
+                    ])
+                    .args([
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                    ])
+                    .arg("--disable-sync")
+                    .arg(format!(
+                        "--user-data-dir={}",
+                        w.dir.path().join(format!("profile-{name}")).display()
+                    ))
+                    .arg(format!(
+                        "--ignore-certificate-errors-spki-list={}",
+                        spki_pin(&w.server_cert)
+                    ))
+                    .arg("--dump-dom")
+                    .arg(format!("https://127.0.0.1:{}/", server.port))
+                    .env("HOME", &home)
+                    .env("CLOUDTOKEN_CONFIG", &w.config),
+            );
+            // The page s_server -www serves describes the session, with the client's certificate.
+            let page = text(&out.stdout);
+            if !page.contains("Client certificate")
+                || !page.contains(&l.cn)
+                || !page.contains(&l.unit)
+            {
+                // Without a session bus Chromium logs D-Bus failures by the dozen; they say nothing here.
+                let stderr = text(&out.stderr);
+                let said: Vec<&str> = page
+                    .lines()
+                    .chain(stderr.lines())
+                    .filter(|l| !l.contains("dbus"))
+                    .collect();
+                let said = said.join("\n");
+                let log =
+                    std::fs::read_to_string(w.dir.path().join("module.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(12).collect();
+                let said = format!(
+                    "{said}\n--- the module's log, last lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+                return Err(format!(
+                    "Chromium {tls} {}: the page does not show {:?} as the client certificate:\n{said}",
+                    l.sigalg, l.cn
+                ));
+            }
+            out
+        }
     };
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    let subject = server.client_subject(&l.cn);
+    let subject = server.client_subject(&l.cn, connections == 1);
     match (out.status.success(), subject) {
         (true, Ok(s)) => Ok(s),
         (_, Err(e)) => Err(format!(
@@ -362,6 +523,35 @@ fn cred_id(l: &Login) -> &'static str {
     }
 }
 
+/// Each client logs in with each login credential over TLS 1.3 and 1.2; the table of what the server
+/// verified, or the failures.
+fn every_login(w: &World, logins: &[Login], clients: &[Tool]) {
+    let mut failures = Vec::new();
+    let mut table = Vec::new();
+    for l in logins {
+        for &client in clients {
+            for tls in ["tls1_3", "tls1_2"] {
+                match log_in(w, l, client, tls) {
+                    Ok(s) => table.push(format!(
+                        "{client:?} {tls} {}: server verified {s}",
+                        l.sigalg
+                    )),
+                    Err(e) => failures.push(e),
+                }
+            }
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+    let tried = logins.len() * clients.len() * 2;
+    assert!(
+        failures.is_empty(),
+        "{} of {tried} logins failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert_eq!(table.len(), tried);
+}
+
 #[test]
 fn curl_and_openssl_log_in_with_the_cloud_key() {
     for tool in ["/usr/bin/curl", "/usr/bin/openssl", ENGINE, PROVIDER] {
@@ -375,26 +565,21 @@ fn curl_and_openssl_log_in_with_the_cloud_key() {
         login(&w, "alice-auth-p256", "Alice TLS P-256", "ECDSA+SHA256"),
         login(&w, "alice-auth-rsa2048", "Alice TLS RSA", "RSA-PSS+SHA256"),
     ];
-    let mut failures = Vec::new();
-    let mut table = Vec::new();
-    for l in &logins {
-        for client in [Client::Curl, Client::SClient] {
-            for tls in ["tls1_3", "tls1_2"] {
-                match log_in(&w, l, client, tls) {
-                    Ok(s) => table.push(format!(
-                        "{client:?} {tls} {}: server verified {s}",
-                        l.sigalg
-                    )),
-                    Err(e) => failures.push(e),
-                }
-            }
-        }
+    every_login(&w, &logins, &[Tool::Curl, Tool::SClient]);
+}
+
+#[test]
+fn chromium_logs_in_with_the_cloud_key() {
+    // Chromium has no switch for AutoSelectCertificateForUrls; only a managed policy (root) sets it.
+    if !is_root() {
+        skip("writing a Chromium policy under /etc/chromium/policies/managed needs root");
+        return;
     }
-    eprintln!("{}", table.join("\n"));
-    assert!(
-        failures.is_empty(),
-        "{} of 8 logins failed:\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+    chromium_path();
+    let w = browser_world();
+    let logins = [
+        login(&w, "alice-auth-p256", "Alice TLS", "ECDSA+SHA256"),
+        login(&w, "alice-auth-rsa2048", "Alice TLS", "RSA-PSS+SHA256"),
+    ];
+    every_login(&w, &logins, &[Tool::Chromium]);
 }

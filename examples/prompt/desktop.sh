@@ -11,6 +11,28 @@ fi
 
 key=${CLOUDTOKEN_KEY_LABEL:-}
 [ -n "$key" ] || key=${CLOUDTOKEN_TOKEN_LABEL:-}
+
+# Kind "url": the signing service's authorization page, opened in the user's browser; the module waits
+# for the browser, not for this script. Without a browser the address is shown to copy.
+if [ "${CLOUDTOKEN_PROMPT_KIND:-}" = url ]; then
+    url=${CLOUDTOKEN_URL:?no CLOUDTOKEN_URL}
+    if command -v xdg-open >/dev/null 2>&1 && xdg-open "$url" >/dev/null 2>&1; then
+        exit 0
+    fi
+    text="${CLOUDTOKEN_DESCRIPTION:-}
+
+Open this page in your browser to authorize the signature:
+$url"
+    if command -v zenity >/dev/null 2>&1; then
+        markup=$(printf '%s' "$text" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g')
+        exec zenity --info --title "Signature: ${CLOUDTOKEN_TOKEN_LABEL:-cloudtoken}" --text "$markup"
+    elif command -v kdialog >/dev/null 2>&1; then
+        exec kdialog --title "Signature: ${CLOUDTOKEN_TOKEN_LABEL:-cloudtoken}" --msgbox "$text"
+    fi
+    echo "cloudtoken prompt: install xdg-utils, zenity or kdialog, or use examples/prompt/terminal.sh" >&2
+    exit 1
+fi
+
 case "${CLOUDTOKEN_PROMPT_KIND:-}" in
     pin) question="Signing PIN for '$key':" ;;
     otp)

@@ -13,6 +13,19 @@ fi
 
 key=${CLOUDTOKEN_KEY_LABEL:-}
 [ -n "$key" ] || key=${CLOUDTOKEN_TOKEN_LABEL:-}
+
+# Kind "url": the signing service's authorization page. Shown on the terminal (and opened in a browser
+# when there is a graphical session); the module waits for the browser to come back, not for this.
+if [ "${CLOUDTOKEN_PROMPT_KIND:-}" = url ]; then
+    url=${CLOUDTOKEN_URL:?no CLOUDTOKEN_URL}
+    printf '\n%s\nOpen this page in your browser to authorize the signature:\n%s\n' \
+        "${CLOUDTOKEN_DESCRIPTION:-}" "$url" >/dev/tty
+    if { [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; } && command -v xdg-open >/dev/null 2>&1; then
+        xdg-open "$url" >/dev/null 2>&1 || true
+    fi
+    exit 0
+fi
+
 case "${CLOUDTOKEN_PROMPT_KIND:-}" in
     pin) question="Signing PIN for '$key': " ;;
     otp)

@@ -15,6 +15,10 @@
 #                  hang    never answer (the module's prompt_timeout_ms ends it)
 # Each question is appended to DIR/questions as one line of tab-separated key=value fields (never an
 # answer).
+#
+# Kind "url" (an authorization page at the service, CLOUDTOKEN_URL) asks nothing: the page's address is
+# appended to DIR/urls for the test to open in a browser, and the plan step decides the exit (right:
+# 0, cancel: 1, hang: never).
 set -eu
 dir=${1:?usage: test-prompt.sh DIR}
 
@@ -31,6 +35,15 @@ if [ -s "$dir/plan" ]; then
     action=$(first_line "$dir/plan")
     tail -n +2 "$dir/plan" >"$dir/plan.next"
     mv "$dir/plan.next" "$dir/plan"
+fi
+
+if [ "${CLOUDTOKEN_PROMPT_KIND:-}" = url ]; then
+    case "$action" in
+        cancel) exit 1 ;;
+        hang) exec sleep 3600 ;;
+    esac
+    printf '%s\n' "${CLOUDTOKEN_URL:?no CLOUDTOKEN_URL}" >>"$dir/urls"
+    exit 0
 fi
 
 case "$action" in

@@ -8,6 +8,11 @@
 //! answer is CKR_FUNCTION_CANCELED (CKR_FUNCTION_FAILED when the program cannot be started), with a log
 //! line that never contains what the program wrote.
 //!
+//! Kind `url` ([`show_url`]) is no question: the program shows the user a page to open (CLOUDTOKEN_URL:
+//! an OAuth 2.0 authorization at the service), and the answer comes from the browser, not from the
+//! program; without a `prompt_command` the page is opened with `xdg-open`. A program that exits with a
+//! failure status means the user cancelled.
+//!
 //! Callers never hold the login or session locks while a prompt runs (the user may take minutes).
 
 use crate::child;
@@ -15,7 +20,7 @@ use crate::error::{self, CkResult};
 use cryptoki_sys::*;
 use remote_client::Secret;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 /// Longest answer accepted; a program that writes more is treated as broken, not trusted.
@@ -66,19 +71,177 @@ pub struct Prompt<'a> {
 impl Prompt<'_> {
     /// The variables the program gets, in addition to the application's environment.
     pub fn environment(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("CLOUDTOKEN_PROMPT_KIND", self.kind.name().to_owned()),
-            ("CLOUDTOKEN_TOKEN_LABEL", self.token_label.to_owned()),
-            ("CLOUDTOKEN_KEY_LABEL", self.key_label.to_owned()),
-            ("CLOUDTOKEN_CREDENTIAL_ID", self.credential_id.to_owned()),
-            ("CLOUDTOKEN_SIGNATURES", self.signatures.to_string()),
-            ("CLOUDTOKEN_PROCESS", process_name()),
-            ("CLOUDTOKEN_DESCRIPTION", self.description.to_owned()),
+        let mut env = vec![("CLOUDTOKEN_PROMPT_KIND", self.kind.name().to_owned())];
+        env.extend(common_environment(
+            self.token_label,
+            self.key_label,
+            self.credential_id,
+            self.signatures,
+            self.description,
+        ));
+        env.extend([
             ("CLOUDTOKEN_OTP_TYPE", self.otp_type.to_owned()),
             ("CLOUDTOKEN_ATTEMPT", self.attempt.to_string()),
             ("CLOUDTOKEN_MESSAGE", self.message.to_owned()),
-        ]
+        ]);
+        env
     }
+}
+
+/// What every kind of prompt is told about the signature it is for.
+fn common_environment(
+    token_label: &str,
+    key_label: &str,
+    credential_id: &str,
+    signatures: u32,
+    description: &str,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLOUDTOKEN_TOKEN_LABEL", token_label.to_owned()),
+        ("CLOUDTOKEN_KEY_LABEL", key_label.to_owned()),
+        ("CLOUDTOKEN_CREDENTIAL_ID", credential_id.to_owned()),
+        ("CLOUDTOKEN_SIGNATURES", signatures.to_string()),
+        ("CLOUDTOKEN_PROCESS", process_name()),
+        ("CLOUDTOKEN_DESCRIPTION", description.to_owned()),
+    ]
+}
+
+/// A page for the user to open in a browser (kind `url`).
+#[derive(Debug, Clone)]
+pub struct UrlPrompt<'a> {
+    pub token_label: &'a str,
+    pub key_label: &'a str,
+    pub credential_id: &'a str,
+    pub signatures: u32,
+    pub description: &'a str,
+    /// CLOUDTOKEN_URL.
+    pub url: &'a str,
+}
+
+impl UrlPrompt<'_> {
+    pub fn environment(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("CLOUDTOKEN_PROMPT_KIND", "url".to_owned())];
+        env.extend(common_environment(
+            self.token_label,
+            self.key_label,
+            self.credential_id,
+            self.signatures,
+            self.description,
+        ));
+        env.push(("CLOUDTOKEN_URL", self.url.to_owned()));
+        env
+    }
+}
+
+/// Opens pages when the token has no prompt_command.
+pub const DEFAULT_OPENER: &str = "/usr/bin/xdg-open";
+
+/// The program showing a page, running while the module waits for the browser; stopped when dropped.
+pub struct Shown {
+    child: Option<Child>,
+    /// `xdg-open` rather than the token's prompt: its failure means no browser, not a cancel.
+    opener: bool,
+}
+
+impl Shown {
+    /// `Err` once the program failed: the user cancelled (a prompt), or no browser opened (xdg-open),
+    /// with the code that says so. A program that ended well leaves the wait to the browser.
+    pub fn check(&mut self, slot: CK_SLOT_ID) -> CkResult<()> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(());
+        };
+        match child.try_wait() {
+            Ok(Some(status)) if !status.success() => {
+                self.child = None;
+                Err(if self.opener {
+                    error::logged(
+                        CKR_FUNCTION_FAILED,
+                        format!("slot {slot}: {DEFAULT_OPENER} could not open a browser ({status}); configure prompt_command"),
+                    )
+                } else {
+                    error::logged(
+                        CKR_FUNCTION_CANCELED,
+                        format!("slot {slot}: the user cancelled the prompt for the authorization page ({status})"),
+                    )
+                })
+            }
+            Ok(Some(_)) | Err(_) => {
+                self.child = None;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+        }
+    }
+}
+
+impl Drop for Shown {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if matches!(child.try_wait(), Ok(None)) {
+                child::stop(&mut child);
+            }
+        }
+    }
+}
+
+/// Shows the user `prompt.url` through `command` (the token's prompt_command), else opens it with
+/// [`DEFAULT_OPENER`]. Returns at once: the program runs while the caller waits for the browser.
+pub fn show_url(
+    command: Option<&[String]>,
+    slot: CK_SLOT_ID,
+    prompt: &UrlPrompt<'_>,
+) -> CkResult<Shown> {
+    let (mut cmd, opener) = match command {
+        Some(command) => {
+            let program = command.first().ok_or_else(|| {
+                error::logged(
+                    CKR_FUNCTION_FAILED,
+                    format!("slot {slot}: prompt_command is empty"),
+                )
+            })?;
+            crate::config::files::check_program("prompt_command", Path::new(program)).map_err(
+                |e| {
+                    error::logged(
+                        CKR_FUNCTION_FAILED,
+                        format!("slot {slot}: cannot run the prompt: {e}"),
+                    )
+                },
+            )?;
+            let mut c = Command::new(program);
+            c.args(&command[1..]).envs(prompt.environment());
+            (c, false)
+        }
+        None => {
+            let mut c = Command::new(DEFAULT_OPENER);
+            c.arg(prompt.url);
+            (c, true)
+        }
+    };
+    log::info!(
+        "slot {slot}: showing the user the service's authorization page for {} through {}",
+        prompt.credential_id,
+        if opener { DEFAULT_OPENER } else { "the prompt" }
+    );
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            let hint = if opener {
+                "; configure prompt_command"
+            } else {
+                ""
+            };
+            error::logged(
+                CKR_FUNCTION_FAILED,
+                format!("slot {slot}: cannot show the authorization page: {e}{hint}"),
+            )
+        })?;
+    Ok(Shown {
+        child: Some(child),
+        opener,
+    })
 }
 
 /// The name of the process the module runs in (what the user recognises: "soffice.bin", "pdfsig").
@@ -309,6 +472,64 @@ mod tests {
         let a = ask_sh("sleep 3 & echo 424242", 10_000).unwrap();
         assert_eq!(a.expose(), "424242");
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    fn url_prompt() -> UrlPrompt<'static> {
+        UrlPrompt {
+            token_label: "Alice Example",
+            key_label: "Alice (P-256, OAuth 2.0)",
+            credential_id: "alice-p256-oauth2",
+            signatures: 1,
+            description: "Sign 1 document",
+            url: "https://127.0.0.1:8443/oauth2/authorize?x=1",
+        }
+    }
+
+    fn wait_check(shown: &mut Shown) -> CkResult<()> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            shown.check(3)?;
+            if shown.child.is_none() || Instant::now() > until {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_url_prompt_gets_the_page_and_its_failure_is_a_cancel() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("env");
+        let script = format!(
+            "printf '%s|%s|%s' \"$CLOUDTOKEN_PROMPT_KIND\" \"$CLOUDTOKEN_URL\" \"$CLOUDTOKEN_CREDENTIAL_ID\" > {}",
+            out.display()
+        );
+        let mut shown = show_url(Some(&sh(&script)), 3, &url_prompt()).unwrap();
+        wait_check(&mut shown).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "url|https://127.0.0.1:8443/oauth2/authorize?x=1|alice-p256-oauth2"
+        );
+        let mut cancelled = show_url(Some(&sh("exit 1")), 3, &url_prompt()).unwrap();
+        assert_eq!(
+            wait_check(&mut cancelled).unwrap_err(),
+            CKR_FUNCTION_CANCELED
+        );
+    }
+
+    #[test]
+    fn a_url_prompt_still_running_is_stopped_when_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let marker = d.path().join("terminated");
+        let script = format!(
+            "trap 'echo yes > {}; exit 1' TERM; while :; do sleep 0.05; done",
+            marker.display()
+        );
+        let mut shown = show_url(Some(&sh(&script)), 3, &url_prompt()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(shown.check(3).is_ok());
+        drop(shown);
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "yes\n");
     }
 
     #[test]

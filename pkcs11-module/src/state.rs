@@ -179,6 +179,9 @@ pub fn initialize(build: impl FnOnce() -> CkResult<Module>) -> CkResult<()> {
     Ok(())
 }
 
+/// How long C_Finalize waits for background renewals (auth/renew.rs).
+const FINALIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Removes the module. It is dropped (HTTP runtime threads joined, secrets zeroized) when the last call
 /// still using it returns — here, when no other thread is inside the module.
 pub fn finalize() -> CkResult<()> {
@@ -193,6 +196,16 @@ pub fn finalize() -> CkResult<()> {
         generation.pid.store(0, Ordering::Release);
         m
     };
+    // A background renewal still talking to the service would outlive the module's code once the
+    // application unloads it; none starts from now on, and the running ones get a moment to end.
+    for token in &module.tokens {
+        if !token.renewals.wait(FINALIZE_WAIT, true) {
+            log::warn!(
+                "slot {}: a background renewal is still running at C_Finalize",
+                token.slot_id
+            );
+        }
+    }
     drop(module);
     Ok(())
 }

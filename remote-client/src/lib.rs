@@ -27,6 +27,7 @@ mod wire;
 pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
 pub use client::{CscClient, ListedCredential};
 pub use error::{CscErrorCode, Error, Reason, Result, TransportKind};
+pub use oauth::loopback::{Loopback, NoRedirect};
 pub use oauth::{ClientAuthMethod, OAuth2Client, OAuth2Grant, PendingAuthorization};
 pub use retry::RetryPolicy;
 pub use secret::Secret;

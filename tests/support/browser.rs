@@ -9,6 +9,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The Chromium program (`CHROMIUM_BIN` overrides `/usr/bin/chromium`); a loud failure when missing.
 pub fn chromium_path() -> PathBuf {
     let p =
         PathBuf::from(std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into()));
@@ -20,17 +21,18 @@ pub fn chromium_path() -> PathBuf {
     p
 }
 
-/// base64 SHA-256 of the demo CA's SubjectPublicKeyInfo: Chromium trusts the service's chain through
-/// `--ignore-certificate-errors-spki-list`, which needs no system trust store.
-pub fn ca_spki_pin(ca_pem: &Path) -> String {
+/// base64 SHA-256 of the SubjectPublicKeyInfo of the first certificate in `pem_file`: Chromium trusts a
+/// test server through `--ignore-certificate-errors-spki-list`, which needs no system trust store.
+pub fn spki_pin(pem_file: &Path) -> String {
     use base64::Engine;
     use der::{Decode, Encode};
-    let pem = std::fs::read(ca_pem).expect("read ca.pem");
+    let pem =
+        std::fs::read(pem_file).unwrap_or_else(|e| panic!("read {}: {e}", pem_file.display()));
     let der = rustls_pemfile::certs(&mut pem.as_slice())
         .next()
-        .expect("a certificate in ca.pem")
+        .unwrap_or_else(|| panic!("no certificate in {}", pem_file.display()))
         .expect("PEM certificate");
-    let cert = x509_cert::Certificate::from_der(&der).expect("CA certificate");
+    let cert = x509_cert::Certificate::from_der(&der).expect("an X.509 certificate");
     let spki = cert
         .tbs_certificate()
         .subject_public_key_info()
@@ -41,10 +43,7 @@ pub fn ca_spki_pin(ca_pem: &Path) -> String {
 
 /// Headless Chromium with its profile in `profile`, trusting the service whose CA is `ca_pem`.
 pub fn launch_chromium(ca_pem: &Path, profile: &Path) -> Browser {
-    let pin = format!(
-        "--ignore-certificate-errors-spki-list={}",
-        ca_spki_pin(ca_pem)
-    );
+    let pin = format!("--ignore-certificate-errors-spki-list={}", spki_pin(ca_pem));
     let args: Vec<&OsStr> = [
         "--no-first-run",
         "--disable-background-networking",

@@ -7,7 +7,7 @@
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
 //! `dss` (the CryptoPro DSS emulator), `audit`, `totp`, `verify` (with GOST through OpenSSL's engine),
-//! `config` (module configurations and secret files), `prompt`, `page`, `browser`, `tls`, `tools`, `uri`
+//! `config` (module configurations and secret files), `prompt`, `page`, `browser`, `oauth2_page`, `tls`, `tools`, `uri`
 //! (pkcs11: URIs), `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign →
 //! verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually `use support::prelude::*`.
 
@@ -17,6 +17,7 @@ pub mod child;
 pub mod config;
 pub mod dss;
 pub mod fault_proxy;
+pub mod oauth2_page;
 pub mod p11;
 pub mod page;
 pub mod paths;
@@ -33,7 +34,7 @@ pub mod verify;
 
 pub use audit::{audit_entries, AuditEntry};
 pub use paths::{cloudtoken_bin, csc_server_bin, module_path, repo_root, target_profile_dir};
-pub use service::{Demo, DemoCredential, DemoToken, Service};
+pub use service::{Demo, DemoClient, DemoCredential, DemoToken, Service};
 pub use totp::{account_code, totp_code};
 pub use verify::{openssl_verify, Scheme};
 

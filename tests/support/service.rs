@@ -15,6 +15,19 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Deserialize)]
 pub struct Demo {
     pub tokens: Vec<DemoToken>,
+    /// The OAuth 2.0 clients `init` registered.
+    #[serde(default)]
+    pub oauth2_clients: Vec<DemoClient>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoClient {
+    pub client_id: String,
+    /// `None`: a public client.
+    pub client_secret: Option<String>,
+    /// The account a client_credentials client acts for.
+    pub account: Option<String>,
+    pub grant_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -28,6 +41,9 @@ pub struct DemoToken {
     pub approval_totp_secret: Option<String>,
     #[serde(default)]
     pub approval_totp_period: Option<u64>,
+    /// The account's API key (`x-api-key`).
+    #[serde(default)]
+    pub api_key: Option<String>,
     pub credentials: Vec<DemoCredential>,
 }
 
@@ -57,6 +73,14 @@ fn signing() -> String {
 }
 
 impl Demo {
+    /// The registered OAuth 2.0 client `id`.
+    pub fn client(&self, id: &str) -> &DemoClient {
+        self.oauth2_clients
+            .iter()
+            .find(|c| c.client_id == id)
+            .unwrap_or_else(|| panic!("demo.json has no OAuth 2.0 client {id}"))
+    }
+
     pub fn token_of(&self, user: &str) -> &DemoToken {
         self.tokens
             .iter()

@@ -19,7 +19,8 @@ pub enum Durability {
 }
 
 /// 3: the signing keys moved into the HSM (credentials.key_label instead of sealed keys).
-const SCHEMA_VERSION: i64 = 3;
+/// 4: OAuth 2.0 clients, tokens bound to the client that obtained them, API keys.
+const SCHEMA_VERSION: i64 = 4;
 
 /// The `meta` table (name → value) every reference service's database has.
 pub const META_SCHEMA: &str = r#"
@@ -70,6 +71,7 @@ CREATE TABLE credentials (
     sms_expires    INTEGER
 );
 -- Access and refresh tokens, by SHA-256 of the token. `parent`: the refresh token an access token came from.
+-- `client`: the OAuth 2.0 client that obtained it (NULL: `auth/login`).
 CREATE TABLE tokens (
     hash       BLOB PRIMARY KEY,
     user       TEXT NOT NULL REFERENCES users(name),
@@ -77,7 +79,25 @@ CREATE TABLE tokens (
     created_at INTEGER NOT NULL,
     expires_at INTEGER,
     parent     BLOB,
-    revoked    INTEGER NOT NULL DEFAULT 0
+    revoked    INTEGER NOT NULL DEFAULT 0,
+    client     TEXT REFERENCES oauth2_clients(id)
+);
+-- OAuth 2.0 clients. `secret_hash`: SHA-256 of the client secret (NULL: a public client, PKCE only).
+-- `account`: the user a client_credentials client acts for. `grant_types`: space-separated.
+-- `redirect_uri`: the registered redirect (for loopback IP addresses any port matches, RFC 8252 §7.3).
+CREATE TABLE oauth2_clients (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    secret_hash  BLOB,
+    account      TEXT REFERENCES users(name),
+    grant_types  TEXT NOT NULL,
+    redirect_uri TEXT
+);
+-- API keys (`x-api-key`), by SHA-256 of the key.
+CREATE TABLE api_keys (
+    hash       BLOB PRIMARY KEY,
+    user       TEXT NOT NULL REFERENCES users(name),
+    created_at INTEGER NOT NULL
 );
 -- Signature Activation Data, by SHA-256 of the SAD.
 CREATE TABLE sads (

@@ -42,6 +42,10 @@ impl CscError {
         CscError::new(401, "invalid_token", "Invalid access token")
     }
 
+    pub fn invalid_token_because(description: &str) -> CscError {
+        CscError::new(401, "invalid_token", description)
+    }
+
     pub fn missing_token() -> CscError {
         CscError::new(401, "invalid_token", "Missing access token")
     }

@@ -59,7 +59,70 @@ struct UserSecrets {
     refresh_token: Zeroizing<String>,
     /// Base32 TOTP secret of the account: the second factor of the approval page login.
     account_totp: Zeroizing<String>,
+    /// The account's API key (`x-api-key`).
+    api_key: Zeroizing<String>,
 }
+
+/// The OAuth 2.0 clients `init` registers.
+struct ClientSpec {
+    id: &'static str,
+    name: &'static str,
+    /// A confidential client (with a secret) or a public one (PKCE only).
+    confidential: bool,
+    account: Option<&'static str>,
+    grant_types: &'static [&'static str],
+    /// Native apps' loopback redirect (any port, RFC 8252 §7.3).
+    redirect: bool,
+}
+
+const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";
+
+const CLIENTS: &[ClientSpec] = &[
+    // A person's desktop (cloudtoken enroll, the module's credential authorizations).
+    ClientSpec {
+        id: DESKTOP_CLIENT,
+        name: "cloudtoken on your computer",
+        confidential: false,
+        account: None,
+        grant_types: &["authorization_code", "refresh_token"],
+        redirect: true,
+    },
+    // The same with client authentication at the token endpoint, as the EU wallet's QTSP reference has.
+    ClientSpec {
+        id: "cloudtoken-qtsp",
+        name: "cloudtoken (registered client)",
+        confidential: true,
+        account: None,
+        grant_types: &["authorization_code", "refresh_token"],
+        redirect: true,
+    },
+    // Unattended signing of an account's own: client credentials.
+    ClientSpec {
+        id: "alice-automation",
+        name: "Alice's signing automation",
+        confidential: true,
+        account: Some("alice"),
+        grant_types: &["client_credentials"],
+        redirect: false,
+    },
+    ClientSpec {
+        id: "seal-automation",
+        name: "Example Organisation e-seal service",
+        confidential: true,
+        account: Some("seal"),
+        grant_types: &["client_credentials"],
+        redirect: false,
+    },
+    // The resource-owner password grant, as SSL.com documents it.
+    ClientSpec {
+        id: "cloudtoken-password",
+        name: "cloudtoken (password grant)",
+        confidential: true,
+        account: None,
+        grant_types: &["password", "refresh_token"],
+        redirect: false,
+    },
+];
 
 /// A fresh TOTP secret: 160 bits, the RFC 4226 recommendation for HMAC-SHA1. Returns it sealed for
 /// `purpose` and in base32 for the user's authenticator app.
@@ -159,12 +222,34 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
             ],
         )?;
         let refresh_token = tokens::issue(&tx, user.name, tokens::Kind::Refresh, now, None, None)?;
+        let api_key = random::token();
+        tx.execute(
+            "INSERT INTO api_keys (hash, user, created_at) VALUES (?1, ?2, ?3)",
+            params![db::secret_id(&api_key), user.name, now],
+        )?;
         secrets.push(UserSecrets {
             password,
             pin,
             refresh_token,
             account_totp,
+            api_key,
         });
+    }
+    let mut client_secrets = Vec::new();
+    for c in CLIENTS {
+        let secret = c.confidential.then(random::token);
+        crate::service::oauth::register_client(
+            &tx,
+            &crate::oauth2::Client {
+                id: c.id.to_owned(),
+                name: c.name.to_owned(),
+                secret_hash: secret.as_deref().map(|s| db::secret_id(s)),
+                account: c.account.map(str::to_owned),
+                grant_types: c.grant_types.iter().map(|g| (*g).to_owned()).collect(),
+                redirect_uri: c.redirect.then(|| LOOPBACK_REDIRECT.to_owned()),
+            },
+        )?;
+        client_secrets.push(secret);
     }
 
     let mut totp_secrets: Vec<Option<Zeroizing<String>>> = Vec::new();
@@ -186,7 +271,9 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
                 let (sealed, base32) = totp_secret(&vault, &purpose::totp_secret(spec.id));
                 (Some(sealed), Some(opts.totp_period as i64), Some(base32))
             }
-            OtpKind::Sms | OtpKind::Approval | OtpKind::PinOnly => (None, None, None),
+            OtpKind::Sms | OtpKind::Approval | OtpKind::PinOnly | OtpKind::OAuth2 => {
+                (None, None, None)
+            }
         };
         tx.execute(
             "INSERT INTO credentials (id, position, user, label, key_kind, otp_kind, scal, multisign,
@@ -233,11 +320,24 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
         write_new(&p, s.refresh_token.as_bytes(), 0o600).map_err(io_err(&p))?;
         let p = state.password(user.name);
         write_new(&p, s.password.as_bytes(), 0o600).map_err(io_err(&p))?;
+        let p = state.path().join(format!("{}.apikey", user.name));
+        write_new(&p, s.api_key.as_bytes(), 0o600).map_err(io_err(&p))?;
+    }
+    for (c, secret) in CLIENTS.iter().zip(&client_secrets) {
+        if let Some(secret) = secret {
+            let p = state.path().join(format!("{}.secret", c.id));
+            write_new(&p, secret.as_bytes(), 0o600).map_err(io_err(&p))?;
+        }
     }
     let config = module_config(&state)?;
     let p = state.module_config();
     write_new(&p, config.as_bytes(), 0o600).map_err(io_err(&p))?;
-    let demo = Zeroizing::new(demo_json(&secrets, &totp_secrets, opts.totp_period)?);
+    let demo = Zeroizing::new(demo_json(
+        &secrets,
+        &totp_secrets,
+        &client_secrets,
+        opts.totp_period,
+    )?);
     let p = state.demo_json();
     write_new(&p, demo.as_bytes(), 0o600).map_err(io_err(&p))?;
     Ok(())
@@ -285,7 +385,13 @@ struct TokenSection {
     otp_channels: Vec<&'static str>,
     otp_length: usize,
     batch_size: u32,
+    /// The OAuth 2.0 client the module authorizes `oauth2code` credentials with (tokens that have one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<&'static str>,
 }
+
+/// The public client of a person's desktop: cloudtoken enroll and the module's browser authorizations.
+const DESKTOP_CLIENT: &str = "cloudtoken-desktop";
 
 fn module_config(state: &StateDir) -> Result<String, InitError> {
     let path = |p: std::path::PathBuf| p.display().to_string();
@@ -305,6 +411,10 @@ fn module_config(state: &StateDir) -> Result<String, InitError> {
                 otp_channels: vec!["passcode", "context"],
                 otp_length: crate::model::OTP_LENGTH,
                 batch_size: u.batch_size,
+                client_id: CREDENTIALS
+                    .iter()
+                    .any(|c| c.user == u.name && c.otp == OtpKind::OAuth2)
+                    .then_some(DESKTOP_CLIENT),
             })
             .collect(),
     };
@@ -320,6 +430,18 @@ fn module_config(state: &StateDir) -> Result<String, InitError> {
 #[derive(Serialize)]
 struct Demo<'a> {
     tokens: Vec<DemoToken<'a>>,
+    oauth2_clients: Vec<DemoClient<'a>>,
+}
+
+#[derive(Serialize)]
+struct DemoClient<'a> {
+    client_id: &'a str,
+    /// `None`: a public client.
+    client_secret: Option<&'a str>,
+    /// The account a client_credentials client acts for; `None`: whoever signs in.
+    account: Option<&'a str>,
+    grant_types: &'a [&'a str],
+    redirect_uri: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -331,6 +453,8 @@ struct DemoToken<'a> {
     /// The account's TOTP secret (base32) for the approval page login (`GET /approve`).
     approval_totp_secret: &'a str,
     approval_totp_period: u64,
+    /// The account's API key (`x-api-key`; also in `<user>.apikey`).
+    api_key: &'a str,
     credentials: Vec<DemoCredential<'a>>,
 }
 
@@ -354,6 +478,7 @@ struct DemoCredential<'a> {
 fn demo_json(
     secrets: &[UserSecrets],
     totp: &[Option<Zeroizing<String>>],
+    client_secrets: &[Option<Zeroizing<String>>],
     period: u64,
 ) -> Result<String, InitError> {
     let creds: Vec<(&CredentialSpec, &Option<Zeroizing<String>>)> =
@@ -369,6 +494,7 @@ fn demo_json(
                 pin: &s.pin,
                 approval_totp_secret: &s.account_totp,
                 approval_totp_period: period,
+                api_key: &s.api_key,
                 credentials: creds
                     .iter()
                     .filter(|(c, _)| c.user == u.name)
@@ -385,6 +511,17 @@ fn demo_json(
                         sad_lifetime: c.sad_lifetime,
                     })
                     .collect(),
+            })
+            .collect(),
+        oauth2_clients: CLIENTS
+            .iter()
+            .zip(client_secrets)
+            .map(|(c, secret)| DemoClient {
+                client_id: c.id,
+                client_secret: secret.as_ref().map(|s| s.as_str()),
+                account: c.account,
+                grant_types: c.grant_types,
+                redirect_uri: c.redirect.then_some(LOOPBACK_REDIRECT),
             })
             .collect(),
     };

@@ -3,6 +3,7 @@
 //! (`vault`), passwords, TOTP, the hash-chained audit trail, the demo PKI, the page sessions and HTML
 //! scaffolding, and the TLS listener — instead of each keeping a copy.
 
+pub mod access;
 pub mod algorithms;
 pub mod api;
 pub mod approval;
@@ -16,6 +17,7 @@ pub mod init;
 pub mod keys;
 pub mod lockouts;
 pub mod model;
+pub mod oauth2;
 pub mod otp;
 pub mod passwords;
 pub mod phone;

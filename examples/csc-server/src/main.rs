@@ -2,7 +2,7 @@
 //! TLS, keys, certificates, PIN and OTP checks, lockouts and an audit trail, for cloudtoken's tests and
 //! demos. See README.md.
 
-use csc_server::{audit, db, hsm, init, phone, server, service};
+use csc_server::{access, audit, db, hsm, init, phone, server, service};
 
 use clap::{Parser, Subcommand};
 use csc_server::files::StateDir;
@@ -76,6 +76,18 @@ enum Command {
         /// HSM sessions that sign at the same time.
         #[arg(long, default_value_t = hsm::DEFAULT_SESSIONS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=256))]
         hsm_sessions: usize,
+        /// The ways of signing in the service accepts: `login` (auth/login), `oauth2` (the OAuth 2.0
+        /// server), `api-key` (x-api-key), `none` (no sign-in: requests act for --anonymous-account).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "login,oauth2,api-key"
+        )]
+        auth: Vec<access::AuthKind>,
+        /// The account requests without credentials act for, when --auth includes `none`.
+        #[arg(long, default_value = "alice")]
+        anonymous_account: String,
     },
     /// Check the hash chain of the audit trail.
     AuditVerify {
@@ -118,6 +130,8 @@ fn main() -> ExitCode {
             hsm_module,
             hsm_sessions,
             durability,
+            auth,
+            anonymous_account,
         } => server::run(
             StateDir::new(state),
             server::Options {
@@ -128,6 +142,7 @@ fn main() -> ExitCode {
                     access_token_lifetime,
                     max_attempts,
                     approval_timeout,
+                    accepted: access::Accepted::new(&auth, &anonymous_account),
                 },
                 hsm_module,
                 hsm_sessions,

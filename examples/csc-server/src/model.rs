@@ -64,6 +64,10 @@ pub enum OtpKind {
     Approval,
     /// No second factor: the PIN alone authorizes, as providers offer organisations' e-seals.
     PinOnly,
+    /// CSC `authMode` `oauth2code`: no `credentials/authorize`; the user signs in on the service's
+    /// OAuth 2.0 page (password and account code) and consents to the signatures (`scope=credential`),
+    /// and the credential token the client gets for the code is the SAD.
+    OAuth2,
 }
 
 impl OtpKind {
@@ -73,6 +77,7 @@ impl OtpKind {
             OtpKind::Sms => "sms",
             OtpKind::Approval => "approval",
             OtpKind::PinOnly => "none",
+            OtpKind::OAuth2 => "oauth2",
         }
     }
 
@@ -82,6 +87,7 @@ impl OtpKind {
             "sms" => Some(OtpKind::Sms),
             "approval" => Some(OtpKind::Approval),
             "none" => Some(OtpKind::PinOnly),
+            "oauth2" => Some(OtpKind::OAuth2),
             _ => None,
         }
     }
@@ -150,6 +156,13 @@ pub const USERS: &[UserSpec] = &[
         name: "seal",
         display_name: "Example Organisation Seal",
         batch_size: 1000,
+    },
+    // A person whose signatures are authorized at the service's OAuth 2.0 page (an EU-wallet-style
+    // QTSP): no PIN or code the signing application could collect.
+    UserSpec {
+        name: "dave",
+        display_name: "Dave Example",
+        batch_size: 30,
     },
 ];
 
@@ -287,6 +300,16 @@ pub const CREDENTIALS: &[CredentialSpec] = &[
         1,
         1,
         "Bob Example (P-256, single)",
+    ),
+    // Authorized on the service's OAuth 2.0 page (scope=credential), for the hashes it shows.
+    cred(
+        "dave-p256-oauth2",
+        "dave",
+        KeyKind::P256,
+        OtpKind::OAuth2,
+        2,
+        10,
+        "Dave Example (P-256, OAuth 2.0)",
     ),
     cred(
         "carol-p256",

@@ -77,18 +77,21 @@ fn random_serial() -> SerialNumber {
     SerialNumber::from_slice(&b)
 }
 
-fn name(common_name: &str) -> DistinguishedName {
-    // DER order C, O, CN, which RFC 4514 shows as "CN=...,O=...,C=...".
+fn name(common_name: &str, unit: Option<&str>) -> DistinguishedName {
+    // DER order C, O, [OU,] CN, which RFC 4514 shows as "CN=...,[OU=...,]O=...,C=...".
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CountryName, COUNTRY);
     dn.push(DnType::OrganizationName, ORGANIZATION);
+    if let Some(unit) = unit {
+        dn.push(DnType::OrganizationalUnitName, unit);
+    }
     dn.push(DnType::CommonName, common_name);
     dn
 }
 
 fn params(common_name: &str, now: OffsetDateTime, valid_days: i64) -> CertificateParams {
     let mut p = CertificateParams::default();
-    p.distinguished_name = name(common_name);
+    p.distinguished_name = name(common_name, None);
     // An hour of slack for clocks a little behind ours.
     p.not_before = now - Duration::hours(1);
     p.not_after = now + Duration::days(valid_days);
@@ -170,6 +173,10 @@ impl Ca {
             Usage::Authentication => {
                 p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
                 p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+                // A person's login certificates differ in their subject, as browsers' certificate
+                // selection rules (Chromium's AutoSelectCertificateForUrls) need: by the key.
+                p.distinguished_name =
+                    name(common_name, Some(&format!("TLS login {}", kind.name())));
             }
         }
         let der = p.signed_by(&subject_key, &self.issuer)?.der().to_vec();
@@ -318,7 +325,14 @@ mod tests {
                 .issue_credential("Alice Example", kind, usage, key.spki_der(), now)
                 .unwrap();
             let info = CertInfo::parse(&der).unwrap();
-            assert_eq!(info.subject_dn, "CN=Alice Example,O=cloudtoken demo,C=DE");
+            let subject = match usage {
+                Usage::Signing => "CN=Alice Example,O=cloudtoken demo,C=DE".to_owned(),
+                Usage::Authentication => format!(
+                    "CN=Alice Example,OU=TLS login {},O=cloudtoken demo,C=DE",
+                    kind.name()
+                ),
+            };
+            assert_eq!(info.subject_dn, subject);
             assert_eq!(info.issuer_dn, ca_info.subject_dn);
             assert_eq!(info.valid_from.len(), 15);
             assert!(info.valid_from < info.valid_to);

@@ -33,22 +33,38 @@ pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
         hsm_config.module = module;
     }
     let store = hsm::open(&state, &hsm_config, opts.hsm_sessions)?;
+    if let Some(user) = &opts.settings.accepted.anonymous {
+        if !crate::model::USERS.iter().any(|u| u.name == user) {
+            return Err(format!(
+                "--anonymous-account {user} is no user of the service"
+            ));
+        }
+    }
     let service = Arc::new(Service::load(
         &state,
         store,
         opts.durability,
         opts.settings,
     )?);
-    serve_app(&state, opts.listen, tls, || crate::api::router(service))
+    let app = crate::api::router(service.clone());
+    serve_app(
+        &state,
+        opts.listen,
+        tls,
+        || app,
+        |url| service.set_public_url(url),
+    )
 }
 
 /// Serves the router `app` makes over HTTPS on `listen` until SIGTERM or SIGINT: the bound URL is written
-/// to `STATE/server.url` once the listener accepts connections, and removed at the end.
+/// to `STATE/server.url` once the listener accepts connections (after `bound` learnt it), and removed at
+/// the end.
 pub fn serve_app(
     state: &StateDir,
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
     app: impl FnOnce() -> axum::Router,
+    bound: impl FnOnce(&str),
 ) -> Result<(), String> {
     let listener = TcpListener::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     listener
@@ -58,7 +74,7 @@ pub fn serve_app(
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    runtime.block_on(serve(state, listener, tls, app()))
+    runtime.block_on(serve(state, listener, tls, app(), bound))
 }
 
 fn state_tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -104,6 +120,7 @@ async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: axum::Router,
+    bound: impl FnOnce(&str),
 ) -> Result<(), String> {
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
@@ -120,6 +137,7 @@ async fn serve(
         });
     };
     let url = service_url(addr);
+    bound(&url);
     let url_file = state.server_url();
     files::replace(&url_file, url.as_bytes(), 0o644)
         .map_err(|e| format!("{}: {e}", url_file.display()))?;

@@ -33,6 +33,8 @@ pub struct Settings {
     /// Seconds the user has to approve a request of an approval credential; an approved request's SAD
     /// can be collected for as long again.
     pub approval_timeout: i64,
+    /// The ways of signing in that are accepted (`serve --auth`).
+    pub accepted: crate::access::Accepted,
 }
 
 /// A credential as `credentials/info` shows it. Immutable while the service runs; the mutable state
@@ -73,6 +75,10 @@ pub struct Service {
     outbox: Outbox,
     /// Approval page logins.
     sessions: Sessions,
+    /// Authorization requests between `oauth2/authorize` and the user's decision, and the codes issued.
+    oauth2: crate::oauth2::Pending,
+    /// `https://HOST:PORT` once the listener is bound: the OAuth 2.0 base `info` names.
+    public_url: std::sync::OnceLock<String>,
 }
 
 pub const MAX_DESCRIPTION: usize = 500;
@@ -156,6 +162,8 @@ impl Service {
             user_locks: users.into_iter().map(|u| (u, Mutex::new(()))).collect(),
             outbox,
             sessions: Sessions::default(),
+            oauth2: crate::oauth2::Pending::default(),
+            public_url: std::sync::OnceLock::new(),
         })
     }
 
@@ -235,6 +243,24 @@ impl Service {
     pub fn ca_der(&self) -> &[u8] {
         &self.ca_der
     }
+
+    pub fn accepted(&self) -> &crate::access::Accepted {
+        &self.settings.accepted
+    }
+
+    /// Set once by `serve` when the listener is bound.
+    pub fn set_public_url(&self, url: &str) {
+        let _ = self.public_url.set(url.trim_end_matches('/').to_owned());
+    }
+
+    /// The OAuth 2.0 server's base for `info.oauth2`, when OAuth 2.0 is accepted.
+    pub fn oauth2_base(&self) -> Option<&str> {
+        self.settings
+            .accepted
+            .oauth2
+            .then(|| self.public_url.get().map(String::as_str))
+            .flatten()
+    }
 }
 
 fn sad_error(e: SadError) -> CscError {
@@ -305,6 +331,7 @@ fn load_credentials(conn: &Connection) -> Result<Vec<Credential>, String> {
 mod accounts;
 pub mod approvals;
 mod authorization;
+pub mod oauth;
 mod signing;
 #[cfg(test)]
 mod tests;

@@ -194,7 +194,7 @@ fn init_puts_every_key_into_the_hsm_and_serve_uses_it() {
     drop(db);
     let err = serve(&state, &[]).unwrap_err();
     assert!(
-        err.contains("schema version 2 is not this csc-server's (3)")
+        err.contains("schema version 2 is not this csc-server's (4)")
             && err.contains("csc-server init"),
         "{err}"
     );

@@ -54,23 +54,42 @@ pub fn load(given: Option<PathBuf>) -> Outcome<Config> {
     })
 }
 
-/// One token's entry as `enroll` writes it. Keys left `None` are not touched in an existing entry.
+/// One token's entry as `enroll` writes it. Keys left `None` are not touched in an existing entry,
+/// except the sign-in's: those are replaced as a whole, so that no secret of an earlier sign-in stays.
 pub struct TokenEntry {
     pub label: String,
     pub url: String,
+    /// `url` is the full base of the CSC methods (`api_base`), not the service's address.
+    pub url_is_api_base: bool,
     pub api: &'static str,
     pub ca_file: Option<PathBuf>,
+    pub allow_loopback_http: bool,
     pub account: String,
-    /// Relative to the configuration's folder.
-    pub refresh_token_file: String,
+    /// `service_auth` and its keys (secret files relative to the configuration's folder), in order.
+    pub sign_in: Vec<(&'static str, String)>,
     pub mode: Option<String>,
     pub prompt_command: Option<Vec<String>>,
     pub agent_socket: Option<PathBuf>,
 }
 
-/// A file name for the token's refresh token, next to the configuration: the label in lower case, with
-/// anything but letters and digits turned into '-'.
-pub fn refresh_token_name(label: &str) -> String {
+/// Every key a sign-in may set (`set_entry` removes them before writing the new sign-in's).
+const SIGN_IN_KEYS: &[&str] = &[
+    "service_auth",
+    "refresh_token_file",
+    "password_file",
+    "access_token_file",
+    "api_key_file",
+    "api_key_header",
+    "client_id",
+    "client_secret_file",
+    "oauth2_token_url",
+    "oauth2_authorize_url",
+    "oauth2_scope",
+];
+
+/// A file name for one of the token's secrets, next to the configuration: the label in lower case,
+/// anything but letters and digits turned into '-', and `ext`.
+pub fn secret_name(label: &str, ext: &str) -> String {
     let mut slug = String::new();
     for c in label.chars() {
         if c.is_ascii_alphanumeric() {
@@ -80,7 +99,12 @@ pub fn refresh_token_name(label: &str) -> String {
         }
     }
     let slug = slug.trim_matches('-');
-    format!("{}.refresh", if slug.is_empty() { "token" } else { slug })
+    format!("{}.{ext}", if slug.is_empty() { "token" } else { slug })
+}
+
+/// The file name of the token's refresh token.
+pub fn refresh_token_name(label: &str) -> String {
+    secret_name(label, "refresh")
 }
 
 /// Creates the configuration's folder (0700) when missing.
@@ -105,8 +129,10 @@ pub fn ensure_folder(path: &Path) -> Outcome<PathBuf> {
 
 fn set_entry(t: &mut Table, e: &TokenEntry) {
     t["label"] = value(&e.label);
-    t["url"] = value(&e.url);
-    t.remove("url_file");
+    for k in ["url", "url_file", "api_base"] {
+        t.remove(k);
+    }
+    t[if e.url_is_api_base { "api_base" } else { "url" }] = value(&e.url);
     t["api"] = value(e.api);
     match &e.ca_file {
         Some(ca) => t["ca_file"] = value(ca.display().to_string()),
@@ -114,9 +140,22 @@ fn set_entry(t: &mut Table, e: &TokenEntry) {
             t.remove("ca_file");
         }
     }
-    t["account"] = value(&e.account);
-    t["refresh_token_file"] = value(&e.refresh_token_file);
-    t.remove("password_file");
+    if e.allow_loopback_http {
+        t["allow_loopback_http"] = value(true);
+    } else {
+        t.remove("allow_loopback_http");
+    }
+    if e.account.is_empty() {
+        t.remove("account");
+    } else {
+        t["account"] = value(&e.account);
+    }
+    for k in SIGN_IN_KEYS {
+        t.remove(k);
+    }
+    for (k, v) in &e.sign_in {
+        t[*k] = value(v);
+    }
     if let Some(mode) = &e.mode {
         t["mode"] = value(mode);
     }
@@ -213,10 +252,12 @@ mod tests {
         TokenEntry {
             label: label.into(),
             url: url.into(),
+            url_is_api_base: false,
             api: "auto",
             ca_file: None,
+            allow_loopback_http: false,
             account: "alice".into(),
-            refresh_token_file: refresh_token_name(label),
+            sign_in: vec![("refresh_token_file", refresh_token_name(label))],
             mode: None,
             prompt_command: None,
             agent_socket: None,

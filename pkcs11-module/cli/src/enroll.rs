@@ -1,17 +1,17 @@
-//! `cloudtoken enroll`: connects a token to an account at a signing service. The account password is asked
-//! once and sent only to the service's `auth/login` (with rememberMe); what is kept is the refresh token it
-//! issues, in a file only the user can read, so that the module can list the certificates without ever
-//! knowing the password. The token's entry in the module configuration is written or updated.
+//! `cloudtoken enroll`: connects a token to an account at a signing service, with any `service_auth`
+//! (enroll_auth.rs signs in). With `login` the account password is asked once and sent only to
+//! `auth/login` (rememberMe); with `oauth2-code` the person signs in in a browser. Either way what is kept
+//! is the refresh token the service issues, in a file only the user can read, so that the module never
+//! knows the password. The token's entry in the module configuration is written or updated.
 
 use crate::config_file::{self, TokenEntry};
+use crate::enroll_auth::{self, SignInArgs};
 use crate::status::credential_words;
 use crate::words::{self, Failure, Outcome};
 use cloudtoken::config;
-use remote_client::{ApiVersion, ClientConfig, CscClient, Secret};
-use std::io::BufRead;
+use remote_client::{ApiVersion, ClientConfig, CscClient};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum ApiArg {
@@ -32,8 +32,15 @@ pub struct Args {
     /// The signing service's address (its base URL, without /csc/v1 or /csc/v2).
     #[arg(long)]
     url: String,
-    /// Your account name at the service.
+    /// --url is the full base of the CSC methods (api_base, e.g. https://host/csc/v0); needs --api v1
+    /// or v2.
     #[arg(long)]
+    api_base: bool,
+    /// Allow plain HTTP to a service on this computer (127.0.0.1, ::1): test services only.
+    #[arg(long)]
+    allow_loopback_http: bool,
+    /// Your account name at the service (login, oauth2-password; for others it only names the token).
+    #[arg(long, default_value = "")]
     account: String,
     /// PEM file with the certificate authority of the service's TLS certificate, when the service does not
     /// use one this computer already trusts.
@@ -49,9 +56,8 @@ pub struct Args {
     /// ~/.config/cloudtoken/cloudtoken.toml).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Read the account password from the first line of standard input instead of the terminal.
-    #[arg(long)]
-    password_stdin: bool,
+    #[command(flatten)]
+    sign_in: SignInArgs,
     /// How applications log in to the token (README, "Second factor").
     #[arg(long, value_enum)]
     mode: Option<ModeArg>,
@@ -75,35 +81,12 @@ fn absolute(path: &Path, what: &str) -> Outcome<PathBuf> {
     })
 }
 
-fn read_password(from_stdin: bool, account: &str, url: &str) -> Outcome<Secret> {
-    let password = if from_stdin {
-        let mut line = Zeroizing::new(String::new());
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| {
-            Failure(format!(
-                "The password could not be read from standard input: {e}."
-            ))
-        })?;
-        let end = line.trim_end_matches(['\n', '\r']).len();
-        Secret::new(&line[..end])
-    } else {
-        let typed = rpassword::prompt_password(format!("Password of {account} at {url}: ")).map_err(
-            |e| {
-                Failure(format!(
-                    "There is no terminal to ask for the password ({e}); pass it on standard input with \
-                     --password-stdin."
-                ))
-            },
-        )?;
-        Secret::new(typed)
-    };
-    if password.is_empty() {
-        return Err(Failure::new("The password is empty; nothing was changed."));
-    }
-    Ok(password)
-}
-
 pub fn run(args: Args) -> Outcome<ExitCode> {
-    let label = args.label.clone().unwrap_or_else(|| args.account.clone());
+    let label = args
+        .label
+        .clone()
+        .or_else(|| (!args.account.is_empty()).then(|| args.account.clone()))
+        .ok_or_else(|| Failure::new("Name the token with --label (or give --account)."))?;
     if label.is_empty() || label.len() > 32 {
         return Err(Failure::new(
             "The token label must be 1 to 32 bytes long (applications show at most 32); choose a shorter \
@@ -127,7 +110,16 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
         }
         None => None,
     };
+    if args.api_base && matches!(args.api, ApiArg::Auto) {
+        return Err(Failure::new(
+            "With --api-base the wire format must be named: --api v1 or --api v2.",
+        ));
+    }
     let mut cc = ClientConfig::new(url.clone());
+    if args.api_base {
+        cc.api_base = Some(url.clone());
+    }
+    cc.allow_loopback_http = args.allow_loopback_http;
     cc.ca_file = ca_file.clone();
     cc.api_version = match args.api {
         ApiArg::V1 => ApiVersion::V1,
@@ -147,49 +139,68 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
         }
     );
 
-    let password = read_password(args.password_stdin, &args.account, &url)?;
-    let tokens = client
-        .login(&args.account, &password, true)
-        .map_err(explain)?;
-    drop(password);
-    let refresh = tokens.refresh_token.clone().ok_or_else(|| {
-        Failure::new(
-            "The service signed you in but issued no refresh token (it does not support rememberMe), so \
-             the module could not sign in later without storing your password. Nothing was changed.",
-        )
-    })?;
-    let access = tokens.access_token.clone();
-    let ids = client.list_credentials(&access).map_err(explain)?;
-    println!(
-        "Signed in as {}; signing credentials: {}",
-        args.account,
-        ids.len()
-    );
-    for id in &ids {
-        match client.credential_info(&access, id) {
-            Ok(c) => println!(
-                "  {}  [{id}]: {}",
-                cloudtoken::naming::credential_label(&c),
-                credential_words(&c)
-            ),
-            Err(e) => println!("  [{id}]: cannot be read: {}", explain(e)),
+    let enrolled = enroll_auth::enrol(
+        &args.sign_in,
+        &client,
+        &args.account,
+        &url,
+        ca_file.as_deref(),
+    )?;
+    let access = &enrolled.signed.access;
+    let who = if args.account.is_empty() {
+        format!("with service_auth \"{}\"", args.sign_in.service_auth.name())
+    } else {
+        format!("as {}", args.account)
+    };
+    if client.offers("credentials/list").unwrap_or(true) {
+        let ids = client.list_credentials(access).map_err(explain)?;
+        println!("Signed in {who}; signing credentials: {}", ids.len());
+        let info_offered = client.offers("credentials/info").unwrap_or(true);
+        for id in ids.iter().filter(|_| info_offered) {
+            match client.credential_info(access, id) {
+                Ok(c) => println!(
+                    "  {}  [{id}]: {}",
+                    cloudtoken::naming::credential_label(&c),
+                    credential_words(&c)
+                ),
+                Err(e) => println!("  [{id}]: cannot be read: {}", explain(e)),
+            }
+        }
+        if ids.is_empty() {
+            println!("  The account has no signing credentials yet: the token will be empty.");
+        }
+    } else {
+        println!("Signed in {who}; the service does not list credentials/list.");
+    }
+    // The module signs in by itself; this session is not needed any more.
+    if let remote_client::Access::Bearer(token) = access {
+        match args.sign_in.service_auth {
+            cloudtoken::config::ServiceAuthKind::Login
+                if client.offers("auth/revoke").unwrap_or(false) =>
+            {
+                let _ = client.revoke(access, token, "access_token");
+            }
+            _ => {}
         }
     }
-    if ids.is_empty() {
-        println!("  The account has no signing credentials yet: the token will be empty.");
-    }
-    // The module signs in with the refresh token; this session is not needed any more.
-    let _ = client.revoke(&access, &access, "access_token");
 
     let config_path = config_file::for_writing(args.config)?;
     let dir = config_file::ensure_folder(&config_path)?;
-    let refresh_name = config_file::refresh_token_name(&label);
-    let refresh_path = dir.join(&refresh_name);
-    config::files::write_secret_file(&refresh_path, &refresh).map_err(|e| {
-        Failure(format!(
-            "The refresh token cannot be stored: {e}. Nothing else was changed."
-        ))
-    })?;
+    let mut sign_in = enrolled.keys.clone();
+    let refresh_path = match &enrolled.refresh_token {
+        Some(refresh) => {
+            let refresh_name = config_file::refresh_token_name(&label);
+            let refresh_path = dir.join(&refresh_name);
+            config::files::write_secret_file(&refresh_path, refresh).map_err(|e| {
+                Failure(format!(
+                    "The refresh token cannot be stored: {e}. Nothing else was changed."
+                ))
+            })?;
+            sign_in.push(("refresh_token_file", refresh_name));
+            Some(refresh_path)
+        }
+        None => None,
+    };
     let existing = match std::fs::read_to_string(&config_path) {
         Ok(t) => Some(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -203,14 +214,16 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
     let entry = TokenEntry {
         label: label.clone(),
         url: url.clone(),
+        url_is_api_base: args.api_base,
         api: match args.api {
             ApiArg::V1 => "v1",
             ApiArg::V2 => "v2",
             ApiArg::Auto => "auto",
         },
         ca_file,
+        allow_loopback_http: args.allow_loopback_http,
         account: args.account.clone(),
-        refresh_token_file: refresh_name,
+        sign_in,
         mode: args.mode.map(|m| {
             match m {
                 ModeArg::Pin => "pin",
@@ -234,10 +247,12 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
         if replaced { "Updated" } else { "Added" },
         config_path.display()
     );
-    println!(
-        "The enrolment (a refresh token, not your password) is in {}, readable only by you.",
-        refresh_path.display()
-    );
+    if let Some(refresh_path) = refresh_path {
+        println!(
+            "The enrolment (a refresh token, not your password) is in {}, readable only by you.",
+            refresh_path.display()
+        );
+    }
     println!("Next: cloudtoken status, then cloudtoken register --p11-kit (or --nss sql:DIR).");
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,9 @@
 mod agent;
 mod config_file;
 mod enroll;
+mod enroll_auth;
 mod register;
+mod signin;
 mod status;
 mod words;
 
@@ -29,9 +31,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Connect this computer to your account at a signing service: asks the account password once,
-    /// keeps a refresh token (never the password) and writes the module configuration.
-    Enroll(enroll::Args),
+    /// Connect this computer to your account at a signing service: signs in once (the account
+    /// password, a browser sign-in, or the secrets you hold), keeps a refresh token (never the
+    /// password) and writes the module configuration.
+    Enroll(Box<enroll::Args>),
     /// Show each configured token: service, TLS, credentials, certificates and their pkcs11: URIs,
     /// expiry, and how the second factor is collected.
     Status(status::Args),
@@ -50,7 +53,7 @@ pub fn command() -> clap::Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Enroll(a) => enroll::run(a),
+        Command::Enroll(a) => enroll::run(*a),
         Command::Status(a) => status::run(a),
         Command::Register(a) => register::run(a),
         Command::Agent(a) => agent::run(a),

@@ -4,12 +4,13 @@
 //! is collected.
 
 use crate::config_file;
+use crate::signin;
 use crate::words::{self, Failure, Outcome};
 use cloudtoken::agent::Agent;
-use cloudtoken::config::{self, OtpChannel, TokenConfig, TokenMode};
+use cloudtoken::config::{OtpChannel, TokenConfig, TokenMode};
 use cloudtoken::naming::{self, ObjectType};
 use der::Decode;
-use remote_client::{ApiVersion, CredentialInfo, CscClient, OtpType, Reason, Scal, Secret};
+use remote_client::{ApiVersion, AuthMode, CredentialInfo, CscClient, OtpType, Scal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -68,7 +69,7 @@ fn token_status(t: &TokenConfig) -> Outcome<()> {
             "The service address cannot be read: {e}. Check url / url_file in the configuration."
         ))
     })?;
-    let url = cc.base_url.clone();
+    let url = cc.api_base.clone().unwrap_or_else(|| cc.base_url.clone());
     let client = CscClient::new(&cc).map_err(|e| words::service(&url, t.ca_file.as_deref(), &e))?;
     let info = client
         .info()
@@ -91,9 +92,20 @@ fn token_status(t: &TokenConfig) -> Outcome<()> {
     );
     println!("  TLS          {}", tls_words(t, &url));
 
-    let access = sign_in(t, &client, &url)?;
+    let signed = signin::sign_in(t, &client, &url)?;
+    println!("  account      {}", signin::describe(t));
+    let access = &signed.access;
+    let offers = |m: &str| client.offers(m).unwrap_or(true);
+    if !offers("credentials/list") {
+        signin::sign_out(t, &client, access);
+        return Err(Failure(
+            "The service does not list credentials/list in its info: it cannot show this token's \
+             credentials."
+                .to_owned(),
+        ));
+    }
     let ids = client
-        .list_credentials(&access)
+        .list_credentials(access)
         .map_err(|e| words::service(&url, t.ca_file.as_deref(), &e))?;
     println!("  login        {}", mode_words(t));
     println!("  channels     {}", channel_words(t));
@@ -104,8 +116,9 @@ fn token_status(t: &TokenConfig) -> Outcome<()> {
     );
     println!("  credentials  {}", ids.len());
     let mut problems = Vec::new();
-    for id in &ids {
-        match client.credential_info(&access, id) {
+    let info_offered = offers("credentials/info");
+    for id in ids.iter().filter(|_| info_offered) {
+        match client.credential_info(access, id) {
             Ok(c) => {
                 if let Some(p) = print_credential(&t.label, &c) {
                     problems.push(p);
@@ -117,60 +130,15 @@ fn token_status(t: &TokenConfig) -> Outcome<()> {
             )),
         }
     }
-    let _ = client.revoke(&access, &access, "access_token");
+    if !info_offered {
+        println!("    (the service does not offer credentials/info: no details)");
+    }
+    signin::sign_out(t, &client, access);
     if problems.is_empty() {
         Ok(())
     } else {
         Err(Failure(problems.join("; ")))
     }
-}
-
-/// Signs in as the module does, with the stored refresh token (or password file), and keeps a rotated
-/// refresh token.
-fn sign_in(t: &TokenConfig, client: &CscClient, url: &str) -> Outcome<Secret> {
-    if let Some(path) = &t.refresh_token_file {
-        let refresh = config::files::read_secret_file(path).map_err(|e| {
-            Failure(format!(
-                "The enrolment's refresh token cannot be used: {e}. Enrol again with cloudtoken enroll."
-            ))
-        })?;
-        let tokens = client.refresh(&refresh).map_err(|e| match e.reason() {
-            Reason::WrongPassword => words::enrolment_expired(&t.label, url, &t.account),
-            _ => words::service(url, t.ca_file.as_deref(), &e),
-        })?;
-        if let Some(new) = &tokens.refresh_token {
-            if new.expose() != refresh.expose() {
-                config::files::write_secret_file(path, new).map_err(|e| {
-                    Failure(format!(
-                        "The service renewed the enrolment, but it cannot be stored: {e}."
-                    ))
-                })?;
-            }
-        }
-        println!(
-            "  account      {}: signed in with this computer's enrolment ({}, readable only by you)",
-            t.account,
-            path.display()
-        );
-        return Ok(tokens.access_token);
-    }
-    if let Some(path) = &t.password_file {
-        let password = config::files::read_secret_file(path)
-            .map_err(|e| Failure(format!("The account password file cannot be used: {e}.")))?;
-        let tokens = client
-            .login(&t.account, &password, false)
-            .map_err(|e| words::service(url, t.ca_file.as_deref(), &e))?;
-        println!(
-            "  account      {}: signed in with the password in {} (a refresh token from \
-             `cloudtoken enroll` would avoid storing it)",
-            t.account,
-            path.display()
-        );
-        return Ok(tokens.access_token);
-    }
-    Err(Failure::new(
-        "The token has no refresh_token_file or password_file: enrol it with cloudtoken enroll.",
-    ))
 }
 
 fn tls_words(t: &TokenConfig, url: &str) -> String {
@@ -298,7 +266,9 @@ pub fn credential_words(c: &CredentialInfo) -> String {
         Some(OtpType::Online) => factors.push("a code the service sends (SMS)".to_owned()),
         None => {}
     }
-    let factors = if factors.is_empty() {
+    let factors = if c.auth.mode == AuthMode::OAuth2Code {
+        "authorized in your browser at the service's page (OAuth 2.0)".to_owned()
+    } else if factors.is_empty() {
         "no PIN or code (approved on your device, or by the service itself)".to_owned()
     } else {
         factors.join(" and ")

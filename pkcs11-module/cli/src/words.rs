@@ -127,7 +127,7 @@ pub fn service(url: &str, ca_file: Option<&Path>, e: &Error) -> Failure {
 }
 
 /// The service's own words for a refusal.
-fn refusal(e: &Error) -> String {
+pub fn refusal(e: &Error) -> String {
     match e {
         Error::Csc {
             description, code, ..

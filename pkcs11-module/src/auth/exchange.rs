@@ -7,7 +7,9 @@
 //! all, so that the service's lockout is not reached by one authorization); a refused factor from any
 //! other source ends the authorization with CKR_PIN_INCORRECT, a lock with CKR_PIN_LOCKED.
 //!
-//! Calls the factors (for the re-ask and TOTP's next step) and the account.
+//! A credential the user authorizes in a browser (`authMode` oauth2code) goes to oauth2.rs instead.
+//!
+//! Calls the factors (for the re-ask and TOTP's next step), the account and the OAuth 2.0 channel.
 
 use super::factors::{self, Asking, Factors, Source};
 use crate::error::{self, CkResult, Step};
@@ -69,18 +71,47 @@ pub fn authorize(
     req: Request,
     context: Option<Secret>,
 ) -> CkResult<Sad> {
+    authorize_with(token, cred, req, true, |asking| {
+        factors::gather(asking, context)
+    })
+}
+
+/// Authorizes `req` for `cred` with nobody asked (a background renewal): the factors at hand only, and
+/// an answer that waits for a person's approval is not waited for (CKR_FUNCTION_REJECTED).
+pub fn authorize_unattended(token: &Token, cred: &Credential, req: Request) -> CkResult<Sad> {
+    authorize_with(token, cred, req, false, |_| {
+        factors::unattended(token, cred)
+    })
+}
+
+fn authorize_with(
+    token: &Token,
+    cred: &Credential,
+    req: Request,
+    attended: bool,
+    factors: impl FnOnce(&Asking<'_>) -> CkResult<Factors>,
+) -> CkResult<Sad> {
     let description = description(cred, req.num_signatures);
+    if super::oauth2::applies(&cred.info) {
+        return super::oauth2::authorize(token, cred, &req, &description);
+    }
     let asking = Asking {
         token,
         cred,
         signatures: req.num_signatures,
         description: &description,
     };
-    let factors = factors::gather(&asking, context)?;
-    send_authorize(&asking, &req, factors)
+    let factors = factors(&asking)?;
+    send_authorize(&asking, &req, factors, attended)
 }
 
-fn send_authorize(asking: &Asking<'_>, req: &Request, mut factors: Factors) -> CkResult<Sad> {
+/// `attended`: a person is at hand for this authorization, so an out-of-band approval is waited for.
+fn send_authorize(
+    asking: &Asking<'_>,
+    req: &Request,
+    mut factors: Factors,
+    attended: bool,
+) -> CkResult<Sad> {
     let token = asking.token;
     let cred = asking.cred;
     let slot = token.slot_id;
@@ -110,8 +141,18 @@ fn send_authorize(asking: &Asking<'_>, req: &Request, mut factors: Factors) -> C
         };
         let e = match token.account.call(|s, a| s.authorize(a, &request)) {
             Ok(Authorization::Granted(sad)) => return Ok(sad),
-            Ok(Authorization::Pending { handle }) => {
+            Ok(Authorization::Pending { handle }) if attended => {
                 return wait_for_approval(token, cred, &handle)
+            }
+            Ok(Authorization::Pending { .. }) => {
+                return Err(error::logged(
+                    CKR_FUNCTION_REJECTED,
+                    format!(
+                        "slot {slot}: the service wants a person to approve {}; not renewed in the \
+                         background",
+                        cred.id()
+                    ),
+                ))
             }
             Err(CallError::Remote(e)) => e,
             Err(e) => return Err(e.into_rv(slot, Step::Authorize)),

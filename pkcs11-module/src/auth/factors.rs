@@ -303,6 +303,26 @@ pub(super) fn gather(asking: &Asking<'_>, context: Option<Secret>) -> CkResult<F
     Ok(Factors { pin, otp })
 }
 
+/// The factors of a background renewal (renew.rs): the PIN at hand (the login's or `pin_file`'s) and
+/// the code from `totp_secret_file`; never the prompt or the passcode's code, which a person gave.
+pub(super) fn unattended(token: &Token, cred: &Credential) -> CkResult<Factors> {
+    let need = &cred.need;
+    let pin = if need.pin {
+        Some(pin_at_hand(token, need)?.ok_or(CKR_USER_NOT_LOGGED_IN)?)
+    } else {
+        None
+    };
+    let otp = if need.otp {
+        if need.online_otp || !policy::totp_applies(&token.config, cred.id()) {
+            return Err(CKR_USER_NOT_LOGGED_IN);
+        }
+        Some((totp_file_code(token, cred)?, Source::TotpFile))
+    } else {
+        None
+    };
+    Ok(Factors { pin, otp })
+}
+
 /// What a C_Login(CKU_CONTEXT_SPECIFIC) value holds for a credential: the PIN alone (as PKCS#11 defines
 /// the context login; recognised by being the PIN at hand, and the code then comes from the channels),
 /// the PIN followed by the code (longer than a code), or the code alone.

@@ -82,6 +82,26 @@ pub fn signatures_per_authorization(config: &TokenConfig, cred: &Credential) -> 
     }
 }
 
+/// Whether the next batch of `cred` may be authorized in the background, before the one in use runs out:
+/// only when nobody is asked for it — the PIN from the login (`login_pin`) or `pin_file`, the code from
+/// `totp_secret_file`, or nothing at all (`authMode` implicit). Never with a prompt, a context login, an
+/// SMS code or an approval (a person gives those), never for SCAL 2 or CKA_ALWAYS_AUTHENTICATE keys
+/// (one authorization per signature).
+pub fn renews_unattended(config: &TokenConfig, cred: &Credential, login_pin: bool) -> bool {
+    let need = &cred.need;
+    if cred.info.scal != Scal::One
+        || cred.always_authenticate
+        || need.online_otp
+        || cred.info.auth.mode == AuthMode::OAuth2Code
+    {
+        return false;
+    }
+    let pin = !need.pin || login_pin || config.pin_file.is_some();
+    let otp =
+        !need.otp || (config.has_channel(OtpChannel::TotpFile) && totp_applies(config, cred.id()));
+    pin && otp
+}
+
 /// When the service must send an online OTP (SMS) for a signature:
 /// - at C_SignInit when the application will ask the user for it at a context login (so it has arrived by
 ///   then): the key asks for a context login, or no batch, passcode or prompt can answer;

@@ -350,6 +350,10 @@ fn each_service_auth_takes_exactly_its_keys() {
          password_file = \"s.password\"\n",
         "service_auth = \"oauth2-code\"\nclient_id = \"app\"\nrefresh_token_file = \"s.refresh\"\n",
         "account = \"alice\"\nrefresh_token_file = \"s.refresh\"\n",
+        // A client for the credentials authorized in the browser, with any sign-in.
+        "service_auth = \"none\"\nclient_id = \"app\"\noauth2_authorize_url = \"https://idp/a\"\n",
+        "account = \"alice\"\nrefresh_token_file = \"s.refresh\"\nclient_id = \"app\"\n\
+         client_secret_file = \"s.client\"\n",
     ];
     for extra in accepted {
         let p = write(d.path(), "c.toml", &service(extra), 0o600);
@@ -378,7 +382,11 @@ fn each_service_auth_takes_exactly_its_keys() {
         ),
         (
             "account = \"a\"\nrefresh_token_file = \"s.refresh\"\noauth2_token_url = \"https://x\"\n",
-            "not used with service_auth \"login\"",
+            "oauth2_token_url and oauth2_authorize_url need client_id",
+        ),
+        (
+            "service_auth = \"none\"\nclient_secret_file = \"s.client\"\n",
+            "client_secret_file needs client_id",
         ),
         ("service_auth = \"kerberos\"\n", "unknown variant"),
     ];

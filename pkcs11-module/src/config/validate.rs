@@ -70,12 +70,22 @@ fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
     use ServiceAuthKind::*;
     let kind = t.service_auth;
     // (required, optional) keys.
+    // A client of the service's OAuth 2.0 server may be named with any sign-in: the module uses it for
+    // the credentials the user authorizes in the browser (authMode oauth2code).
     let (required, optional): (&[&str], &[&str]) = match kind {
         // One of the two, checked below.
-        Login => (&[], &["refresh_token_file", "password_file"]),
-        None => (&[], &[]),
-        Bearer => (&["access_token_file"], &[]),
-        ApiKey => (&["api_key_file"], &[]),
+        Login => (
+            &[],
+            &[
+                "refresh_token_file",
+                "password_file",
+                "client_id",
+                "client_secret_file",
+            ],
+        ),
+        None => (&[], &["client_id", "client_secret_file"]),
+        Bearer => (&["access_token_file"], &["client_id", "client_secret_file"]),
+        ApiKey => (&["api_key_file"], &["client_id", "client_secret_file"]),
         Oauth2Client => (&["client_id", "client_secret_file"], &[]),
         Oauth2Password => (&["client_id", "password_file"], &["client_secret_file"]),
         Oauth2Code => (
@@ -108,12 +118,11 @@ fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
     if kind == Oauth2Password && t.account.is_empty() {
         return Err("service_auth \"oauth2-password\" needs account".into());
     }
-    let oauth2 = matches!(kind, Oauth2Client | Oauth2Password | Oauth2Code);
-    if !oauth2 && (t.oauth2_token_url.is_some() || t.oauth2_authorize_url.is_some()) {
-        return Err(format!(
-            "oauth2_token_url and oauth2_authorize_url are not used with service_auth \"{}\"",
-            kind.name()
-        ));
+    if t.client_secret_file.is_some() && t.client_id.is_none() {
+        return Err("client_secret_file needs client_id".into());
+    }
+    if t.client_id.is_none() && (t.oauth2_token_url.is_some() || t.oauth2_authorize_url.is_some()) {
+        return Err("oauth2_token_url and oauth2_authorize_url need client_id".into());
     }
     if t.api_key_header.is_empty() {
         return Err("api_key_header is empty".into());

@@ -7,10 +7,11 @@
 //! works. Size queries and too-small buffers are answered in the FFI layer from
 //! `SignPlan::signature_len` before any of this runs, so they never reach the service.
 
+use super::coalesce;
 use crate::auth::{self, factors, policy};
 use crate::error::{self, CkResult, Step};
 use crate::mechanism::{self, Hasher, Mechanism, Rejected, SignPlan, SignRequestParts};
-use crate::service::{Reason, Secret, SignHashRequest};
+use crate::service::{Reason, Scal, Secret, SignHashRequest};
 use crate::token::account::CallError;
 use crate::token::{Credential, Token};
 use cryptoki_sys::*;
@@ -174,8 +175,11 @@ pub fn context_login(
 /// Makes the one signature of an ended operation. The operation was taken out of its session, so no lock
 /// is held while the service works. `abandoned` says whether the session was closed meanwhile: then
 /// nothing more is sent (CKR_SESSION_CLOSED).
+///
+/// A SCAL 1 signature of a batch joins its credential's lane (coalesce.rs) and may travel with other
+/// signers' hashes; every other one (SCAL 2, a context login's SAD) is sent alone with its own SAD.
 pub fn execute(
-    token: &Token,
+    token: &Arc<Token>,
     op: SignOp,
     parts: SignRequestParts,
     abandoned: &dyn Fn() -> bool,
@@ -188,34 +192,62 @@ pub fn execute(
     }
     let slot = token.slot_id;
     let cred = &op.cred;
-    let sad = match op.authorization {
-        Authorization::Authorized(sad) => sad,
-        Authorization::Open if cred.always_authenticate => {
-            return Err(auth::missing_context_login(token, cred))
-        }
-        Authorization::Open => {
-            auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, None)?
-        }
-        Authorization::Context(value) => {
-            auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, value)?
-        }
-    };
-    // The authorization may have taken a while (a prompt, an approval, a TOTP step).
-    if abandoned() {
-        return Err(CKR_SESSION_CLOSED);
-    }
-    if !token.login.is_current(op.epoch) {
-        return Err(CKR_USER_NOT_LOGGED_IN);
-    }
-    let request = SignHashRequest {
+    let mut request = SignHashRequest {
         credential_id: cred.id().to_owned(),
-        sad,
+        sad: Secret::new(""),
         hashes: vec![parts.hash.clone()],
         hash_algorithm_oid: parts.hash_alg.oid().to_owned(),
         sign_algorithm_oid: parts.sign_algo_oid.to_owned(),
         sign_algorithm_params: parts.sign_algo_params.clone(),
     };
-    let signatures = match token.account.act(|s, a| s.sign_hashes(a, &request)) {
+    let batch = cred.info.scal == Scal::One && !cred.always_authenticate;
+    let signature = match op.authorization {
+        Authorization::Open if batch => coalesce::sign(token, cred, op.epoch, request)?,
+        Authorization::Open if cred.always_authenticate => {
+            return Err(auth::missing_context_login(token, cred))
+        }
+        authorization => {
+            request.sad = match authorization {
+                Authorization::Authorized(sad) => sad,
+                Authorization::Context(value) => {
+                    auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, value)?
+                }
+                Authorization::Open => {
+                    auth::for_signature(token, cred, op.epoch, &parts.hash, parts.hash_alg, None)?
+                }
+            };
+            // The authorization may have taken a while (a prompt, an approval, a TOTP step).
+            if abandoned() {
+                return Err(CKR_SESSION_CLOSED);
+            }
+            if !token.login.is_current(op.epoch) {
+                return Err(CKR_USER_NOT_LOGGED_IN);
+            }
+            sign_alone(token, cred, &request)?
+        }
+    };
+    op.plan
+        .accept(&cred.public_key, &parts, &signature)
+        .map_err(|why| {
+            let id = cred.id();
+            let reason = match why {
+                Rejected::Malformed => format!("the service's signature does not fit the key of {id}"),
+                Rejected::DoesNotVerify => format!(
+                    "the service's signature does not verify under the public key of {id}; \
+                     it is not returned"
+                ),
+                Rejected::Unverifiable(what) => format!(
+                    "the service's signature for {id} could not be checked, so it is not returned: {what}"
+                ),
+            };
+            error::logged(CKR_DEVICE_ERROR, format!("slot {slot}: {reason}"))
+        })
+}
+
+/// One signHash for one hash with the SAD of `request`: the service's signature.
+fn sign_alone(token: &Token, cred: &Credential, request: &SignHashRequest) -> CkResult<Vec<u8>> {
+    let slot = token.slot_id;
+    let signatures = match token.account.act(|s, a| s.sign_hashes(a, request)) {
         Ok(s) => s,
         Err(CallError::Remote(e)) => {
             if e.reason() == Reason::SadExpired {
@@ -234,20 +266,5 @@ pub fn execute(
             ),
         )
     })?;
-    op.plan
-        .accept(&cred.public_key, &parts, &signature)
-        .map_err(|why| {
-            let id = cred.id();
-            let reason = match why {
-                Rejected::Malformed => format!("the service's signature does not fit the key of {id}"),
-                Rejected::DoesNotVerify => format!(
-                    "the service's signature does not verify under the public key of {id}; \
-                     it is not returned"
-                ),
-                Rejected::Unverifiable(what) => format!(
-                    "the service's signature for {id} could not be checked, so it is not returned: {what}"
-                ),
-            };
-            error::logged(CKR_DEVICE_ERROR, format!("slot {slot}: {reason}"))
-        })
+    Ok(signature)
 }

@@ -12,7 +12,7 @@ use cryptoki_sys::*;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-fn token(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {
+pub(super) fn token(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {
     let config: TokenConfig = toml::from_str(&format!(
         "label = \"Fake\"\nurl = \"https://fake.invalid\"\naccount = \"a\"\n\
          password_file = \"/nonexistent\"\n{extra}"
@@ -27,13 +27,13 @@ fn token(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {
     ))
 }
 
-fn logged_in(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {
+pub(super) fn logged_in(fake: &Arc<FakeService>, extra: &str) -> Arc<Token> {
     let t = token(fake, extra);
     t.login.login_user(Secret::new(fake::PIN)).unwrap();
     t
 }
 
-fn private_key(t: &Token) -> CK_OBJECT_HANDLE {
+pub(super) fn private_key(t: &Token) -> CK_OBJECT_HANDLE {
     let loaded = t.loaded().unwrap();
     loaded
         .objects
@@ -43,7 +43,7 @@ fn private_key(t: &Token) -> CK_OBJECT_HANDLE {
         .handle
 }
 
-fn sign(t: &Token, data: &[u8]) -> CkResult<Vec<u8>> {
+pub(super) fn sign(t: &Arc<Token>, data: &[u8]) -> CkResult<Vec<u8>> {
     let op = sign::init(t, &Mechanism::new(CKM_ECDSA_SHA256), private_key(t))?;
     let parts = op.plan.request_for_data(data)?;
     sign::execute(t, op, parts, &|| false)
@@ -51,7 +51,7 @@ fn sign(t: &Token, data: &[u8]) -> CkResult<Vec<u8>> {
 
 /// Checks a raw r||s P-256 signature over SHA-256(`data`) against the credential's certificate, with
 /// the `p256` crate directly (not through the module's own check).
-fn verifies(t: &Token, data: &[u8], sig: &[u8]) -> bool {
+pub(super) fn verifies(t: &Token, data: &[u8], sig: &[u8]) -> bool {
     use p256::ecdsa::signature::Verifier;
     use p256::pkcs8::DecodePublicKey;
     let loaded = t.loaded().unwrap();
@@ -218,7 +218,7 @@ fn a_signature_that_does_not_verify_is_never_returned() {
 }
 
 /// A DER signature the credential really made, over another message.
-fn good_der(t: &Token, data: &[u8]) -> Vec<u8> {
+fn good_der(t: &Arc<Token>, data: &[u8]) -> Vec<u8> {
     let raw = sign(t, data).unwrap();
     p256::ecdsa::Signature::from_slice(&raw)
         .unwrap()

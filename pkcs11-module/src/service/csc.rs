@@ -8,7 +8,8 @@
 //! are read at each sign-in (another process may have rotated a refresh token meanwhile).
 
 use super::{
-    Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Listed, Secret, Service,
+    Access, Authorization, AuthorizeRequest, CredentialInfo, Error, Listed, PendingAuthorization,
+    Sad, Secret, Service,
 };
 use crate::config::files::write_secret_file;
 use crate::config::{Api, ServiceAuthKind, TokenConfig};
@@ -209,8 +210,22 @@ impl Service for CscService {
     }
 
     fn sign_out(&self, access: &Access) {
-        if let remote_client::Access::Bearer(token) = &access.carried {
-            let _ = self.client.revoke(token, token, "access_token");
+        let remote_client::Access::Bearer(token) = &access.carried else {
+            return;
+        };
+        // Each sign-in ends where it began, and only at a method the service lists.
+        match self.config.service_auth {
+            ServiceAuthKind::Login if self.client.offers("auth/revoke").unwrap_or(false) => {
+                let _ = self.client.revoke(token, token, "access_token");
+            }
+            ServiceAuthKind::Oauth2Client
+            | ServiceAuthKind::Oauth2Password
+            | ServiceAuthKind::Oauth2Code => {
+                if let Ok(client) = oauth2_client(&self.config) {
+                    let _ = self.client.oauth2_revoke(&client, token, "access_token");
+                }
+            }
+            _ => {}
         }
     }
 
@@ -242,6 +257,45 @@ impl Service for CscService {
         request: &AuthorizeRequest,
     ) -> Result<Authorization, Error> {
         self.client.authorize(&access.carried, request)
+    }
+
+    fn offers(&self, method: &str) -> bool {
+        self.client.offers(method).unwrap_or(false)
+    }
+
+    fn extend_transaction(
+        &self,
+        access: &Access,
+        credential_id: &str,
+        sad: &Secret,
+    ) -> Result<Sad, Error> {
+        self.client
+            .extend_transaction(&access.carried, credential_id, &[], None, sad)
+    }
+
+    fn credential_authorization(
+        &self,
+        redirect_uri: &str,
+        request: &AuthorizeRequest,
+    ) -> Result<PendingAuthorization, Error> {
+        let client = oauth2_client(&self.config).map_err(|_| {
+            Error::Config(format!(
+                "credential {} is authorized with OAuth 2.0 (authMode oauth2code): configure client_id",
+                request.credential_id
+            ))
+        })?;
+        self.client
+            .oauth2_credential_authorization(&client, redirect_uri, request)
+    }
+
+    fn exchange_credential_code(
+        &self,
+        pending: &PendingAuthorization,
+        redirect: &str,
+    ) -> Result<Sad, Error> {
+        let client = oauth2_client(&self.config)?;
+        self.client
+            .oauth2_exchange_credential_code(&client, pending, redirect)
     }
 
     fn authorize_check(&self, access: &Access, handle: &Secret) -> Result<Authorization, Error> {

@@ -42,6 +42,8 @@ pub enum Fault {
     Signature(Vec<u8>),
     /// The access token stops working: this call and later ones answer "expired" until a new sign-in.
     ExpireAccess,
+    /// Wait until the test sends (or drops its sender), then answer normally: a request held in flight.
+    Hold(std::sync::mpsc::Receiver<()>),
 }
 
 pub const PIN: &str = "1234";
@@ -59,6 +61,10 @@ struct Inner {
     credentials: Vec<Credential>,
     faults: HashMap<Method, VecDeque<Fault>>,
     calls: Vec<Method>,
+    /// The thread each call came from (its name, or "unnamed").
+    threads: Vec<(Method, String)>,
+    /// Hashes in each signHash request, in order.
+    sign_sizes: Vec<usize>,
     /// The access token that works now.
     access: u64,
     /// SAD value → (credential, signatures left).
@@ -167,6 +173,8 @@ impl FakeService {
                     .collect(),
                 faults: HashMap::new(),
                 calls: Vec::new(),
+                threads: Vec::new(),
+                sign_sizes: Vec::new(),
                 access: 0,
                 sads: HashMap::new(),
                 next_sad: 1,
@@ -195,6 +203,22 @@ impl FakeService {
             .count()
     }
 
+    /// The threads the calls of `method` came from, in order.
+    pub fn threads(&self, method: Method) -> Vec<String> {
+        self.inner
+            .lock()
+            .threads
+            .iter()
+            .filter(|(m, _)| *m == method)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// How many hashes each signHash request carried, in order.
+    pub fn sign_sizes(&self) -> Vec<usize> {
+        self.inner.lock().sign_sizes.clone()
+    }
+
     /// Signatures the service made (whether or not the answer reached the module).
     pub fn signatures_made(&self) -> usize {
         self.inner.lock().signatures_made
@@ -206,9 +230,18 @@ impl FakeService {
         let fault = {
             let mut inner = self.inner.lock();
             inner.calls.push(method);
+            let thread = std::thread::current()
+                .name()
+                .unwrap_or("unnamed")
+                .to_owned();
+            inner.threads.push((method, thread));
             inner.faults.get_mut(&method).and_then(VecDeque::pop_front)
         };
         let fault = match fault {
+            Some(Fault::Hold(release)) => {
+                let _ = release.recv();
+                None
+            }
             Some(Fault::Delay(d)) => {
                 std::thread::sleep(d);
                 None
@@ -369,6 +402,7 @@ impl Service for FakeService {
         access: &Access,
         request: &SignHashRequest,
     ) -> Result<Vec<Vec<u8>>, Error> {
+        self.inner.lock().sign_sizes.push(request.hashes.len());
         let fault = self.begin(Method::Sign, Some(access))?;
         let mut inner = self.inner.lock();
         let sad = request.sad.expose().to_owned();

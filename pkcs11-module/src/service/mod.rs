@@ -14,8 +14,8 @@ pub mod csc;
 pub mod fake;
 
 pub use remote_client::{
-    AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error, OtpType, Reason, Sad, Scal,
-    Secret, SignHashRequest,
+    AuthMode, Authorization, AuthorizeRequest, CredentialInfo, Error, OtpType,
+    PendingAuthorization, Reason, Sad, Scal, Secret, SignHashRequest,
 };
 
 use crate::config::{Protocol, TokenConfig};
@@ -107,6 +107,46 @@ pub trait Service: Send + Sync {
 
     /// Polls an authorization the user approves out of band.
     fn authorize_check(&self, access: &Access, handle: &Secret) -> Result<Authorization, Error>;
+
+    /// Whether the service lists `method` in `info.methods` (false when it cannot be told).
+    fn offers(&self, _method: &str) -> bool {
+        false
+    }
+
+    /// `credentials/extendTransaction`: a new SAD for what is left of `sad`'s batch (SCAL 1, no hashes).
+    fn extend_transaction(
+        &self,
+        _access: &Access,
+        _credential_id: &str,
+        _sad: &Secret,
+    ) -> Result<Sad, Error> {
+        Err(Error::Config(
+            "this service does not extend transactions".into(),
+        ))
+    }
+
+    /// Starts an authorization the user gives in a browser (CSC `authMode` `oauth2code`: OAuth 2.0
+    /// `scope=credential`): the page to show, whose answer comes back to `redirect_uri`.
+    fn credential_authorization(
+        &self,
+        _redirect_uri: &str,
+        _request: &AuthorizeRequest,
+    ) -> Result<PendingAuthorization, Error> {
+        Err(Error::Config(
+            "this service has no browser authorization of credentials".into(),
+        ))
+    }
+
+    /// Ends it: the browser's redirect (path and query) exchanged for the SAD (the credential token).
+    fn exchange_credential_code(
+        &self,
+        _pending: &PendingAuthorization,
+        _redirect: &str,
+    ) -> Result<Sad, Error> {
+        Err(Error::Config(
+            "this service has no browser authorization of credentials".into(),
+        ))
+    }
 
     /// Signs hashes with a SAD; one signature per hash, in the order given.
     fn sign_hashes(

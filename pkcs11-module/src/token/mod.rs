@@ -1,6 +1,7 @@
 //! One slot's token: its configuration and serial number, and the parts it is made of — the service
 //! account (account.rs), the credential model (credentials.rs), the user's login (login.rs), and the
-//! batch store and TOTP steps the authorization step keeps per token.
+//! batch store, renewals, TOTP steps and signing lanes the authorization and signing steps keep per
+//! token.
 //!
 //! Calls its parts; owns no policy of its own.
 
@@ -30,6 +31,10 @@ pub struct Token {
     pub login: Login,
     /// What is left of batch authorizations (auth/store.rs).
     pub sads: SadStore,
+    /// Background renewals of those batches (auth/renew.rs).
+    pub renewals: crate::auth::renew::Renewals,
+    /// Signatures waiting to travel together (operation/coalesce.rs).
+    pub lanes: crate::operation::coalesce::Lanes,
     /// Authenticator steps used by the totp-file channel.
     pub totp_steps: crate::totp::UsedSteps,
     catalog: Catalog,
@@ -81,6 +86,8 @@ impl Token {
             config,
             account: Account::new(slot_id, budget, connect),
             sads: SadStore::default(),
+            renewals: Default::default(),
+            lanes: Default::default(),
             totp_steps: Default::default(),
             catalog: Catalog::default(),
             handles,

@@ -9,6 +9,7 @@
 
 mod credential;
 mod http;
+pub mod loopback;
 
 use crate::access::{Access, SignIn};
 use crate::client::CscClient;

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 impl Decisions for Service {
     const PATH: &'static str = "/approve";
-    const SESSION_COOKIE: &'static str = "__Host-csc-session";
+    const SESSION_COOKIE: &'static str = super::web::SESSION_COOKIE;
     const LOGIN_COOKIE: &'static str = "__Host-csc-login";
 
     fn page_login(

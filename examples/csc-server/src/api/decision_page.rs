@@ -11,7 +11,7 @@
 //! Sec-Fetch-Site names another site is refused; pages cannot be framed and run no script (web.rs).
 
 use super::html::Notice;
-use super::web::{blocking, cookie, cross_site, page, see_other, set_cookie};
+use super::web::{blocking, cookie, cross_site, page, see_other, set_cookie, LOGIN_FORM_LIFETIME};
 use crate::random;
 use crate::sessions::{PageLoginError, Session};
 use axum::extract::{Query, State};
@@ -24,9 +24,6 @@ use serde::Deserialize;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
-
-/// Seconds the sign-in form stays usable.
-const LOGIN_FORM_LIFETIME: i64 = 600;
 
 /// Why a decision did not count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

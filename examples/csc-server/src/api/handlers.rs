@@ -32,13 +32,29 @@ pub fn handle(
     match m {
         Method::Info => {
             Params::parse(body)?;
-            return Ok(Reply::Json(views::info(v)));
+            return Ok(Reply::Json(views::info(v, service)));
+        }
+        // auth/login and auth/revoke exist only while `serve --auth` accepts logins.
+        Method::Login | Method::Revoke if !service.accepted().login => {
+            return Err(CscError::not_found(&format!(
+                "/csc/{}/{}",
+                v.path(),
+                m.name()
+            )))
         }
         Method::Login => return login(service, headers, &mut Params::parse(body)?, log),
         _ => {}
     }
     // Authentication comes first: an anonymous caller learns nothing about its request's validity.
-    let caller = service.authenticate(bearer(headers)?.as_deref().map(|s| s.as_str()))?;
+    let api_key = headers
+        .get(crate::access::API_KEY_HEADER)
+        .map(|v| v.to_str().map(|s| Zeroizing::new(s.trim().to_owned())))
+        .transpose()
+        .map_err(|_| CscError::invalid_request("Malformed x-api-key header"))?;
+    let caller = service.authenticate_request(
+        bearer(headers)?.as_deref().map(|s| s.as_str()),
+        api_key.as_deref().map(|s| s.as_str()),
+    )?;
     log.user = Some(caller.user.clone());
     let mut p = Params::parse(body)?;
     if let Ok(Some(id)) = p.opt_string("credentialID") {

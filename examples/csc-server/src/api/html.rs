@@ -34,13 +34,22 @@ button{font-size:1rem;padding:.5rem 1.25rem;border-radius:.375rem;border:1px sol
 /// back here. `frame-ancestors` keeps the Approve button out of other sites' frames.
 pub fn content_security_policy() -> &'static str {
     static CSP: OnceLock<String> = OnceLock::new();
-    CSP.get_or_init(|| {
-        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE));
-        format!(
-            "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'"
-        )
-    })
+    CSP.get_or_init(|| policy_with_form_action(""))
+}
+
+/// The policy with one more place forms may lead to: the OAuth 2.0 consent form's answer redirects to
+/// the client (browsers apply `form-action` to the redirect too). `origin` is a checked URL origin.
+pub fn policy_with_form_action(origin: &str) -> String {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE));
+    let extra = if origin.is_empty() {
+        String::new()
+    } else {
+        format!(" {origin}")
+    };
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'{extra}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
 }
 
 /// A whole page: `title` (shown as "title — site"), an optional self-refresh, the shared style sheet.
@@ -64,7 +73,7 @@ pub fn document(title: &str, site: &str, refresh_secs: Option<u32>, body: Markup
 
 const SITE: &str = "cloudtoken approval";
 
-fn page(title: &str, refresh_secs: Option<u32>, body: Markup) -> Markup {
+pub(super) fn page(title: &str, refresh_secs: Option<u32>, body: Markup) -> Markup {
     document(title, SITE, refresh_secs, body)
 }
 

@@ -6,6 +6,8 @@ mod approval_page;
 pub mod decision_page;
 mod handlers;
 pub mod html;
+mod oauth2;
+mod oauth2_html;
 pub mod params;
 mod views;
 pub mod web;
@@ -29,7 +31,7 @@ pub enum Version {
 }
 
 impl Version {
-    fn path(self) -> &'static str {
+    pub fn path(self) -> &'static str {
         match self {
             Version::V1 => "v1",
             Version::V2 => "v2",
@@ -106,6 +108,9 @@ pub struct LogContext {
 
 pub fn router(service: Arc<Service>) -> Router {
     let mut router = Router::new();
+    if service.accepted().oauth2 {
+        router = oauth2::routes(router);
+    }
     for v in [Version::V1, Version::V2] {
         for m in Method::offered(v) {
             let path = format!("/csc/{}/{}", v.path(), m.name());

@@ -10,18 +10,21 @@ use serde_json::{json, Map, Value};
 pub const SERVICE_NAME: &str = "cloudtoken reference CSC service";
 pub const LANG: &str = "en-US";
 
-/// CSC method names each version offers.
-pub fn methods(v: Version) -> Vec<&'static str> {
-    let mut m = vec![
-        "auth/login",
-        "auth/revoke",
+/// CSC method names each version offers (`auth/*` only while logins are accepted).
+pub fn methods(v: Version, login: bool) -> Vec<&'static str> {
+    let mut m = if login {
+        vec!["auth/login", "auth/revoke"]
+    } else {
+        Vec::new()
+    };
+    m.extend([
         "credentials/list",
         "credentials/info",
         "credentials/authorize",
         "credentials/extendTransaction",
         "credentials/sendOTP",
         "signatures/signHash",
-    ];
+    ]);
     if v == Version::V2 {
         m.push("credentials/getChallenge");
         m.push("credentials/authorizeCheck");
@@ -29,16 +32,20 @@ pub fn methods(v: Version) -> Vec<&'static str> {
     m
 }
 
-pub fn info(v: Version) -> Value {
+pub fn info(v: Version, service: &crate::service::Service) -> Value {
+    let accepted = service.accepted();
     let mut body = json!({
         "specs": match v { Version::V1 => "1.0.4.0", Version::V2 => "2.0.0.2" },
         "name": SERVICE_NAME,
         "region": "DE",
         "lang": LANG,
         "description": "Reference Cloud Signature Consortium service for cloudtoken demos and tests",
-        "authType": ["basic"],
-        "methods": methods(v),
+        "authType": accepted.auth_types(),
+        "methods": methods(v, accepted.login),
     });
+    if let Some(base) = service.oauth2_base() {
+        body["oauth2"] = json!(base);
+    }
     if v == Version::V2 {
         body["signAlgorithms"] = json!({ "algos": algorithms::service_algos() });
         body["asynchronousOperationMode"] = json!(false);
@@ -73,7 +80,7 @@ fn otp_texts(otp: OtpKind) -> Option<(&'static str, &'static str)> {
             "The 6-digit code of your authenticator app",
         )),
         OtpKind::Sms => Some(("SMS code", "The 6-digit code sent to you by SMS")),
-        OtpKind::Approval | OtpKind::PinOnly => None,
+        OtpKind::Approval | OtpKind::PinOnly | OtpKind::OAuth2 => None,
     }
 }
 
@@ -120,7 +127,7 @@ pub fn credential(
     let otp_texts = otp_texts(cred.otp);
     let pin_description = match cred.otp {
         OtpKind::Approval => PIN_DESCRIPTION_APPROVAL,
-        OtpKind::Totp | OtpKind::Sms | OtpKind::PinOnly => PIN_DESCRIPTION,
+        OtpKind::Totp | OtpKind::Sms | OtpKind::PinOnly | OtpKind::OAuth2 => PIN_DESCRIPTION,
     };
     let mut out = Map::new();
     if with_id {
@@ -130,6 +137,13 @@ pub fn credential(
     out.insert("key".into(), key);
     out.insert("cert".into(), cert);
     match v {
+        // The user authorizes at the OAuth 2.0 page; there is no PIN or OTP to give in band.
+        Version::V1 if cred.otp == OtpKind::OAuth2 => {
+            out.insert("authMode".into(), json!("oauth2code"));
+        }
+        Version::V2 if cred.otp == OtpKind::OAuth2 => {
+            out.insert("auth".into(), json!({ "mode": "oauth2code" }));
+        }
         Version::V1 => {
             out.insert("authMode".into(), json!("explicit"));
             out.insert(

@@ -1,5 +1,5 @@
-//! What every server-rendered page of the reference services shares (the approval page here, the CryptoPro
-//! DSS emulator's confirmation page): blocking work off the executor, `__Host-` cookies, the headers of
+//! What every server-rendered page of the reference services shares (the approval page and the OAuth 2.0
+//! sign-in here, the CryptoPro DSS emulator's confirmation page): blocking work off the executor, `__Host-` cookies, the headers of
 //! every HTML answer (CSP, no framing, no caching), redirects after a POST, and the cross-site check of
 //! form posts.
 
@@ -8,6 +8,11 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use zeroize::Zeroizing;
+
+/// The page session of csc-server (approval page and OAuth 2.0 sign-in alike: one login of the person).
+pub const SESSION_COOKIE: &str = "__Host-csc-session";
+/// Seconds a sign-in form stays usable.
+pub const LOGIN_FORM_LIFETIME: i64 = 600;
 
 /// Runs blocking service work (SQLite, Argon2) off the executor.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
@@ -40,13 +45,24 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<Zeroizing<String>> {
 
 /// An HTML answer with the headers every page carries.
 pub fn page(status: StatusCode, markup: Markup, cookies: &[HeaderValue]) -> Response {
+    page_with_policy(status, markup, cookies, html::content_security_policy())
+}
+
+/// `page` with its own Content-Security-Policy (a form whose answer redirects elsewhere needs that
+/// place in `form-action`).
+pub fn page_with_policy(
+    status: StatusCode,
+    markup: Markup,
+    cookies: &[HeaderValue],
+    policy: &str,
+) -> Response {
     let mut resp = (status, markup.into_string()).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    if let Ok(csp) = HeaderValue::from_str(html::content_security_policy()) {
+    if let Ok(csp) = HeaderValue::from_str(policy) {
         h.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -64,6 +80,17 @@ pub fn page(status: StatusCode, markup: Markup, cookies: &[HeaderValue]) -> Resp
         h.append(header::SET_COOKIE, c.clone());
     }
     resp
+}
+
+pub fn internal_error() -> Response {
+    page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        html::message(
+            "Something went wrong",
+            "The service failed; please try again.",
+        ),
+        &[],
+    )
 }
 
 /// 303 to `location` (after a POST, so that reloading does not post again).
@@ -102,7 +129,6 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
 mod tests {
     use super::*;
 
-    const SESSION_COOKIE: &str = "__Host-csc-session";
     const LOGIN_COOKIE: &str = "__Host-csc-login";
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

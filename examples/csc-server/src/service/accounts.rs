@@ -7,6 +7,7 @@ use crate::error::{CscError, CscResult};
 use crate::lockouts::{self, Counter};
 use crate::passwords;
 use crate::tokens::{self, Lookup};
+use rusqlite::OptionalExtension;
 use zeroize::Zeroizing;
 
 pub struct Tokens {
@@ -16,14 +17,52 @@ pub struct Tokens {
 }
 
 impl Service {
+    /// The caller a request names: its bearer access token (from `auth/login` or an OAuth 2.0 client,
+    /// each only while that way is accepted), else its API key, else — when requests without
+    /// credentials are accepted — the anonymous account.
+    pub fn authenticate_request(
+        &self,
+        bearer: Option<&str>,
+        api_key: Option<&str>,
+    ) -> CscResult<Caller> {
+        let accepted = &self.settings.accepted;
+        if bearer.is_some() {
+            return self.authenticate(bearer);
+        }
+        if let Some(key) = api_key {
+            if !accepted.api_key {
+                return Err(CscError::invalid_token_because("API keys are not accepted"));
+            }
+            return self.authenticate_api_key(key);
+        }
+        match &accepted.anonymous {
+            Some(user) => Ok(Caller { user: user.clone() }),
+            None => Err(CscError::missing_token()),
+        }
+    }
+
     pub fn authenticate(&self, bearer: Option<&str>) -> CscResult<Caller> {
         let token = bearer.ok_or_else(CscError::missing_token)?;
         let conn = self.db.lock();
         match tokens::lookup(&conn, token, tokens::Kind::Access, self.now())? {
-            Lookup::Valid { user } => Ok(Caller { user }),
+            Lookup::Valid { user, client }
+                if self.settings.accepted.token_accepted(client.as_deref()) =>
+            {
+                Ok(Caller { user })
+            }
+            Lookup::Valid { .. } | Lookup::Invalid => Err(CscError::invalid_token()),
             Lookup::Expired => Err(CscError::expired_token()),
-            Lookup::Invalid => Err(CscError::invalid_token()),
         }
+    }
+
+    fn authenticate_api_key(&self, key: &str) -> CscResult<Caller> {
+        let conn = self.db.lock();
+        let user: Option<String> = conn
+            .prepare_cached("SELECT user FROM api_keys WHERE hash = ?1")?
+            .query_row([crate::db::secret_id(key)], |r| r.get(0))
+            .optional()?;
+        user.map(|user| Caller { user })
+            .ok_or_else(|| CscError::invalid_token_because("Invalid API key"))
     }
 
     pub fn login_password(
@@ -129,7 +168,8 @@ impl Service {
         let conn = self.db.lock();
         let (result, user) = match tokens::lookup(&conn, refresh_token, tokens::Kind::Refresh, now)?
         {
-            Lookup::Valid { user } => {
+            // OAuth 2.0 refresh tokens belong to their client and go to oauth2/token.
+            Lookup::Valid { user, client: None } => {
                 let issued = tokens::issue(
                     &conn,
                     &user,
@@ -145,7 +185,9 @@ impl Service {
                 });
                 (result, Some(user))
             }
-            Lookup::Expired | Lookup::Invalid => (Err(CscError::bad_refresh_token()), None),
+            Lookup::Valid { .. } | Lookup::Expired | Lookup::Invalid => {
+                (Err(CscError::bad_refresh_token()), None)
+            }
         };
         drop(conn);
         let ev = Event {

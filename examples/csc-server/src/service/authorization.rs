@@ -100,6 +100,7 @@ impl Service {
                     "The credential takes no OTP: its PIN alone authorizes it",
                 ))
             }
+            OtpKind::OAuth2 => return Err(oauth2_credential()),
         }
         let _guard = self.user_lock(&cred.user);
         let now = self.now();
@@ -166,6 +167,9 @@ impl Service {
         req: AuthorizeRequest<'_>,
     ) -> CscResult<Authorization> {
         let cred = self.credential(caller, req.credential_id)?;
+        if cred.otp == OtpKind::OAuth2 {
+            return Err(oauth2_credential());
+        }
         if cred.otp == OtpKind::Approval && !req.can_poll {
             return Err(CscError::invalid_request(
                 "The credential is authorized by approval on the user's device, which needs CSC API \
@@ -227,6 +231,7 @@ impl Service {
                 }
                 None => None,
             },
+            OtpKind::OAuth2 => return Err(oauth2_credential()),
             _ => Some(
                 req.otp
                     .as_deref()
@@ -346,7 +351,7 @@ impl Service {
                 Ok(ok)
             }
             // Approval and PIN-only credentials have no code to match.
-            OtpKind::Approval | OtpKind::PinOnly => Ok(false),
+            OtpKind::Approval | OtpKind::PinOnly | OtpKind::OAuth2 => Ok(false),
         }
     }
 
@@ -386,4 +391,11 @@ impl Service {
         };
         self.audited(ev, result)
     }
+}
+
+/// `credentials/authorize` or `sendOTP` for a credential whose authMode is `oauth2code`.
+fn oauth2_credential() -> CscError {
+    CscError::invalid_request(
+        "The credential is authorized with OAuth 2.0: oauth2/authorize with scope credential",
+    )
 }

@@ -92,6 +92,7 @@ impl Fixture {
                 access_token_lifetime: 3600,
                 max_attempts: 5,
                 approval_timeout: 120,
+                accepted: crate::access::Accepted::default(),
             },
             clock.clone(),
             Outbox::new(state.sms_outbox()),
@@ -303,7 +304,7 @@ fn init_writes_the_demo_population_and_client_files() {
     assert_eq!(mode(f.state.master_key()), 0o600);
     assert_eq!(mode(f.state.demo_json()), 0o600);
     assert_eq!(mode(f.state.module_config()), 0o600);
-    for u in ["alice", "bob", "carol", "seal"] {
+    for u in ["alice", "bob", "carol", "seal", "dave"] {
         assert_eq!(mode(f.state.refresh_token(u)), 0o600);
         assert_eq!(mode(f.state.password(u)), 0o600);
         assert_eq!(
@@ -311,7 +312,7 @@ fn init_writes_the_demo_population_and_client_files() {
             f.user(u).password
         );
     }
-    assert_eq!(f.demo.tokens.len(), 4);
+    assert_eq!(f.demo.tokens.len(), 5);
     assert_eq!(f.user("alice").label, "Alice Example");
     assert_eq!(f.user("seal").label, "Example Organisation Seal");
     assert_eq!(f.user("bob").pin.len(), 6);
@@ -359,7 +360,7 @@ fn init_writes_the_demo_population_and_client_files() {
         .iter()
         .map(|t| t.approval_totp_secret.as_str())
         .collect();
-    assert_eq!(account_secrets.len(), 4);
+    assert_eq!(account_secrets.len(), 5);
     let cred = f.service.credential(&alice, "alice-rsa3072").unwrap();
     assert_eq!(
         cred.cert.subject_dn,
@@ -374,8 +375,25 @@ fn init_writes_the_demo_population_and_client_files() {
     let cfg: toml::Value =
         toml::from_str(&std::fs::read_to_string(f.state.module_config()).unwrap()).unwrap();
     let tokens = cfg["token"].as_array().unwrap();
-    assert_eq!(tokens.len(), 4);
+    assert_eq!(tokens.len(), 5);
     assert_eq!(tokens[3]["account"].as_str(), Some("seal"));
+    // Only the token with a browser-authorized credential names the desktop's OAuth 2.0 client.
+    assert_eq!(tokens[4]["client_id"].as_str(), Some("cloudtoken-desktop"));
+    assert!(tokens[..4].iter().all(|t| t.get("client_id").is_none()));
+    // demo.json's clients: alice's confidential client_credentials client, and a public one.
+    let demo: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.state.demo_json()).unwrap()).unwrap();
+    let clients = demo["oauth2_clients"].as_array().unwrap();
+    let grants = |c: &serde_json::Value| -> Vec<String> {
+        serde_json::from_value(c["grant_types"].clone()).unwrap()
+    };
+    assert!(clients.iter().any(|c| c["account"] == "alice"
+        && c["client_secret"].as_str().is_some_and(|s| s.len() >= 32)
+        && grants(c) == ["client_credentials"]));
+    assert!(clients
+        .iter()
+        .any(|c| c["client_secret"].is_null()
+            && grants(c) == ["authorization_code", "refresh_token"]));
     assert_eq!(tokens[3]["batch_size"].as_integer(), Some(1000));
     assert_eq!(tokens[0]["batch_size"].as_integer(), Some(30));
     assert_eq!(tokens[1]["label"].as_str(), Some("Bob Example"));

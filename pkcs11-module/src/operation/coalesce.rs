@@ -1,0 +1,189 @@
+//! Many signers, one round trip (issue 10, item 6): concurrent signatures of the same credential, scheme
+//! and login go to the service as one `signatures/signHash` with several hashes, group-commit style.
+//! The first signer of a lane sends its hash alone; while that request is in flight the next signers
+//! queue, and when it returns one of them sends everything queued (up to what one SAD still covers, at
+//! most [`MAX_HASHES`]) in one request. Each signer gets its own answer — the signature of its own hash
+//! (the order of the hashes is the queue's) or the error of the request it was part of — and checks and
+//! shapes it itself (sign.rs).
+//!
+//! Only SCAL 1 signatures of a batch come here: SCAL 2 hashes are each authorized for themselves, and
+//! keys with CKA_ALWAYS_AUTHENTICATE have one SAD per operation (sign.rs sends those alone).
+//!
+//! Calls the authorization step (auth::batch_signatures) and the account; no lock is held while either
+//! works.
+
+use crate::auth;
+use crate::error::{self, CkResult, Step};
+use crate::service::{Reason, SignHashRequest};
+use crate::token::account::CallError;
+use crate::token::{Credential, Token};
+use cryptoki_sys::*;
+use parking_lot::{Condvar, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Most hashes in one request: well within what services accept (the reference service: 1000).
+pub const MAX_HASHES: usize = 64;
+
+/// What makes two signatures combinable: credential, login, and the request's algorithm fields.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct LaneKey {
+    credential: String,
+    epoch: u64,
+    hash_oid: String,
+    sign_oid: String,
+    params: Option<Vec<u8>>,
+}
+
+/// One signer's place in a lane: its hash, then its answer (the service's signature bytes).
+struct Waiter {
+    hash: Vec<u8>,
+    answer: Option<CkResult<Vec<u8>>>,
+}
+
+#[derive(Default)]
+struct LaneState {
+    /// A request of this lane is in flight (its sender serves the queue's front).
+    busy: bool,
+    queue: VecDeque<u64>,
+    waiters: HashMap<u64, Waiter>,
+    next_ticket: u64,
+}
+
+#[derive(Default)]
+struct Lane {
+    state: Mutex<LaneState>,
+    changed: Condvar,
+}
+
+/// The lanes of one token.
+#[derive(Default)]
+pub struct Lanes {
+    lanes: Mutex<HashMap<LaneKey, Arc<Lane>>>,
+}
+
+impl Lanes {
+    /// Signers waiting in any lane whose request has not been sent yet (tests).
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.lanes
+            .lock()
+            .values()
+            .map(|l| {
+                let s = l.state.lock();
+                s.queue.len()
+            })
+            .sum()
+    }
+
+    fn lane(&self, key: &LaneKey) -> Arc<Lane> {
+        let mut lanes = self.lanes.lock();
+        if !lanes.contains_key(key) {
+            // Lanes of ended logins are of no more use; drop the idle ones.
+            lanes.retain(|k, l| k.epoch == key.epoch || l.state.lock().busy);
+        }
+        lanes.entry(key.clone()).or_default().clone()
+    }
+}
+
+/// Signs `template`'s one hash with `cred` under login `epoch`, together with whatever other signers
+/// of the same lane queue meanwhile: the service's signature of this hash.
+pub fn sign(
+    token: &Arc<Token>,
+    cred: &Arc<Credential>,
+    epoch: u64,
+    template: SignHashRequest,
+) -> CkResult<Vec<u8>> {
+    let [hash] =
+        <[Vec<u8>; 1]>::try_from(template.hashes.clone()).map_err(|_| CKR_GENERAL_ERROR)?;
+    let key = LaneKey {
+        credential: cred.id().to_owned(),
+        epoch,
+        hash_oid: template.hash_algorithm_oid.clone(),
+        sign_oid: template.sign_algorithm_oid.clone(),
+        params: template.sign_algorithm_params.clone(),
+    };
+    let lane = token.lanes.lane(&key);
+    let mut s = lane.state.lock();
+    let ticket = s.next_ticket;
+    s.next_ticket += 1;
+    s.queue.push_back(ticket);
+    s.waiters.insert(ticket, Waiter { hash, answer: None });
+    loop {
+        if let Some(answer) = s.waiters.get_mut(&ticket).and_then(|w| w.answer.take()) {
+            s.waiters.remove(&ticket);
+            return answer;
+        }
+        if s.busy {
+            lane.changed.wait(&mut s);
+            continue;
+        }
+        // This signer sends the next request, for the queue's front (its own hash among them, or
+        // before it).
+        s.busy = true;
+        let want = s.queue.len().min(MAX_HASHES) as u32;
+        drop(s);
+        let outcome = auth::batch_signatures(token, cred, epoch, want, None);
+        s = lane.state.lock();
+        let count = match &outcome {
+            Ok((_, n)) => (*n as usize).min(s.queue.len()),
+            Err(_) => want as usize,
+        };
+        let tickets: Vec<u64> = s.queue.drain(..count).collect();
+        let answers = match outcome {
+            Err(rv) => vec![Err(rv); tickets.len()],
+            Ok((sad, _)) => {
+                let hashes = tickets
+                    .iter()
+                    .map(|t| {
+                        s.waiters
+                            .get_mut(t)
+                            .map(|w| std::mem::take(&mut w.hash))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let request = SignHashRequest {
+                    sad,
+                    hashes,
+                    ..template.clone()
+                };
+                drop(s);
+                let answers = send(token, cred, &request);
+                s = lane.state.lock();
+                answers
+            }
+        };
+        for (t, a) in tickets.iter().zip(answers) {
+            if let Some(w) = s.waiters.get_mut(t) {
+                w.answer = Some(a);
+            }
+        }
+        s.busy = false;
+        lane.changed.notify_all();
+    }
+}
+
+/// One signHash for every hash of `request`: one answer per hash, in order — each its signature, or
+/// every one the request's error.
+fn send(token: &Token, cred: &Credential, request: &SignHashRequest) -> Vec<CkResult<Vec<u8>>> {
+    let slot = token.slot_id;
+    let n = request.hashes.len();
+    let failed = |rv: CK_RV| vec![Err(rv); n];
+    match token.account.act(|s, a| s.sign_hashes(a, request)) {
+        Ok(signatures) if signatures.len() == n => signatures.into_iter().map(Ok).collect(),
+        Ok(signatures) => failed(error::logged(
+            CKR_DEVICE_ERROR,
+            format!(
+                "slot {slot}: the service returned {} signatures for {n} hashes",
+                signatures.len()
+            ),
+        )),
+        Err(CallError::Remote(e)) => {
+            if e.reason() == Reason::SadExpired {
+                auth::forget_batch(token, cred);
+            }
+            failed(error::from_remote(slot, Step::Sign, &e))
+        }
+        Err(e) => failed(e.into_rv(slot, Step::Sign)),
+    }
+}

@@ -1,0 +1,228 @@
+//! Many signers and long runs through the fake service: concurrent signatures coalesced into one
+//! signHash (coalesce.rs) and batch authorizations renewed in the background for unattended factors
+//! (auth/renew.rs), never for factors a person gives.
+
+use super::tests::{logged_in, sign, token, verifies};
+use crate::service::fake::{self, FakeService, Fault, Method};
+use crate::token::Token;
+use cryptoki_sys::*;
+use std::os::unix::fs::PermissionsExt;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Waits until `cond` holds (at most 10 s, then the test fails).
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits for the token's background renewals to end.
+fn renewals_done(t: &Token) {
+    assert!(
+        t.renewals.wait(Duration::from_secs(10), false),
+        "a renewal did not end"
+    );
+}
+
+/// One signer's request is held at the service while `others` more signers queue behind it; then it is
+/// let go, and the next request meets `then`. Returns each signer's message and outcome (the held one
+/// first).
+fn held_then_queued(
+    fake: &Arc<FakeService>,
+    t: &Arc<Token>,
+    others: usize,
+    then: Option<Fault>,
+) -> Vec<(Vec<u8>, crate::error::CkResult<Vec<u8>>)> {
+    let (release, held) = mpsc::channel();
+    fake.inject(Method::Sign, Fault::Hold(held));
+    if let Some(f) = then {
+        fake.inject(Method::Sign, f);
+    }
+    let signs_before = fake.calls(Method::Sign);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| (b"held".to_vec(), sign(t, b"held")));
+        wait_for("the held request", || {
+            fake.calls(Method::Sign) == signs_before + 1
+        });
+        let queued: Vec<_> = (0..others)
+            .map(|i| {
+                s.spawn(move || {
+                    let m = format!("queued {i}").into_bytes();
+                    let r = sign(t, &m);
+                    (m, r)
+                })
+            })
+            .collect();
+        wait_for("the signers to queue", || t.lanes.queued() == others);
+        release.send(()).unwrap();
+        let mut out = vec![first.join().unwrap()];
+        out.extend(queued.into_iter().map(|h| h.join().unwrap()));
+        out
+    })
+}
+
+#[test]
+fn concurrent_signers_share_one_round_trip_and_each_gets_its_own_signature() {
+    let fake = Arc::new(FakeService::new());
+    let t = logged_in(&fake, "batch_size = 100");
+    let outcomes = held_then_queued(&fake, &t, 7, None);
+    for (m, r) in &outcomes {
+        let sig = r.as_ref().unwrap();
+        assert!(verifies(&t, m, sig), "the signature of {m:?}");
+    }
+    // The held one alone, then the seven that queued behind it together.
+    assert_eq!(fake.sign_sizes(), [1, 7]);
+    assert_eq!(fake.signatures_made(), 8);
+    assert_eq!(fake.calls(Method::Authorize), 1);
+}
+
+#[test]
+fn coalesced_requests_never_exceed_what_the_sad_covers() {
+    let fake = Arc::new(FakeService::new());
+    let t = logged_in(&fake, "batch_size = 3");
+    let outcomes = held_then_queued(&fake, &t, 12, None);
+    for (m, r) in &outcomes {
+        let sig = r.as_ref().unwrap();
+        assert!(verifies(&t, m, sig), "the signature of {m:?}");
+    }
+    renewals_done(&t);
+    let sizes = fake.sign_sizes();
+    assert!(sizes.iter().all(|n| *n <= 3), "requests of {sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 13);
+    // Every hash was signed with a SAD that still covered it (the fake refuses any other), and no more
+    // signatures were authorized than batches of 3 give.
+    assert_eq!(fake.signatures_made(), 13);
+    assert!(fake.calls(Method::Authorize) >= 5);
+}
+
+#[test]
+fn a_failed_coalesced_request_fails_each_of_its_callers() {
+    let fake = Arc::new(FakeService::new());
+    let t = logged_in(&fake, "batch_size = 100");
+    // The held request succeeds; the one that carries the queued hashes fails at the service.
+    let fail = Fault::Fail(fake::server_error("signatures/signHash"));
+    let outcomes = held_then_queued(&fake, &t, 5, Some(fail));
+    assert!(outcomes[0].1.is_ok());
+    for (m, r) in &outcomes[1..] {
+        assert_eq!(*r, Err(CKR_DEVICE_ERROR), "{m:?}");
+    }
+    assert_eq!(fake.sign_sizes(), [1, 5]);
+    // The token still signs.
+    let sig = sign(&t, b"after").unwrap();
+    assert!(verifies(&t, b"after", &sig));
+}
+
+/// A file of mode 0600 holding `text`.
+/// A login-free token over a fresh fake whose PIN is in `pin_file`, 4 signatures per authorization.
+fn pin_file_token() -> (tempfile::TempDir, Arc<FakeService>, Arc<Token>) {
+    let dir = tempfile::tempdir().unwrap();
+    let pin = dir.path().join("pin");
+    std::fs::write(&pin, fake::PIN).unwrap();
+    std::fs::set_permissions(&pin, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let fake = Arc::new(FakeService::new());
+    let t = token(
+        &fake,
+        &format!(
+            "mode = \"login-free\"\npin_file = \"{}\"\nbatch_size = 4",
+            pin.display()
+        ),
+    );
+    (dir, fake, t)
+}
+
+/// The name the fake records for calls from this thread.
+fn this_thread() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned()
+}
+
+#[test]
+fn unattended_batches_are_renewed_off_the_signing_path() {
+    let (_dir, fake, t) = pin_file_token();
+    let me = this_thread();
+    for i in 0..20u8 {
+        let sig = sign(&t, &[i]).unwrap();
+        assert!(verifies(&t, &[i], &sig));
+        // Each renewal ends before the next signature, so that no signer runs dry.
+        renewals_done(&t);
+    }
+    let threads = fake.threads(Method::Authorize);
+    // The first batch is authorized by the first signer (there is nothing before it); every later one
+    // in the background, half a batch before it is needed.
+    assert_eq!(threads[0], me);
+    assert!(threads.len() >= 5, "{threads:?}");
+    assert!(
+        threads[1..].iter().all(|t| t == "cloudtoken-renew"),
+        "{threads:?}"
+    );
+    assert_eq!(fake.signatures_made(), 20);
+}
+
+#[test]
+fn a_failed_renewal_is_not_repeated_until_a_signer_authorizes() {
+    let (_dir, fake, t) = pin_file_token();
+    let me = this_thread();
+    // The first authorization succeeds, the first renewal fails.
+    fake.inject(Method::Authorize, Fault::Delay(Duration::ZERO));
+    fake.inject(
+        Method::Authorize,
+        Fault::Fail(fake::server_error("credentials/authorize")),
+    );
+    for i in 0..7u8 {
+        let sig = sign(&t, &[i]).unwrap();
+        assert!(verifies(&t, &[i], &sig));
+        renewals_done(&t);
+    }
+    // Signature 1: the first signer authorizes 4; 2: the renewal that fails (3 and 4 start none);
+    // 5: the signer who ran dry authorizes 4; 7: its batch runs low, a renewal again.
+    assert_eq!(
+        fake.threads(Method::Authorize),
+        [
+            me.as_str(),
+            "cloudtoken-renew",
+            me.as_str(),
+            "cloudtoken-renew"
+        ]
+    );
+}
+
+#[test]
+fn factors_a_person_gives_are_never_used_by_a_background_renewal() {
+    let dir = tempfile::tempdir().unwrap();
+    let asked = dir.path().join("asked");
+    let script = dir.path().join("ask.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$CLOUDTOKEN_PROMPT_KIND\" >> '{}'\necho {}\n",
+            asked.display(),
+            fake::PIN
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let fake = Arc::new(FakeService::new());
+    let t = token(
+        &fake,
+        &format!(
+            "mode = \"login-free\"\nprompt_command = [\"{}\"]\nbatch_size = 2",
+            script.display()
+        ),
+    );
+    let me = this_thread();
+    for i in 0..5u8 {
+        let sig = sign(&t, &[i]).unwrap();
+        assert!(verifies(&t, &[i], &sig));
+        renewals_done(&t);
+    }
+    // Three batches of 2, each authorized by the signer that needed it, each with the prompt's PIN.
+    assert_eq!(fake.threads(Method::Authorize), [me.as_str(); 3]);
+    let prompts = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(prompts.lines().count(), 3, "{prompts}");
+}

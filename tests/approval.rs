@@ -5,20 +5,17 @@
 //!
 //! Needs Debian's `chromium` (tests/run.sh installs it); `CHROMIUM_BIN` overrides its path.
 
-use headless_chrome::protocol::cdp::Input;
 use headless_chrome::protocol::cdp::Network::CookieSameSite;
 use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
-use headless_chrome::{Browser, LaunchOptions};
 use remote_client::{
     oid, ApiVersion, Authorization, AuthorizeRequest, ClientConfig, CscClient, CscErrorCode, Error,
     Reason, Secret, SignHashRequest,
 };
 use sha2::Digest;
-use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::browser::{chromium_path, spki_pin};
+use support::browser::{fill, launch_chromium};
 use support::page::{input_value, FormClient};
 use support::{account_code, openssl_verify, Scheme, Service};
 
@@ -110,50 +107,6 @@ fn describe(a: &Authorization) -> &'static str {
     }
 }
 
-// ---- the browser ----
-
-fn launch_chromium(svc: &Service, profile: &Path) -> Browser {
-    let pin = format!(
-        "--ignore-certificate-errors-spki-list={}",
-        spki_pin(&svc.ca_file())
-    );
-    let args: Vec<&OsStr> = [
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        pin.as_str(),
-    ]
-    .into_iter()
-    .map(OsStr::new)
-    .collect();
-    let options = LaunchOptions::default_builder()
-        .path(Some(chromium_path()))
-        .headless(true)
-        .sandbox(false)
-        .enable_gpu(false)
-        .user_data_dir(Some(profile.to_path_buf()))
-        .window_size(Some((1000, 1100)))
-        .idle_browser_timeout(Duration::from_secs(120))
-        .args(args)
-        .build()
-        .expect("Chromium launch options");
-    Browser::new(options).expect("launch Chromium")
-}
-
-/// Focuses the input `selector` and enters `text` as one input event (per-key events are slow on a
-/// busy machine, and the page has no script that would see the difference).
-fn fill(tab: &headless_chrome::Tab, selector: &str, text: &str) {
-    tab.wait_for_element(selector)
-        .unwrap_or_else(|e| panic!("{selector}: {e}"))
-        .click()
-        .unwrap();
-    tab.call_method(Input::InsertText {
-        text: text.to_owned(),
-    })
-    .unwrap_or_else(|e| panic!("typing into {selector}: {e}"));
-}
-
 /// Approve in a real browser: sign in, find the request, look at it, press Approve. Then the client
 /// collects the SAD and signs, and openssl verifies the signature.
 #[test]
@@ -167,7 +120,7 @@ fn approve_in_chromium_then_sign() {
     assert_pending(&c, &at, &handle);
 
     let profile = tempfile::tempdir().unwrap();
-    let browser = launch_chromium(svc, profile.path());
+    let browser = launch_chromium(&svc.ca_file(), profile.path());
     let tab = browser.new_tab().expect("tab");
     tab.set_default_timeout(Duration::from_secs(20));
     tab.navigate_to(&format!("{}/approve", svc.url))

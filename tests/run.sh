@@ -12,18 +12,20 @@ cd "$(dirname "$0")/.."
 
 # Debian packages of the real clients the tests drive (tests/interop/: pkcs11-tool, OpenSSL engine and
 # provider, NSS, pdfsig, p11-kit, GnuTLS's p11tool and certtool (gnutls-bin); chromium: the approval page
-# in tests/approval.rs and the TLS login in tests/tls_login.rs; libreoffice-writer-nogui:
-# tests/libreoffice.rs; jq: examples/batch-sign.sh and this script; strace: tests/pkcs11_files.rs;
-# openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the HSM of the reference services; dpkg-dev
-# and man-db: examples/build-packages.sh and the installed pages in tests/package.rs; curl:
-# tests/tls_login.rs; libssl-dev and pkg-config: the module checks signatures with the system's OpenSSL,
-# which the `openssl` crate builds against; python3-venv: certomancer-csc-dummy below;
+# in tests/approval.rs, the DSS confirmation page in tests/cryptopro.rs and the TLS login in
+# tests/tls_login.rs; libreoffice-writer-nogui: tests/libreoffice.rs; jq: examples/batch-sign.sh and this
+# script; strace: tests/pkcs11_files.rs; openssh-client: ssh-keygen in tests/pkcs11_api.rs; softhsm2: the
+# HSM of the reference services; dpkg-dev and man-db: examples/build-packages.sh and the installed pages in
+# tests/package.rs; curl: tests/tls_login.rs; libssl-dev and pkg-config: the module checks signatures with
+# the system's OpenSSL, which the `openssl` crate builds against; python3-venv: certomancer-csc-dummy
+# below; libengine-gost-openssl: GOST keys, signatures and checks of the CryptoPro DSS emulator, the module
+# and tests/cryptopro.rs; python3-pykcs11: examples/demo-cryptopro.sh's second client;
 # openjdk-17-jdk-headless: jarsigner and jar in tests/globalsign/): installed when missing (as root;
 # otherwise the exact install commands are printed), pkcs11-provider from bookworm-backports on Debian 12.
 bash tests/interop/install-packages.sh \
     openssl opensc libengine-pkcs11-openssl pkcs11-provider libnss3-tools poppler-utils p11-kit p11-kit-modules \
     chromium libreoffice-writer-nogui jq strace openssh-client softhsm2 gnutls-bin dpkg-dev man-db curl \
-    libssl-dev pkg-config python3-venv openjdk-17-jdk-headless
+    libssl-dev pkg-config python3-venv libengine-gost-openssl python3-pykcs11 openjdk-17-jdk-headless
 
 target=${CARGO_TARGET_DIR:-target}
 # certomancer-csc-dummy (PyPI), the third-party CSC server of tests/certomancer.rs, in a virtual

@@ -18,6 +18,7 @@ compile_error!("cloudtoken must be built with panic = \"unwind\": the C boundary
 pub mod agent;
 mod auth;
 pub mod batch;
+mod child;
 pub mod config;
 mod error;
 mod ffi;

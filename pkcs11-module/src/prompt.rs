@@ -15,23 +15,16 @@
 //!
 //! Callers never hold the login or session locks while a prompt runs (the user may take minutes).
 
+use crate::child;
 use crate::error::{self, CkResult};
 use cryptoki_sys::*;
 use remote_client::Secret;
-use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
+use std::time::Duration;
 
 /// Longest answer accepted; a program that writes more is treated as broken, not trusted.
 const MAX_ANSWER: usize = 1024;
-const CHUNK: usize = 256;
-/// How often the child's exit is checked while it writes nothing.
-const TICK: Duration = Duration::from_millis(50);
-/// How long a program that timed out has to end after SIGTERM before it is killed.
-const GRACE: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -185,7 +178,7 @@ impl Drop for Shown {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             if matches!(child.try_wait(), Ok(None)) {
-                stop(&mut child);
+                child::stop(&mut child);
             }
         }
     }
@@ -206,12 +199,14 @@ pub fn show_url(
                     format!("slot {slot}: prompt_command is empty"),
                 )
             })?;
-            crate::config::files::check_program(Path::new(program)).map_err(|e| {
-                error::logged(
-                    CKR_FUNCTION_FAILED,
-                    format!("slot {slot}: cannot run the prompt: {e}"),
-                )
-            })?;
+            crate::config::files::check_program("prompt_command", Path::new(program)).map_err(
+                |e| {
+                    error::logged(
+                        CKR_FUNCTION_FAILED,
+                        format!("slot {slot}: cannot run the prompt: {e}"),
+                    )
+                },
+            )?;
             let mut c = Command::new(program);
             c.args(&command[1..]).envs(prompt.environment());
             (c, false)
@@ -287,7 +282,7 @@ pub fn ask(
         prompt.kind.what(),
         prompt.attempt
     );
-    let outcome = crate::config::files::check_program(Path::new(program))
+    let outcome = crate::config::files::check_program("prompt_command", Path::new(program))
         .map_err(NoAnswer::Start)
         .and_then(|()| run(command, timeout, &prompt.environment()));
     let what = prompt.kind.what();
@@ -341,12 +336,12 @@ fn run(
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| NoAnswer::Start(format!("{}: {e}", command[0])))?;
-    let result = collect(&mut child, timeout);
-    if result.is_err() && matches!(child.try_wait(), Ok(None)) {
-        // Whatever went wrong, the program must not stay behind waiting for a user who gave up.
-        stop(&mut child);
-    }
-    let (out, status) = result?;
+    // Whatever goes wrong, the program does not stay behind waiting for a user who gave up.
+    let (out, status) = child::collect(&mut child, timeout, MAX_ANSWER).map_err(|e| match e {
+        child::Overstay::TooLong => NoAnswer::TooLong,
+        child::Overstay::TimedOut => NoAnswer::TimedOut,
+        child::Overstay::NoPipe => NoAnswer::Start("no pipe to the program".into()),
+    })?;
     if let Some(status) = status.filter(|s| !s.success()) {
         return Err(NoAnswer::Failed(status));
     }
@@ -359,120 +354,10 @@ fn run(
     Ok(Secret::new(text))
 }
 
-/// Reads the child's standard output until it exits or `timeout` passes. The exit status is `None` when
-/// it cannot be known (an application that ignores SIGCHLD has its children reaped by the kernel).
-/// The output buffer never grows past its first allocation, so no copy of the answer is left behind
-/// in freed memory.
-fn collect(
-    child: &mut Child,
-    timeout: Duration,
-) -> Result<(Zeroizing<Vec<u8>>, Option<ExitStatus>), NoAnswer> {
-    let deadline = Instant::now() + timeout;
-    let mut stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| NoAnswer::Start("no pipe to the program".into()))?;
-    let fd = stdout.as_raw_fd();
-    // SAFETY: fcntl on a descriptor we own; F_GETFL/F_SETFL have no memory effects.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-    }
-    let mut out = Zeroizing::new(Vec::with_capacity(MAX_ANSWER + CHUNK));
-    let mut chunk = Zeroizing::new([0u8; CHUNK]);
-    let mut eof = false;
-    loop {
-        // Read what is there, at most up to the buffer's capacity.
-        while !eof {
-            match stdout.read(&mut chunk[..]) {
-                Ok(0) => eof = true,
-                Ok(n) => {
-                    if out.len() + n > MAX_ANSWER {
-                        return Err(NoAnswer::TooLong);
-                    }
-                    out.extend_from_slice(&chunk[..n]);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => eof = true,
-            }
-        }
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                // Written just before exiting: take the rest without waiting for writers the program
-                // may have left behind (a background process holding the pipe).
-                drain(&mut stdout, &mut out, &mut chunk)?;
-                return Ok((out, Some(status)));
-            }
-            Ok(None) => {}
-            Err(e) => {
-                log::debug!("cannot wait for the prompt program: {e}");
-                if eof {
-                    return Ok((out, None));
-                }
-            }
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return Err(NoAnswer::TimedOut);
-        }
-        let wait = TICK.min(deadline - now);
-        if eof {
-            std::thread::sleep(wait);
-        } else {
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one valid pollfd for the duration of the call.
-            unsafe { libc::poll(&mut pfd, 1, wait.as_millis() as libc::c_int) };
-        }
-    }
-}
-
-/// Ends a program that is still running: SIGTERM first, so that a terminal prompt can restore the
-/// terminal's echo, then SIGKILL.
-fn stop(child: &mut Child) {
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill has no memory effects; the pid is our child's, not yet reaped (try_wait said it
-        // is running), so it cannot name another process.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let until = Instant::now() + GRACE;
-        while Instant::now() < until {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn drain(
-    stdout: &mut impl Read,
-    out: &mut Zeroizing<Vec<u8>>,
-    chunk: &mut Zeroizing<[u8; CHUNK]>,
-) -> Result<(), NoAnswer> {
-    loop {
-        match stdout.read(&mut chunk[..]) {
-            Ok(0) => return Ok(()),
-            Ok(n) => {
-                if out.len() + n > MAX_ANSWER {
-                    return Err(NoAnswer::TooLong);
-                }
-                out.extend_from_slice(&chunk[..n]);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Ok(()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn question() -> Prompt<'static> {
         Prompt {

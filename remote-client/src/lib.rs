@@ -13,6 +13,7 @@
 
 mod access;
 mod client;
+pub mod cryptopro;
 pub mod dss;
 mod endpoint;
 mod error;
@@ -57,4 +58,11 @@ pub mod oid {
     pub const P256: &str = "1.2.840.10045.3.1.7";
     pub const P384: &str = "1.3.132.0.34";
     pub const P521: &str = "1.3.132.0.35";
+    // GOST R 34.10-2012 and GOST R 34.11-2012 (Streebog), RFC 9215 §3 and RFC 7836 appendix.
+    pub const STREEBOG_256: &str = "1.2.643.7.1.1.2.2";
+    pub const STREEBOG_512: &str = "1.2.643.7.1.1.2.3";
+    pub const GOST_R3410_2012_256: &str = "1.2.643.7.1.1.1.1";
+    pub const GOST_R3410_2012_512: &str = "1.2.643.7.1.1.1.2";
+    pub const SIGN_WITH_STREEBOG_256: &str = "1.2.643.7.1.1.3.2";
+    pub const SIGN_WITH_STREEBOG_512: &str = "1.2.643.7.1.1.3.3";
 }

@@ -277,11 +277,26 @@ impl Transport {
         secrets: &[&str],
     ) -> Result<Reply> {
         let url = self.endpoint.method_url(wire, op.method);
+        self.json_request(op, reqwest::Method::POST, &url, auth, Some(body), secrets)
+    }
+
+    /// One JSON request to any URL of the service (`op.method` names it in errors and logs): a GET, or a
+    /// request carrying `body` as JSON; repeated per the retry policy, answers other than 2xx turned into
+    /// errors. For services whose methods are not CSC's (cryptopro/).
+    pub(crate) fn json_request<B: Serialize>(
+        &self,
+        op: Op<'_>,
+        method: reqwest::Method,
+        url: &str,
+        auth: Auth<'_>,
+        body: Option<&B>,
+        secrets: &[&str],
+    ) -> Result<Reply> {
         self.send(
             &Request {
-                method: reqwest::Method::POST,
-                url: &url,
-                body: Some(body),
+                method,
+                url,
+                body,
                 content_type: "application/json",
                 decode_error: |method, status, body, secrets, _| {
                     failure::status(method, status, body, secrets)

@@ -5,7 +5,7 @@
 use once_cell::sync::OnceCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use support::dss::{runtime_dir, Emulator};
+use support::globalsign::{runtime_dir, Emulator};
 use support::service::lasting;
 use support::tools::{cms_verify, expect_ok, nss_db, run, text, verify_pdf};
 use support::{module_path, openssl_verify, Scheme};

@@ -5,7 +5,7 @@
 use crate::world::{world, KNOWN_SESSIONS, LIMITED, QUOTA, SHORT_SESSIONS};
 use cryptoki_sys::*;
 use std::time::{Duration, Instant};
-use support::dss::{runtime_dir, Emulator};
+use support::globalsign::{runtime_dir, Emulator};
 use support::prelude::*;
 use support::tools::{run, text};
 

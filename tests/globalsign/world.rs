@@ -4,7 +4,7 @@
 
 use cryptoki_sys::*;
 use once_cell::sync::OnceCell;
-use support::dss::Emulator;
+use support::globalsign::Emulator;
 use support::prelude::*;
 
 /// Seconds an identity lasts on the renewal emulator: renewed at half (12 s), hidden from new

@@ -8,6 +8,7 @@ use remote_client::{ApiVersion, ClientConfig, CscClient, Secret};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use support::tools::parse_objects;
 use support::totp::now_secs;
 use support::uri::pct;
 use support::{module_path, DemoCredential, Service};
@@ -464,44 +465,6 @@ fn openssl(dir: &Path, args: &[&str], input: &Path, output: &Path) {
         .arg(output)
         .run(dir);
     assert!(out.success(), "interop setup: {}", out.describe());
-}
-
-/// An object in `pkcs11-tool --list-objects` output.
-pub struct Listed {
-    pub kind: String,
-    pub label: String,
-    pub id: String,
-    pub mechanisms: Vec<String>,
-}
-
-/// Parses `pkcs11-tool --list-objects`: an unindented "<Kind> Object; ..." line starts each object.
-pub fn parse_objects(listing: &str) -> Vec<Listed> {
-    let mut objects: Vec<Listed> = Vec::new();
-    for line in listing.lines() {
-        if !line.starts_with(' ') && !line.starts_with('\t') {
-            if let Some((kind, _)) = line.split_once(" Object") {
-                objects.push(Listed {
-                    kind: kind.to_owned(),
-                    label: String::new(),
-                    id: String::new(),
-                    mechanisms: Vec::new(),
-                });
-            }
-            continue;
-        }
-        let Some(obj) = objects.last_mut() else {
-            continue;
-        };
-        let line = line.trim();
-        if let Some(v) = line.strip_prefix("label:") {
-            obj.label = v.trim().to_owned();
-        } else if let Some(v) = line.strip_prefix("ID:") {
-            obj.id = v.trim().to_owned();
-        } else if let Some(v) = line.strip_prefix("Allowed mechanisms:") {
-            obj.mechanisms = v.split(',').map(|m| m.trim().to_owned()).collect();
-        }
-    }
-    objects
 }
 
 /// The module configuration `csc-server init` wrote, with `extra` keys set on the token `label` and,

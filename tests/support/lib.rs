@@ -1,22 +1,24 @@
 //! The `support` crate: what the integration and real-client tests share. A real `csc-server` on
 //! 127.0.0.1 with its demo data and audit trail, the built module loaded as applications load it,
 //! one-time codes, independent signature checks with `openssl`, the shipped test prompt, the approval
-//! page, the `cloudtoken` tool and NSS, a fault proxy between module and service, child processes with
-//! deadlines, visible skips, and the PKCS#11 return-value table of the specification.
+//! page and headless Chromium, the CryptoPro DSS emulator, the `cloudtoken` tool and NSS, a fault proxy
+//! between module and service, child processes with deadlines, visible skips, and the PKCS#11
+//! return-value table of the specification.
 //!
 //! Modules, each owning one subject: `paths` (where binaries and repository files are), `service`,
-//! `dss` (the GlobalSign DSS emulator),
-//! `audit`, `totp`, `verify`, `config` (module configurations and secret files), `prompt`, `page`,
-//! `tls`, `tools`, `uri` (pkcs11: URIs), `browser` (Chromium), `pdf`, `p11` (the module's C API; `p11::flow` holds the open →
-//! log in → find → sign → verify helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually
-//! `use support::prelude::*`.
+//! `globalsign` (the GlobalSign DSS emulator), `cryptopro` (the CryptoPro DSS emulator), `audit`,
+//! `totp`, `verify` (with GOST through OpenSSL's engine), `config` (module configurations and secret
+//! files), `prompt`, `page`, `browser` (Chromium), `oauth2_page`, `tls`, `tools`, `uri` (pkcs11: URIs),
+//! `pdf`, `p11` (the module's C API; `p11::flow` holds the open → log in → find → sign → verify
+//! helper), `fault_proxy`, `child`, `spec`, `skip`. Tests usually `use support::prelude::*`.
 
 pub mod audit;
 pub mod browser;
 pub mod child;
 pub mod config;
-pub mod dss;
+pub mod cryptopro;
 pub mod fault_proxy;
+pub mod globalsign;
 pub mod oauth2_page;
 pub mod p11;
 pub mod page;
@@ -34,7 +36,8 @@ pub mod verify;
 
 pub use audit::{audit_entries, AuditEntry};
 pub use paths::{
-    cloudtoken_bin, csc_server_bin, dss_emulator_bin, module_path, repo_root, target_profile_dir,
+    cloudtoken_bin, cryptopro_emulator_bin, csc_server_bin, globalsign_emulator_bin, module_path,
+    repo_root, target_profile_dir,
 };
 pub use service::{Demo, DemoClient, DemoCredential, DemoToken, Service};
 pub use totp::{account_code, totp_code};

@@ -4,7 +4,8 @@
 //! The test executable lives in `<target>/<profile>/deps/`, so `<target>` follows `CARGO_TARGET_DIR`
 //! and the profile of the `cargo test` that built it; the README test command builds the workspace
 //! once (`cargo build`) before `cargo test` in the same profile. Each binary can be overridden by an
-//! environment variable (`CSC_SERVER_BIN`, `DSS_EMULATOR_BIN`, `CLOUDTOKEN_MODULE`, `CLOUDTOKEN_BIN`).
+//! environment variable (`CSC_SERVER_BIN`, `GLOBALSIGN_EMULATOR_BIN`, `CRYPTOPRO_EMULATOR_BIN`,
+//! `CLOUDTOKEN_MODULE`, `CLOUDTOKEN_BIN`).
 
 use std::path::{Path, PathBuf};
 
@@ -47,8 +48,13 @@ pub fn csc_server_bin() -> PathBuf {
 }
 
 /// The GlobalSign DSS emulator (examples/globalsign-dss-emulator).
-pub fn dss_emulator_bin() -> PathBuf {
-    built(Some("DSS_EMULATOR_BIN"), "globalsign-dss-emulator")
+pub fn globalsign_emulator_bin() -> PathBuf {
+    built(Some("GLOBALSIGN_EMULATOR_BIN"), "globalsign-dss-emulator")
+}
+
+/// The CryptoPro DSS emulator (examples/cryptopro-dss-emulator).
+pub fn cryptopro_emulator_bin() -> PathBuf {
+    built(Some("CRYPTOPRO_EMULATOR_BIN"), "cryptopro-dss-emulator")
 }
 
 /// The built PKCS#11 module, `libcloudtoken.so`.

@@ -179,8 +179,7 @@ impl Service {
     }
 
     fn serve_logged(state: &Path, serve_args: &[&str], log: Option<&Path>) -> Service {
-        let url_file = state.join("server.url");
-        let _ = std::fs::remove_file(&url_file);
+        let _ = std::fs::remove_file(state.join("server.url"));
         let mut cmd = Command::new(csc_server_bin());
         cmd.arg("serve")
             .arg("--state")
@@ -195,23 +194,7 @@ impl Service {
         }
         die_with_parent(&mut cmd);
         let mut child = cmd.spawn().expect("spawn csc-server serve");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = loop {
-            if let Ok(s) = std::fs::read_to_string(&url_file) {
-                let s = s.trim().to_owned();
-                if !s.is_empty() {
-                    break s;
-                }
-            }
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!("csc-server serve exited early: {st}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "csc-server did not write server.url"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let url = wait_for_url(&mut child, state, "csc-server serve");
         let demo: Demo = serde_json::from_slice(
             &std::fs::read(state.join("demo.json")).expect("read demo.json"),
         )
@@ -305,7 +288,7 @@ impl Drop for Service {
 
 /// Removes `dir` when the process exits: services kept in a test binary's statics are never dropped
 /// (statics are not), and their state folders would otherwise stay in /tmp after every run.
-fn remove_at_exit(dir: PathBuf) {
+pub fn remove_at_exit(dir: PathBuf) {
     static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
     static REGISTER: std::sync::Once = std::sync::Once::new();
     extern "C" fn remove_all() {
@@ -340,6 +323,26 @@ fn init_state(init_args: &[&str]) -> (tempfile::TempDir, PathBuf) {
         .expect("run csc-server init");
     assert!(status.success(), "csc-server init failed: {status}");
     (dir, state)
+}
+
+/// The URL a reference service `child` serving `state` writes to `STATE/server.url` once it accepts
+/// connections (at most 60 s; `what` names it in the failure).
+pub fn wait_for_url(child: &mut Child, state: &Path, what: &str) -> String {
+    let url_file = state.join("server.url");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&url_file) {
+            let s = s.trim().to_owned();
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what} exited early: {st}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not write server.url");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Has the kernel kill the command's process when the thread that spawned it ends (PR_SET_PDEATHSIG), so

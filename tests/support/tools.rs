@@ -1,6 +1,7 @@
 //! Running the project's programs and the real clients as a person would: the `cloudtoken` tool
 //! (enrolling a token with the password on standard input), commands with their output checked, an NSS
-//! database with the module registered, and a signed PDF checked with pdfsig and `openssl cms`.
+//! database with the module registered, a signed PDF checked with pdfsig and `openssl cms`, and what
+//! `pkcs11-tool --list-objects` lists.
 //!
 //! Calls: paths.rs (the binaries), pdf.rs (the bytes a PDF signature covers).
 
@@ -265,4 +266,42 @@ pub fn cms_verify(p7s: &Path, content: &Path, ca: &Path) -> Result<Vec<u8>, Stri
         return Err(format!("openssl x509: {}", text(&out.stderr)));
     }
     Ok(std::fs::read(der).unwrap())
+}
+
+/// An object in `pkcs11-tool --list-objects` output.
+pub struct Listed {
+    pub kind: String,
+    pub label: String,
+    pub id: String,
+    pub mechanisms: Vec<String>,
+}
+
+/// Parses `pkcs11-tool --list-objects`: an unindented "<Kind> Object; ..." line starts each object.
+pub fn parse_objects(listing: &str) -> Vec<Listed> {
+    let mut objects: Vec<Listed> = Vec::new();
+    for line in listing.lines() {
+        if !line.starts_with(' ') && !line.starts_with('\t') {
+            if let Some((kind, _)) = line.split_once(" Object") {
+                objects.push(Listed {
+                    kind: kind.to_owned(),
+                    label: String::new(),
+                    id: String::new(),
+                    mechanisms: Vec::new(),
+                });
+            }
+            continue;
+        }
+        let Some(obj) = objects.last_mut() else {
+            continue;
+        };
+        let line = line.trim();
+        if let Some(v) = line.strip_prefix("label:") {
+            obj.label = v.trim().to_owned();
+        } else if let Some(v) = line.strip_prefix("ID:") {
+            obj.id = v.trim().to_owned();
+        } else if let Some(v) = line.strip_prefix("Allowed mechanisms:") {
+            obj.mechanisms = v.split(',').map(|m| m.trim().to_owned()).collect();
+        }
+    }
+    objects
 }

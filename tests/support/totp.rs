@@ -95,7 +95,7 @@ pub fn module_made_codes(cred: &DemoCredential) {
 
 /// A code for a time step newer than every step handed out before for this `secret` (one TOTP secret is
 /// one credential or one account), waiting for the clock where needed.
-fn fresh_totp_code(secret: &str, period: u64) -> String {
+pub fn fresh_totp_code(secret: &str, period: u64) -> String {
     let map = last_steps();
     loop {
         let step_now = now_secs() / period;

@@ -74,6 +74,7 @@ impl HashAlg {
         HashAlg::ALL.into_iter().find(|h| h.oid() == s)
     }
 
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(self) -> usize {
         match self {
             HashAlg::Sha1 => 20,

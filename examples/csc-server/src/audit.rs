@@ -11,6 +11,26 @@ use sha2::{Digest, Sha256};
 
 const GENESIS: [u8; 32] = [0u8; 32];
 
+/// The audit table, append-only for the service itself (the hash chain catches whoever drops rows).
+pub const SCHEMA: &str = r#"
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY,
+    time       TEXT NOT NULL,
+    event      TEXT NOT NULL,
+    user       TEXT,
+    credential TEXT,
+    hashes     TEXT NOT NULL,
+    outcome    TEXT NOT NULL,
+    detail     TEXT,
+    prev_hash  BLOB NOT NULL,
+    entry_hash BLOB NOT NULL
+);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
 /// What happened. Never holds a secret: hashes are the public values to be signed.
 pub struct Event<'a> {
     pub event: &'a str,

@@ -12,12 +12,11 @@ impl Clock {
         Clock(None)
     }
 
-    #[cfg(test)]
+    /// A clock that stands still until advanced (tests of this and the other reference services).
     pub fn fixed(now: i64) -> Clock {
         Clock(Some(Arc::new(AtomicI64::new(now))))
     }
 
-    #[cfg(test)]
     pub fn advance(&self, secs: i64) {
         if let Some(t) = &self.0 {
             t.fetch_add(secs, Ordering::SeqCst);

@@ -22,11 +22,15 @@ pub enum Durability {
 /// 4: OAuth 2.0 clients, tokens bound to the client that obtained them, API keys.
 const SCHEMA_VERSION: i64 = 4;
 
-const SCHEMA: &str = r#"
+/// The `meta` table (name → value) every reference service's database has.
+pub const META_SCHEMA: &str = r#"
 CREATE TABLE meta (
     name  TEXT PRIMARY KEY,
     value BLOB NOT NULL
 );
+"#;
+
+const SCHEMA: &str = r#"
 CREATE TABLE users (
     name           TEXT PRIMARY KEY,
     position       INTEGER NOT NULL,
@@ -138,23 +142,6 @@ CREATE TABLE approval_hashes (
     value    BLOB NOT NULL,
     PRIMARY KEY (approval, idx)
 );
-CREATE TABLE audit (
-    seq        INTEGER PRIMARY KEY,
-    time       TEXT NOT NULL,
-    event      TEXT NOT NULL,
-    user       TEXT,
-    credential TEXT,
-    hashes     TEXT NOT NULL,
-    outcome    TEXT NOT NULL,
-    detail     TEXT,
-    prev_hash  BLOB NOT NULL,
-    entry_hash BLOB NOT NULL
-);
--- Append-only for the service itself; the hash chain catches whoever drops these.
-CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
 fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
@@ -174,20 +161,23 @@ impl Db {
     /// Creates the schema in a new database file.
     /// The file is made owner-only first; SQLite gives its -wal and -shm files the same mode.
     pub fn create(path: &Path) -> Result<Db, String> {
-        crate::files::write_new(path, b"", 0o600)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        Db::create_schema(path).map_err(|e| format!("{}: {e}", path.display()))
+        Db::create_with(path, SCHEMA, SCHEMA_VERSION)
     }
 
-    fn create_schema(path: &Path) -> rusqlite::Result<Db> {
+    /// Creates a database file with `schema` (after the meta table and the audit trail) at `version`.
+    pub fn create_with(path: &Path, schema: &str, version: i64) -> Result<Db, String> {
+        crate::files::write_new(path, b"", 0o600)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Db::create_schema(path, schema, version).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn create_schema(path: &Path, schema: &str, version: i64) -> rusqlite::Result<Db> {
         let conn = Connection::open(path)?;
         configure(&conn, Durability::Full)?;
-        conn.execute_batch(SCHEMA)?;
-        set_meta(
-            &conn,
-            "schema_version",
-            &SCHEMA_VERSION.to_string().into_bytes(),
-        )?;
+        for part in [META_SCHEMA, crate::audit::SCHEMA, schema] {
+            conn.execute_batch(part)?;
+        }
+        set_meta(&conn, "schema_version", &version.to_string().into_bytes())?;
         Ok(Db::new(conn))
     }
 
@@ -196,9 +186,19 @@ impl Db {
     }
 
     pub fn open_with(path: &Path, durability: Durability) -> Result<Db, String> {
+        Db::open_of(path, SCHEMA_VERSION, "csc-server", durability)
+    }
+
+    /// Opens the database of `program` (named in the messages), which must have schema `expected`.
+    pub fn open_of(
+        path: &Path,
+        expected: i64,
+        program: &str,
+        durability: Durability,
+    ) -> Result<Db, String> {
         if !path.exists() {
             return Err(format!(
-                "{} does not exist: run `csc-server init` first",
+                "{} does not exist: run `{program} init` first",
                 path.display()
             ));
         }
@@ -207,10 +207,10 @@ impl Db {
         let version = get_meta(&conn, "schema_version")
             .map_err(|e| format!("{}: {e}", path.display()))?
             .and_then(|v| String::from_utf8(v).ok());
-        if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
+        if version.as_deref() != Some(&expected.to_string()) {
             return Err(format!(
-                "{}: schema version {} is not this csc-server's ({SCHEMA_VERSION}); create a new state \
-                 folder with `csc-server init`",
+                "{}: schema version {} is not this {program}'s ({expected}); create a new state \
+                 folder with `{program} init`",
                 path.display(),
                 version.as_deref().unwrap_or("unknown")
             ));
@@ -222,7 +222,9 @@ impl Db {
     pub fn in_memory() -> Db {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        for part in [META_SCHEMA, crate::audit::SCHEMA, SCHEMA] {
+            conn.execute_batch(part).unwrap();
+        }
         Db::new(conn)
     }
 }

@@ -126,7 +126,7 @@ const CLIENTS: &[ClientSpec] = &[
 
 /// A fresh TOTP secret: 160 bits, the RFC 4226 recommendation for HMAC-SHA1. Returns it sealed for
 /// `purpose` and in base32 for the user's authenticator app.
-fn totp_secret(vault: &Vault, purpose: &str) -> (Vec<u8>, Zeroizing<String>) {
+pub fn totp_secret(vault: &Vault, purpose: &str) -> (Vec<u8>, Zeroizing<String>) {
     let secret = random::bytes::<20>();
     let base32 = Zeroizing::new(
         totp_rs::Secret::Raw(secret.to_vec())
@@ -343,7 +343,7 @@ pub fn run(dir: &Path, opts: &Options) -> Result<(), InitError> {
     Ok(())
 }
 
-fn prepare_dir(dir: &Path) -> Result<(), InitError> {
+pub fn prepare_dir(dir: &Path) -> Result<(), InitError> {
     match fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {

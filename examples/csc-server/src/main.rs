@@ -2,35 +2,10 @@
 //! TLS, keys, certificates, PIN and OTP checks, lockouts and an audit trail, for cloudtoken's tests and
 //! demos. See README.md.
 
-mod access;
-mod algorithms;
-mod api;
-mod approval;
-mod audit;
-mod clock;
-mod db;
-mod error;
-mod files;
-mod hsm;
-mod init;
-mod keys;
-mod lockouts;
-mod model;
-mod oauth2;
-mod otp;
-mod passwords;
-mod phone;
-mod pki;
-mod random;
-mod sad;
-mod server;
-mod service;
-mod sessions;
-mod tokens;
-mod vault;
+use csc_server::{access, audit, db, hsm, init, phone, server, service};
 
 use clap::{Parser, Subcommand};
-use files::StateDir;
+use csc_server::files::StateDir;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

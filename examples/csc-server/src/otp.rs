@@ -1,5 +1,7 @@
-//! Second factors: RFC 6238 TOTP codes with replay protection, and "SMS" codes the service sends by
-//! appending a line to `STATE/sms-outbox.jsonl`.
+//! Second factors: RFC 6238 TOTP codes with replay protection, the account authenticator of the page
+//! sign-ins (`users` columns `sealed_account_totp`, `account_totp_period`, `account_totp_last_step`; used
+//! by the approval page and by the CryptoPro DSS emulator's confirmation page), and "SMS" codes the
+//! service sends by appending a line to `STATE/sms-outbox.jsonl`.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -11,6 +13,52 @@ use totp_rs::{Algorithm, TOTP};
 
 /// Seconds an SMS code stays valid.
 pub const SMS_LIFETIME: i64 = 300;
+
+/// Checks `code` against `user`'s account authenticator and records the outcome: the accepted step
+/// (so the code is never accepted again) and the `AccountCode` lockout counter (a failure counts,
+/// `max_attempts` in a row lock; a success resets). `Ok(false)`: wrong code. The caller checks the lock
+/// first.
+pub fn check_account_code(
+    conn: &rusqlite::Connection,
+    vault: &crate::vault::Vault,
+    user: &str,
+    code: &str,
+    now: i64,
+    max_attempts: u32,
+) -> crate::error::CscResult<bool> {
+    use crate::error::CscError;
+    use crate::lockouts::{self, Counter};
+    type Row = (Option<Vec<u8>>, Option<i64>, Option<i64>);
+    let (sealed, period, last): Row = conn.query_row(
+        "SELECT sealed_account_totp, account_totp_period, account_totp_last_step
+         FROM users WHERE name = ?1",
+        [user],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let (Some(sealed), Some(period)) = (sealed, period) else {
+        return Err(CscError::internal(
+            "page sign-in",
+            format!("{user} has no account TOTP secret"),
+        ));
+    };
+    let secret = vault
+        .open(&crate::vault::purpose::account_totp(user), &sealed)
+        .map_err(|e| CscError::internal("account TOTP secret", e))?;
+    match verify_totp(&secret, period as u64, code, now, last.map(|s| s as u64)) {
+        Some(step) => {
+            conn.execute(
+                "UPDATE users SET account_totp_last_step = ?2 WHERE name = ?1",
+                rusqlite::params![user, step as i64],
+            )?;
+            lockouts::success(conn, Counter::AccountCode, user)?;
+            Ok(true)
+        }
+        None => {
+            lockouts::failure(conn, Counter::AccountCode, user, max_attempts)?;
+            Ok(false)
+        }
+    }
+}
 
 /// Checks a TOTP code (SHA-1, 6 digits) at `now`, allowing one step of clock drift either way.
 /// RFC 6238 §5.2: a code is accepted only for a time step later than the last one accepted

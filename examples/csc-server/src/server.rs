@@ -1,5 +1,6 @@
 //! `csc-server serve`: HTTPS on one address, the bound URL written to `STATE/server.url` once the
-//! listener accepts connections, clean stop on SIGTERM/SIGINT.
+//! listener accepts connections, clean stop on SIGTERM/SIGINT. [`serve_app`] and [`tls_config`] are the
+//! part every reference service shares (the CryptoPro DSS emulator serves its own routes with them).
 
 use crate::db::{self, Db, Durability};
 use crate::files::{self, StateDir};
@@ -25,7 +26,7 @@ pub struct Options {
 
 pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
     // Opens the database first: a state folder of another schema is refused with its own message.
-    let tls = tls_config(&state)?;
+    let tls = state_tls_config(&state)?;
     // Before any thread: SoftHSM's configuration is an environment variable.
     let mut hsm_config = hsm::configure(&state)?;
     if let Some(module) = opts.hsm_module {
@@ -45,19 +46,38 @@ pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
         opts.durability,
         opts.settings,
     )?);
-    let listener =
-        TcpListener::bind(opts.listen).map_err(|e| format!("listening on {}: {e}", opts.listen))?;
+    let app = crate::api::router(service.clone());
+    serve_app(
+        &state,
+        opts.listen,
+        tls,
+        || app,
+        |url| service.set_public_url(url),
+    )
+}
+
+/// Serves the router `app` makes over HTTPS on `listen` until SIGTERM or SIGINT: the bound URL is written
+/// to `STATE/server.url` once the listener accepts connections (after `bound` learnt it), and removed at
+/// the end.
+pub fn serve_app(
+    state: &StateDir,
+    listen: SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    app: impl FnOnce() -> axum::Router,
+    bound: impl FnOnce(&str),
+) -> Result<(), String> {
+    let listener = TcpListener::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("listening on {}: {e}", opts.listen))?;
+        .map_err(|e| format!("listening on {listen}: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    runtime.block_on(serve(state, listener, tls, service))
+    runtime.block_on(serve(state, listener, tls, app(), bound))
 }
 
-fn tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
+fn state_tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
     let vault = Vault::load(&state.master_key()).map_err(|e| e.to_string())?;
     let db = Db::open(&state.database())?;
     let conn = db.lock();
@@ -71,6 +91,16 @@ fn tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
     let key = vault
         .open(purpose::TLS_KEY, &get("tls_key")?)
         .map_err(|e| e.to_string())?;
+    tls_config(cert, ca, &key)
+}
+
+/// TLS 1.2/1.3 with ring's safe defaults: the server certificate `cert` (DER) with its CA `ca`, the
+/// PKCS#8 `key`, HTTP/1.1.
+pub fn tls_config(
+    cert: Vec<u8>,
+    ca: Vec<u8>,
+    key: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -86,12 +116,12 @@ fn tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
 }
 
 async fn serve(
-    state: StateDir,
+    state: &StateDir,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
-    service: Arc<Service>,
+    app: axum::Router,
+    bound: impl FnOnce(&str),
 ) -> Result<(), String> {
-    let app = crate::api::router(service.clone());
     let handle = axum_server::Handle::new();
     let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
         .map_err(|e| format!("server: {e}"))?
@@ -107,7 +137,7 @@ async fn serve(
         });
     };
     let url = service_url(addr);
-    service.set_public_url(&url);
+    bound(&url);
     let url_file = state.server_url();
     files::replace(&url_file, url.as_bytes(), 0o644)
         .map_err(|e| format!("{}: {e}", url_file.display()))?;

@@ -1,4 +1,5 @@
-//! Sessions of the approval page: a random token in an HttpOnly cookie names a server-side session of
+//! Sessions of the decision pages (api::decision_page; the approval page here, the DSS emulator's
+//! confirmation page): a random token in an HttpOnly cookie names a server-side session of
 //! one user, with its own CSRF token for the forms. Sessions live in memory (a restart logs everyone
 //! out), keyed by the token's SHA-256, and end after a fixed lifetime whatever the activity.
 
@@ -10,6 +11,16 @@ use zeroize::Zeroizing;
 
 /// Seconds a session lasts.
 pub const LIFETIME: i64 = 600;
+
+/// Why a page sign-in failed, as far as the page tells the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageLoginError {
+    /// Unknown user, wrong password or wrong code: the page does not say which.
+    Rejected,
+    /// Too many failures of the password or of the code.
+    Locked,
+    Internal,
+}
 
 #[derive(Clone)]
 pub struct Session {

@@ -102,7 +102,7 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
     let prompt_command = match &args.prompt_command {
         Some(p) => {
             let program = absolute(p, "prompt program")?;
-            config::files::check_program(&program)
+            config::files::check_program("prompt_command", &program)
                 .map_err(|e| Failure(format!("The prompt program cannot be used: {e}.")))?;
             let mut cmd = vec![program.display().to_string()];
             cmd.extend(args.prompt_args.iter().cloned());

@@ -172,15 +172,17 @@ pub fn write_secret_file(path: &Path, value: &Secret) -> Result<(), String> {
     result.map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The prompt program sees the user's PIN and codes: it must be an absolute path to an executable file of
-/// ours or root's that group and others cannot change. (It is run by path afterwards: a program cannot be
-/// executed through an open handle when it is a script, so this check and the run are two steps; the
-/// owner rule is what keeps others from changing it in between.)
-pub fn check_program(path: &Path) -> Result<(), String> {
-    let named = |e: String| format!("prompt_command {}: {e}", path.display());
+/// A program the module runs and trusts — the prompt (`prompt_command`) sees the user's PIN and codes, the
+/// GOST check (`openssl_path`) decides which signatures are returned: it must be an absolute path to an
+/// executable file of ours or root's that group and others cannot change. `key` names the setting in the
+/// messages. (It is run by path afterwards: a program cannot be executed through an open handle when it is
+/// a script, so this check and the run are two steps; the owner rule is what keeps others from changing it
+/// in between.)
+pub fn check_program(key: &str, path: &Path) -> Result<(), String> {
+    let named = |e: String| format!("{key} {}: {e}", path.display());
     if !path.is_absolute() {
         return Err(format!(
-            "prompt_command {:?}: give the program's path, not a name looked up in PATH",
+            "{key} {:?}: give the program's path, not a name looked up in PATH",
             path.display()
         ));
     }
@@ -191,7 +193,8 @@ pub fn check_program(path: &Path) -> Result<(), String> {
     check_owner(&meta).map_err(named)?;
     if meta.mode() & 0o022 != 0 {
         return Err(named(
-            "refused: writable by group or others (it sees your PIN; chmod go-w)".into(),
+            "refused: writable by group or others (the module trusts what it says; chmod go-w)"
+                .into(),
         ));
     }
     Ok(())

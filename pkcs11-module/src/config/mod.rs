@@ -96,6 +96,8 @@ pub enum Protocol {
     Csc,
     /// The GlobalSign Digital Signing Service API (service/globalsign.rs).
     GlobalsignDss,
+    /// CryptoPro DSS: its identity and signature services' REST API (service/cryptopro.rs).
+    CryptoproDss,
 }
 
 impl Protocol {
@@ -103,8 +105,30 @@ impl Protocol {
         match self {
             Protocol::Csc => "csc",
             Protocol::GlobalsignDss => "globalsign-dss",
+            Protocol::CryptoproDss => "cryptopro-dss",
         }
     }
+
+    /// The token's model in CK_TOKEN_INFO (at most 16 characters).
+    pub fn model(self) -> &'static str {
+        match self {
+            Protocol::Csc => "CSC remote token",
+            Protocol::GlobalsignDss => "GlobalSign DSS",
+            Protocol::CryptoproDss => "CryptoPro DSS",
+        }
+    }
+}
+
+/// What the user confirms at a CryptoPro DSS service (README, "CryptoPro DSS").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DssConfirmation {
+    /// Every signature is an operation (a DSS transaction) the user confirms out of band.
+    #[default]
+    Operation,
+    /// The user confirms a sign-in to the signature service once, and the module signs a package of up
+    /// to `batch_size` documents within it.
+    Session,
 }
 
 /// How the token signs in to the service account (`service_auth`); README, "Providers".
@@ -180,12 +204,13 @@ pub struct TokenConfig {
     pub api_key_header: String,
     pub client_id: Option<String>,
     pub client_secret_file: Option<PathBuf>,
-    /// `None`: `{info.oauth2}/oauth2/token`.
+    /// `None`: the protocol's (csc: `{info.oauth2}/oauth2/token`; cryptopro-dss:
+    /// `{url}/{dss_sts}/oauth/token`).
     pub oauth2_token_url: Option<String>,
     /// `None`: `{info.oauth2}/oauth2/authorize`.
     pub oauth2_authorize_url: Option<String>,
-    #[serde(default = "default_oauth2_scope")]
-    pub oauth2_scope: String,
+    /// `None`: the protocol's ([`TokenConfig::oauth2_scope`]).
+    pub oauth2_scope: Option<String>,
     #[serde(default)]
     pub mode: TokenMode,
     /// `None`: the default order, [`DEFAULT_CHANNELS`], without the channels that are not set up.
@@ -236,6 +261,18 @@ pub struct TokenConfig {
     /// globalsign-dss: processes of the user reuse a live identity through a cache file.
     #[serde(default = "default_true")]
     pub identity_cache: bool,
+    /// The `openssl` program that checks GOST R 34.10-2012 signatures with its GOST engine
+    /// (mechanism/gost_check.rs); `None`: /usr/bin/openssl.
+    pub openssl_path: Option<PathBuf>,
+    /// CryptoPro DSS: the identity service's application name (`https://host/<dss_sts>/...`); "STS".
+    pub dss_sts: Option<String>,
+    /// CryptoPro DSS: the signature service's application name; "SignServer".
+    pub dss_signserver: Option<String>,
+    /// CryptoPro DSS: the signature service's identifier at the identity service; `None`:
+    /// `urn:cryptopro:dss:signserver:<dss_signserver in lower case>`.
+    pub dss_resource: Option<String>,
+    /// CryptoPro DSS: what the user confirms; see [`DssConfirmation`].
+    pub dss_confirmation: Option<DssConfirmation>,
 }
 
 fn default_api() -> Api {
@@ -258,9 +295,6 @@ pub const DEFAULT_CHANNELS: [OtpChannel; 4] = [
 ];
 fn default_api_key_header() -> String {
     remote_client::DEFAULT_API_KEY_HEADER.to_owned()
-}
-fn default_oauth2_scope() -> String {
-    "service".to_owned()
 }
 fn default_prompt_timeout() -> u64 {
     120_000
@@ -302,6 +336,18 @@ struct FileFormat {
 }
 
 impl TokenConfig {
+    /// The OAuth 2.0 scope of the sign-in: `oauth2_scope`, or the protocol's ("service", CSC's scope
+    /// for its API; "dss" for CryptoPro DSS).
+    pub fn oauth2_scope(&self) -> String {
+        self.oauth2_scope
+            .clone()
+            .unwrap_or_else(|| match self.protocol {
+                // GlobalSign signs in with its API key, never with OAuth 2.0.
+                Protocol::Csc | Protocol::GlobalsignDss => "service".to_owned(),
+                Protocol::CryptoproDss => "dss".to_owned(),
+            })
+    }
+
     /// The OTP channels in the order they are tried, without those that are not set up.
     pub fn channels(&self) -> Vec<OtpChannel> {
         let listed = self.otp_channels.as_deref().unwrap_or(&DEFAULT_CHANNELS);
@@ -368,6 +414,7 @@ fn resolve_paths(t: &mut TokenConfig, base: &Path) {
         &mut t.pin_file,
         &mut t.agent_socket,
         &mut t.api_secret_file,
+        &mut t.openssl_path,
     ]
     .into_iter()
     .flatten()

@@ -184,6 +184,11 @@ fn refuses_unsafe_or_incomplete_second_factor_settings() {
         ("totp_period = 0\n", "totp_period"),
         ("prompt_timeout_ms = 0\n", "timeouts must be positive"),
         ("approval_timeout_ms = 0\n", "timeouts must be positive"),
+        ("openssl_path = \"openssl\"\n", "openssl_path"),
+        (
+            "openssl_path = \"./open.sh\"\n",
+            "writable by group or others",
+        ),
     ] {
         let p = write(d.path(), "c.toml", &format!("{base}{extra}"), 0o600);
         let e = load_file(&p).unwrap_err().to_string();
@@ -266,27 +271,31 @@ fn globalsign_dss_tokens_take_their_own_keys() {
         ),
         (
             format!("{base}account = \"alice\"\n"),
-            "account is a key of protocol \"csc\"",
+            "account is not a key of protocol \"globalsign-dss\"",
         ),
         (
             format!("{base}refresh_token_file = \"a.refresh\"\n"),
-            "refresh_token_file is a key of protocol \"csc\"",
+            "refresh_token_file is not a key of protocol \"globalsign-dss\"",
         ),
         (
             format!("{base}pin_file = \"a.refresh\"\n"),
-            "pin_file is a key",
+            "pin_file is not a key",
+        ),
+        (
+            format!("{base}dss_sts = \"STS\"\n"),
+            "dss_sts is a key of protocol \"cryptopro-dss\", not of \"globalsign-dss\"",
         ),
         (
             format!("{base}service_auth = \"api-key\"\n"),
-            "service_auth is a key of protocol \"csc\"",
+            "service_auth is not a key of protocol \"globalsign-dss\"",
         ),
         (
             format!("{base}api_key_file = \"a.refresh\"\n"),
-            "api_key_file is a key of protocol \"csc\"",
+            "api_key_file is not a key of protocol \"globalsign-dss\"",
         ),
         (
             format!("{base}authorize_timeout_ms = 5000\n"),
-            "authorize_timeout_ms is a key of protocol \"csc\"",
+            "authorize_timeout_ms is not a key of protocol \"globalsign-dss\"",
         ),
         (
             format!("{base}identity_renew_before_s = 0\n"),
@@ -309,6 +318,82 @@ fn globalsign_dss_tokens_take_their_own_keys() {
         let e = load_file(&p).unwrap_err().to_string();
         assert!(e.contains(needle), "{edit:?}: {e}");
     }
+}
+
+/// CryptoPro DSS tokens: their keys, defaults, and refusals.
+#[test]
+fn cryptopro_dss_tokens() {
+    let d = tempfile_dir();
+    write(d.path(), "a.refresh", "tok\n", 0o600);
+    write(d.path(), "a.password", "pw\n", 0o600);
+    let dss = minimal("a.refresh")
+        .replace(
+            "[[token]]\n",
+            "[[token]]\nprotocol = \"cryptopro-dss\"\nclient_id = \"cloudtoken\"\nmode = \"login-free\"\n",
+        )
+        .replace(
+            "refresh_token_file = \"a.refresh\"",
+            "service_auth = \"oauth2-password\"\npassword_file = \"a.password\"",
+        );
+    let p = write(d.path(), "c.toml", &dss, 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.protocol, Protocol::CryptoproDss);
+    // No PIN source needed: the user confirms out of band.
+    assert_eq!(t.mode, TokenMode::LoginFree);
+    assert_eq!(t.dss_confirmation, None);
+    assert_eq!(t.oauth2_scope(), "dss");
+    for (extra, needle) in [
+        ("dss_confirmation = \"sometimes\"\n", "unknown variant"),
+        ("dss_sts = \"STS/oauth\"\n", "application names, not paths"),
+        ("client_secret_file = \"missing\"\n", "missing"),
+        (
+            "oauth2_authorize_url = \"https://h/a\"\n",
+            "not used with protocol",
+        ),
+    ] {
+        let p = write(d.path(), "c.toml", &format!("{dss}{extra}"), 0o600);
+        let e = load_file(&p).unwrap_err().to_string();
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+    let session = format!("{dss}dss_confirmation = \"session\"\n");
+    let p = write(d.path(), "c.toml", &session, 0o600);
+    let t = load_file(&p).unwrap().tokens.remove(0);
+    assert_eq!(t.dss_confirmation, Some(DssConfirmation::Session));
+    // An authorization-code enrolment's refresh token: no password, so no session confirmation.
+    let code = dss.replace(
+        "service_auth = \"oauth2-password\"\npassword_file = \"a.password\"",
+        "service_auth = \"oauth2-code\"\nrefresh_token_file = \"a.refresh\"",
+    );
+    let p = write(d.path(), "c.toml", &code, 0o600);
+    load_file(&p).unwrap();
+    let p = write(
+        d.path(),
+        "c.toml",
+        &format!("{code}dss_confirmation = \"session\"\n"),
+        0o600,
+    );
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(e.contains("set password_file"), "{e}");
+
+    let no_client = dss.replace("client_id = \"cloudtoken\"\n", "");
+    let p = write(d.path(), "c.toml", &no_client, 0o600);
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(e.contains("needs client_id"), "{e}");
+    // CSC's `auth/login` is not a way into DSS.
+    let login = format!("{}protocol = \"cryptopro-dss\"\n", minimal("a.refresh"));
+    let p = write(d.path(), "c.toml", &login, 0o600);
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(e.contains("signs in with OAuth 2.0"), "{e}");
+    // A CSC token refuses the settings of CryptoPro DSS rather than ignore them.
+    let csc = format!("{}dss_signserver = \"SignServer\"\n", minimal("a.refresh"));
+    let p = write(d.path(), "c.toml", &csc, 0o600);
+    let e = load_file(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("dss_signserver is a key of protocol \"cryptopro-dss\""),
+        "{e}"
+    );
+    let p = write(d.path(), "c.toml", &minimal("a.refresh"), 0o600);
+    assert_eq!(load_file(&p).unwrap().tokens[0].oauth2_scope(), "service");
 }
 
 /// Every key the example documents, commented out or not, is one the module accepts.

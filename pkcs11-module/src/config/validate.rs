@@ -2,7 +2,10 @@
 //! key, never a half-applied configuration.
 
 use super::files::check_program;
-use super::{err, ConfigError, OtpChannel, Protocol, ServiceAuthKind, TokenConfig, TokenMode};
+use super::{
+    err, ConfigError, DssConfirmation, OtpChannel, Protocol, ServiceAuthKind, TokenConfig,
+    TokenMode,
+};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -29,11 +32,18 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
         if t.client_cert.is_some() != t.client_key.is_some() {
             return Err(e("client_cert and client_key go together"));
         }
+        validate_protocol_keys(t).map_err(|m| e(&m))?;
         match t.protocol {
-            Protocol::Csc => validate_csc(t),
-            Protocol::GlobalsignDss => validate_dss(t),
+            Protocol::Csc => validate_sign_in(t).and_then(|()| validate_channels(t)),
+            Protocol::GlobalsignDss => validate_globalsign(t),
+            Protocol::CryptoproDss => validate_sign_in(t)
+                .and_then(|()| validate_cryptopro(t))
+                .and_then(|()| validate_channels(t)),
         }
         .map_err(|m| e(&m))?;
+        if let Some(openssl) = &t.openssl_path {
+            check_program("openssl_path", openssl).map_err(|m| e(&m))?;
+        }
         if !(1..=16).contains(&t.otp_length) {
             return Err(e("otp_length must be 1 to 16"));
         }
@@ -52,26 +62,47 @@ pub(super) fn validate(path: &Path, tokens: &[TokenConfig]) -> Result<(), Config
     Ok(())
 }
 
-/// A CSC token: how it signs in, its second factors, and none of the GlobalSign keys.
-fn validate_csc(t: &TokenConfig) -> Result<(), String> {
-    let dss_only = [
-        ("api_key", t.api_key.is_some()),
-        ("api_secret_file", t.api_secret_file.is_some()),
-        ("subject_dn", t.subject_dn.is_some()),
-    ];
-    if let Some((key, _)) = dss_only.iter().find(|(_, set)| *set) {
-        return Err(format!(
-            "{key} is a key of protocol \"globalsign-dss\", not of \"csc\""
-        ));
+/// The keys only one protocol takes: (key, its protocol, given). A key of another protocol is refused
+/// rather than silently ignored.
+fn protocol_keys(t: &TokenConfig) -> [(&'static str, Protocol, bool); 7] {
+    use Protocol::*;
+    [
+        ("api_key", GlobalsignDss, t.api_key.is_some()),
+        (
+            "api_secret_file",
+            GlobalsignDss,
+            t.api_secret_file.is_some(),
+        ),
+        ("subject_dn", GlobalsignDss, t.subject_dn.is_some()),
+        ("dss_sts", CryptoproDss, t.dss_sts.is_some()),
+        ("dss_signserver", CryptoproDss, t.dss_signserver.is_some()),
+        ("dss_resource", CryptoproDss, t.dss_resource.is_some()),
+        (
+            "dss_confirmation",
+            CryptoproDss,
+            t.dss_confirmation.is_some(),
+        ),
+    ]
+}
+
+fn validate_protocol_keys(t: &TokenConfig) -> Result<(), String> {
+    match protocol_keys(t)
+        .into_iter()
+        .find(|(_, owner, given)| *given && *owner != t.protocol)
+    {
+        Some((key, owner, _)) => Err(format!(
+            "{key} is a key of protocol \"{}\", not of \"{}\"",
+            owner.name(),
+            t.protocol.name()
+        )),
+        None => Ok(()),
     }
-    validate_sign_in(t)?;
-    validate_channels(t)
 }
 
 /// A GlobalSign DSS token: mutual TLS, the API key and secret, and nothing of the CSC sign-in and
 /// second factors (the service has no user PIN or one-time code: the account's credentials are the
 /// authorization, so the token is login-free).
-fn validate_dss(t: &TokenConfig) -> Result<(), String> {
+fn validate_globalsign(t: &TokenConfig) -> Result<(), String> {
     if t.client_cert.is_none() {
         return Err(
             "protocol \"globalsign-dss\" needs client_cert and client_key (the API is reached over \
@@ -115,9 +146,7 @@ fn validate_dss(t: &TokenConfig) -> Result<(), String> {
     .into_iter()
     .chain(sign_in_keys(t));
     if let Some((key, _)) = csc_only.into_iter().find(|(_, set)| *set) {
-        return Err(format!(
-            "{key} is a key of protocol \"csc\", not of \"globalsign-dss\""
-        ));
+        return Err(format!("{key} is not a key of protocol \"globalsign-dss\""));
     }
     if !(1..=86_400).contains(&t.identity_renew_before_s) {
         return Err("identity_renew_before_s must be 1 to 86400".into());
@@ -218,6 +247,43 @@ fn validate_sign_in(t: &TokenConfig) -> Result<(), String> {
     Ok(())
 }
 
+/// A CryptoPro DSS token signs in with OAuth 2.0 at its identity service (the password grant, or the
+/// refresh token of an authorization-code enrolment).
+fn validate_cryptopro(t: &TokenConfig) -> Result<(), String> {
+    if !matches!(
+        t.service_auth,
+        ServiceAuthKind::Oauth2Password | ServiceAuthKind::Oauth2Code
+    ) {
+        return Err(format!(
+            "protocol \"cryptopro-dss\" signs in with OAuth 2.0 at the identity service: \
+             service_auth \"oauth2-password\" (client_id, account, password_file) or \
+             \"oauth2-code\" (client_id, refresh_token_file), not \"{}\"",
+            t.service_auth.name()
+        ));
+    }
+    if t.client_id.as_deref().is_some_and(str::is_empty) {
+        return Err("client_id is empty".into());
+    }
+    if t.oauth2_authorize_url.is_some() {
+        return Err("oauth2_authorize_url is not used with protocol \"cryptopro-dss\"".into());
+    }
+    for name in [&t.dss_sts, &t.dss_signserver].into_iter().flatten() {
+        if name.is_empty() || name.contains(['/', '?', '#']) {
+            return Err(format!(
+                "dss_sts and dss_signserver are application names, not paths: {name:?}"
+            ));
+        }
+    }
+    if t.dss_confirmation == Some(DssConfirmation::Session) && t.password_file.is_none() {
+        return Err(
+            "dss_confirmation = \"session\" confirms a sign-in with the account's password: set \
+             password_file (service_auth \"oauth2-password\")"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 /// The second-factor settings of one token: channels, prompt, unattended secrets, and the mode's need
 /// for a PIN source.
 fn validate_channels(t: &TokenConfig) -> Result<(), String> {
@@ -234,7 +300,7 @@ fn validate_channels(t: &TokenConfig) -> Result<(), String> {
     }
     if let Some(command) = &t.prompt_command {
         let program = command.first().ok_or("prompt_command is empty")?;
-        check_program(Path::new(program))?;
+        check_program("prompt_command", Path::new(program))?;
     }
     if !(1..=10).contains(&t.prompt_attempts) {
         return Err("prompt_attempts must be 1 to 10".into());

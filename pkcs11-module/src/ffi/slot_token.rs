@@ -81,7 +81,7 @@ pub unsafe extern "C" fn C_GetTokenInfo(slotID: CK_SLOT_ID, pInfo: *mut CK_TOKEN
         let info = CK_TOKEN_INFO {
             label: padded(&token.config.label),
             manufacturerID: padded("cloudtoken"),
-            model: padded("CSC remote token"),
+            model: padded(token.config.protocol.model()),
             serialNumber: padded(&token.serial),
             flags: CKF_TOKEN_INITIALIZED
                 | CKF_USER_PIN_INITIALIZED

@@ -1,8 +1,10 @@
 //! The key model: what kind of key a credential holds, as far as signing is concerned (RSA of some size,
-//! or EC on a named prime curve), and the sizes that follow from it.
+//! EC on a named prime curve, or GOST R 34.10-2012 with its parameter set), and the sizes that follow
+//! from it.
 //!
 //! Calls the family files only for their OID tables.
 
+use super::gost::{GostSize, ParamSet};
 use super::{ecdsa, pkcs1};
 use cryptoki_sys::*;
 use remote_client::{oid, KeyInfo};
@@ -72,12 +74,17 @@ pub enum KeyKind {
     Ec {
         curve: Curve,
     },
+    /// GOST R 34.10-2012; the parameter set names the size.
+    Gost {
+        params: ParamSet,
+    },
 }
 
 impl KeyKind {
     /// From the service's key description alone (used when no certificate is available; the certificate's
     /// SPKI, see `object::key_kind_of_certificate`, is authoritative otherwise). `None` when the key is
-    /// neither a recognisable RSA key nor an EC key on a supported curve.
+    /// neither a recognisable RSA key nor an EC key on a supported curve (a GOST key is only ever known from
+    /// its certificate, which names its parameter set).
     pub fn from_key_info(key: &KeyInfo) -> Option<Self> {
         let listed = |o: &str| key.algos.iter().any(|a| a.trim() == o);
         let is_rsa = listed(oid::RSA_ENCRYPTION)
@@ -105,6 +112,15 @@ impl KeyKind {
         match self {
             KeyKind::Rsa { bits } => *bits,
             KeyKind::Ec { curve } => curve.bits(),
+            KeyKind::Gost { params } => params.size.bits(),
+        }
+    }
+
+    /// The GOST key size, for a GOST key.
+    pub fn gost_size(&self) -> Option<GostSize> {
+        match self {
+            KeyKind::Gost { params } => Some(params.size),
+            _ => None,
         }
     }
 
@@ -113,15 +129,17 @@ impl KeyKind {
         match self {
             KeyKind::Rsa { .. } => CKK_RSA,
             KeyKind::Ec { .. } => CKK_EC,
+            KeyKind::Gost { params } => params.size.ck_key_type(),
         }
     }
 
     /// Length of every signature this key makes, in PKCS#11 form: modulus bytes for RSA, 2 × field bytes for
-    /// ECDSA (r||s).
+    /// ECDSA (r||s), 2 × half for GOST (s||r).
     pub fn signature_len(&self) -> usize {
         match self {
             KeyKind::Rsa { bits } => (*bits as usize).div_ceil(8),
             KeyKind::Ec { curve } => 2 * curve.field_len(),
+            KeyKind::Gost { params } => 2 * params.size.half_len(),
         }
     }
 }

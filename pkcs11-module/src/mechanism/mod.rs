@@ -5,6 +5,10 @@
 //! Nothing here talks to the service or touches C memory (ffi/mechanism.rs copies a CK_MECHANISM).
 
 mod ecdsa;
+pub mod gost;
+mod gost_check;
+#[cfg(test)]
+mod gost_tests;
 mod hash;
 mod key;
 mod pkcs1;
@@ -16,23 +20,24 @@ mod verify;
 
 #[cfg(test)]
 use ecdsa::signature_to_raw as ecdsa_signature_to_raw_for_tests;
-pub use hash::{HashAlg, Hasher};
+pub use hash::{HashAlg, Hasher, CKM_GOSTR3411_12_256, CKM_GOSTR3411_12_512};
 pub use key::{Curve, KeyKind};
 pub use plan::{plan, SignPlan, SignRequestParts};
-pub use verify::PublicKey;
+pub use verify::{PublicKey, Rejected};
 
 use cryptoki_sys::*;
 use remote_client::KeyInfo;
 use std::ops::RangeInclusive;
 
 /// Per hash (indexed like [`HashAlg::ALL`]), the CSC `signAlgo` a key allows, `None` where not allowed.
-pub(crate) type PerHash = [Option<&'static str>; 5];
+pub(crate) type PerHash = [Option<&'static str>; 7];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Family {
     RsaPkcs1,
     RsaPss,
     Ecdsa,
+    Gost,
 }
 
 impl Family {
@@ -42,7 +47,17 @@ impl Family {
             (self, key),
             (Family::RsaPkcs1 | Family::RsaPss, KeyKind::Rsa { .. })
                 | (Family::Ecdsa, KeyKind::Ec { .. })
+                | (Family::Gost, KeyKind::Gost { .. })
         )
+    }
+
+    /// Whether a key this family fits can use this mechanism of the family: a GOST key only the two of
+    /// its size.
+    fn mechanism_fits(self, mech: CK_MECHANISM_TYPE, key: &KeyKind) -> bool {
+        match key.gost_size() {
+            Some(size) if self == Family::Gost => gost::mechanism_fits(mech, size),
+            _ => true,
+        }
     }
 
     /// Whether a key of this kind can make a signature of this family over a `hash` digest at all.
@@ -51,15 +66,25 @@ impl Family {
             Family::RsaPkcs1 => pkcs1::size_allows(key, hash),
             Family::RsaPss => pss::size_allows(key, hash),
             Family::Ecdsa => matches!(key, KeyKind::Ec { .. }),
+            Family::Gost => key.gost_size().is_some_and(|s| s.hash() == hash),
         }
     }
 
     /// The `signAlgo` for `hash` when the key's `algos` allow it.
-    fn sign_algo(self, algos: &[String], hash: HashAlg) -> Option<&'static str> {
+    fn sign_algo(self, algos: &[String], key: &KeyKind, hash: HashAlg) -> Option<&'static str> {
         match self {
             Family::RsaPkcs1 => pkcs1::sign_algo(algos, hash),
             Family::RsaPss => pss::sign_algo(algos),
             Family::Ecdsa => ecdsa::sign_algo(algos, hash),
+            Family::Gost => gost::sign_algo(algos, key.gost_size()?, hash),
+        }
+    }
+
+    /// The hashes the family combines with.
+    fn takes(self, hash: HashAlg) -> bool {
+        match self {
+            Family::Gost => !hash.is_sha(),
+            _ => hash.is_sha(),
         }
     }
 }
@@ -75,11 +100,14 @@ const fn row(mech: CK_MECHANISM_TYPE, family: Family, hash: Option<HashAlg>) -> 
     SignMech { mech, family, hash }
 }
 
-use Family::{Ecdsa, RsaPkcs1, RsaPss};
-use HashAlg::{Sha1, Sha224, Sha256, Sha384, Sha512};
+use gost::{
+    CKM_GOSTR3410_512, CKM_GOSTR3410_WITH_GOSTR3411_12_256, CKM_GOSTR3410_WITH_GOSTR3411_12_512,
+};
+use Family::{Ecdsa, Gost, RsaPkcs1, RsaPss};
+use HashAlg::{Sha1, Sha224, Sha256, Sha384, Sha512, Streebog256, Streebog512};
 
 /// Every signing mechanism the module knows, in the order C_GetMechanismList reports them.
-const SIGN_MECHANISMS: [SignMech; 18] = [
+const SIGN_MECHANISMS: [SignMech; 22] = [
     row(CKM_RSA_PKCS, RsaPkcs1, None),
     row(CKM_SHA1_RSA_PKCS, RsaPkcs1, Some(Sha1)),
     row(CKM_SHA224_RSA_PKCS, RsaPkcs1, Some(Sha224)),
@@ -98,11 +126,22 @@ const SIGN_MECHANISMS: [SignMech; 18] = [
     row(CKM_ECDSA_SHA256, Ecdsa, Some(Sha256)),
     row(CKM_ECDSA_SHA384, Ecdsa, Some(Sha384)),
     row(CKM_ECDSA_SHA512, Ecdsa, Some(Sha512)),
+    row(CKM_GOSTR3410, Gost, None),
+    row(CKM_GOSTR3410_512, Gost, None),
+    row(CKM_GOSTR3410_WITH_GOSTR3411_12_256, Gost, Some(Streebog256)),
+    row(CKM_GOSTR3410_WITH_GOSTR3411_12_512, Gost, Some(Streebog512)),
 ];
 
 /// The module's local digest mechanisms (C_Digest*), offered on every token.
-pub const DIGEST_MECHANISMS: [CK_MECHANISM_TYPE; 5] =
-    [CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512];
+pub const DIGEST_MECHANISMS: [CK_MECHANISM_TYPE; 7] = [
+    CKM_SHA_1,
+    CKM_SHA224,
+    CKM_SHA256,
+    CKM_SHA384,
+    CKM_SHA512,
+    CKM_GOSTR3411_12_256,
+    CKM_GOSTR3411_12_512,
+];
 
 fn sign_mech(mech: CK_MECHANISM_TYPE) -> Option<&'static SignMech> {
     SIGN_MECHANISMS.iter().find(|m| m.mech == mech)
@@ -125,11 +164,12 @@ fn composite_or_bare(
         .or_else(|| listed(bare).then_some(bare))
 }
 
-/// Per hash, the `signAlgo` a key allows in a family, already filtered by key size.
+/// Per hash, the `signAlgo` a key allows in a family, already filtered by key size. The RSA and ECDSA
+/// families combine with SHA hashes only, GOST with Streebog only.
 fn sign_algos(algos: &[String], key: &KeyKind, family: Family) -> PerHash {
     HashAlg::ALL.map(|h| {
-        if family.fits(key) && family.size_allows(key, h) {
-            family.sign_algo(algos, h)
+        if family.takes(h) && family.fits(key) && family.size_allows(key, h) {
+            family.sign_algo(algos, key, h)
         } else {
             None
         }
@@ -142,6 +182,7 @@ fn sign_algos(algos: &[String], key: &KeyKind, family: Family) -> PerHash {
 pub fn mechanisms_for(key: &KeyInfo, kind: &KeyKind) -> Vec<CK_MECHANISM_TYPE> {
     SIGN_MECHANISMS
         .iter()
+        .filter(|m| m.family.mechanism_fits(m.mech, kind))
         .filter(|m| {
             let per_hash = sign_algos(&key.algos, kind, m.family);
             match m.hash {

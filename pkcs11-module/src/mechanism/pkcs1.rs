@@ -44,7 +44,7 @@ pub(crate) fn size_allows(key: &KeyKind, hash: HashAlg) -> bool {
         KeyKind::Rsa { bits } => {
             key.signature_len() >= digest_info_len(hash) + 11 && *bits >= MIN_RSA_BITS
         }
-        KeyKind::Ec { .. } => false,
+        KeyKind::Ec { .. } | KeyKind::Gost { .. } => false,
     }
 }
 
@@ -79,7 +79,9 @@ struct DigestInfo<'a> {
 /// trailing bytes). CKR_DATA_INVALID for anything else.
 pub fn parse_digest_info(data: &[u8]) -> Result<(HashAlg, Vec<u8>), CK_RV> {
     let info = DigestInfo::from_der(data).map_err(|_| CKR_DATA_INVALID)?;
-    let hash = HashAlg::from_oid(&info.digest_algorithm.oid.to_string()).ok_or(CKR_DATA_INVALID)?;
+    let hash = HashAlg::from_oid(&info.digest_algorithm.oid.to_string())
+        .filter(|h| h.is_sha())
+        .ok_or(CKR_DATA_INVALID)?;
     // PKCS#1 v1.5 encodes NULL parameters; the service rebuilds the DigestInfo that way, so any other form
     // would be signed as something the caller did not give.
     if info.digest_algorithm.parameters != Some(AnyRef::NULL) {

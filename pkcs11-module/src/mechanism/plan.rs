@@ -4,8 +4,8 @@
 
 use super::hash::{HashAlg, Hasher};
 use super::key::KeyKind;
-use super::verify::{self, PublicKey};
-use super::{ecdsa, pkcs1, pss, sign_algos, sign_mech, Family, Mechanism, PerHash};
+use super::verify::{self, PublicKey, Rejected};
+use super::{ecdsa, gost, pkcs1, pss, sign_algos, sign_mech, Family, Mechanism, PerHash};
 use cryptoki_sys::*;
 use remote_client::KeyInfo;
 
@@ -14,7 +14,7 @@ use remote_client::KeyInfo;
 pub enum Input {
     /// CKM_RSA_PKCS: a DER DigestInfo.
     DigestInfo,
-    /// CKM_RSA_PKCS_PSS, CKM_ECDSA: the hash value itself.
+    /// CKM_RSA_PKCS_PSS, CKM_ECDSA, CKM_GOSTR3410(_512): the hash value itself.
     BareHash,
     /// The hashed mechanisms: the message, hashed locally with this hash.
     Message(HashAlg),
@@ -38,6 +38,7 @@ enum Scheme {
     Pkcs1(PerHash),
     Pss(pss::Params),
     Ecdsa(PerHash),
+    Gost(PerHash),
 }
 
 /// What C_SignInit decided; carried by the session until the operation ends.
@@ -61,7 +62,7 @@ pub fn plan(
     allowed: &[CK_MECHANISM_TYPE],
 ) -> Result<SignPlan, CK_RV> {
     let spec = sign_mech(mech.mechanism).ok_or(CKR_MECHANISM_INVALID)?;
-    if !spec.family.fits(key) {
+    if !spec.family.fits(key) || !spec.family.mechanism_fits(spec.mech, key) {
         return Err(CKR_KEY_TYPE_INCONSISTENT);
     }
     if !allowed.contains(&spec.mech) {
@@ -97,6 +98,13 @@ pub fn plan(
                 return Err(CKR_KEY_TYPE_INCONSISTENT);
             };
             Scheme::Pss(pss::check_params(&mech.parameter, spec.hash, bits, &algos)?)
+        }
+        Family::Gost => {
+            gost::check_param(&mech.parameter, spec.hash)?;
+            if algos.iter().all(Option::is_none) {
+                return Err(CKR_MECHANISM_INVALID);
+            }
+            Scheme::Gost(algos)
         }
     };
     Ok(SignPlan {
@@ -143,7 +151,11 @@ impl SignPlan {
             (Input::BareHash, Scheme::Pss(params)) => pss::request_for_hash(params, data),
             (Input::BareHash, Scheme::Ecdsa(algos)) => match self.key {
                 KeyKind::Ec { curve } => ecdsa::request_for_hash(algos, curve, data),
-                KeyKind::Rsa { .. } => Err(CKR_FUNCTION_FAILED),
+                _ => Err(CKR_FUNCTION_FAILED),
+            },
+            (Input::BareHash, Scheme::Gost(algos)) => match self.key.gost_size() {
+                Some(size) => gost::request_for_hash(algos, size, data),
+                None => Err(CKR_FUNCTION_FAILED),
             },
             // `plan` never pairs these.
             _ => Err(CKR_FUNCTION_FAILED),
@@ -168,29 +180,54 @@ impl SignPlan {
             })
         };
         match &self.scheme {
-            Scheme::Pkcs1(algos) | Scheme::Ecdsa(algos) => per_hash(algos),
+            Scheme::Pkcs1(algos) | Scheme::Ecdsa(algos) | Scheme::Gost(algos) => per_hash(algos),
             Scheme::Pss(params) => Ok(pss::parts(params, digest)),
         }
     }
 
-    /// Turns the service's signature into the PKCS#11 form: RSA left-padded to the modulus length, ECDSA as
-    /// fixed-width r||s. CKR_DEVICE_ERROR when the service's bytes cannot be a signature of this key.
+    /// The service's bytes in the PKCS#11 form of an RSA or ECDSA signature: RSA left-padded to the
+    /// modulus length, ECDSA as fixed-width r||s. CKR_DEVICE_ERROR when they cannot be a signature of this
+    /// key. (A GOST signature's form is decided by [`SignPlan::accept`], which verifies its candidates.)
     pub fn finish_signature(&self, sig: &[u8]) -> Result<Vec<u8>, CK_RV> {
         match self.key {
             KeyKind::Rsa { .. } => pkcs1::finish_rsa(&self.key, sig),
             KeyKind::Ec { curve } => {
                 ecdsa::signature_to_raw(sig, curve.field_len()).map_err(|_| CKR_DEVICE_ERROR)
             }
+            KeyKind::Gost { .. } => Err(CKR_DEVICE_ERROR),
         }
     }
 
-    /// Whether `signature` (in PKCS#11 form, from [`SignPlan::finish_signature`]) verifies under `key` for
-    /// the request that was sent.
-    pub fn verifies(&self, key: &PublicKey, parts: &SignRequestParts, signature: &[u8]) -> bool {
-        match &self.scheme {
-            Scheme::Pkcs1(_) => verify::rsa_pkcs1(key, parts.hash_alg, &parts.hash, signature),
-            Scheme::Pss(p) => verify::rsa_pss(key, p.hash, p.salt, &parts.hash, signature),
-            Scheme::Ecdsa(_) => verify::ecdsa(key, &parts.hash, signature),
+    /// The service's signature as C_Sign returns it, once it verifies under `key` for the request that was
+    /// sent: RSA and ECDSA as [`SignPlan::finish_signature`] makes them, GOST as s||r in whichever of the
+    /// two byte orders services use verifies. Nothing that fails this is ever returned.
+    pub fn accept(
+        &self,
+        key: &PublicKey,
+        parts: &SignRequestParts,
+        sig: &[u8],
+    ) -> Result<Vec<u8>, Rejected> {
+        if let KeyKind::Gost { params } = self.key {
+            for candidate in gost::candidates(sig, params.size).ok_or(Rejected::Malformed)? {
+                if verify::gost(key, &parts.hash, &candidate)? {
+                    return Ok(candidate);
+                }
+            }
+            return Err(Rejected::DoesNotVerify);
+        }
+        let candidate = self
+            .finish_signature(sig)
+            .map_err(|_| Rejected::Malformed)?;
+        let verified = match &self.scheme {
+            Scheme::Pkcs1(_) => verify::rsa_pkcs1(key, parts.hash_alg, &parts.hash, &candidate),
+            Scheme::Pss(p) => verify::rsa_pss(key, p.hash, p.salt, &parts.hash, &candidate),
+            Scheme::Ecdsa(_) => verify::ecdsa(key, &parts.hash, &candidate),
+            Scheme::Gost(_) => false,
+        };
+        if verified {
+            Ok(candidate)
+        } else {
+            Err(Rejected::DoesNotVerify)
         }
     }
 }

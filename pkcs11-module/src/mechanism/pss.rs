@@ -36,7 +36,7 @@ pub(crate) fn em_len(bits: u32) -> usize {
 pub(crate) fn size_allows(key: &KeyKind, hash: HashAlg) -> bool {
     match key {
         KeyKind::Rsa { bits } => em_len(*bits) >= hash.len() + 2,
-        KeyKind::Ec { .. } => false,
+        KeyKind::Ec { .. } | KeyKind::Gost { .. } => false,
     }
 }
 
@@ -77,7 +77,7 @@ pub(crate) fn check_params(
 ) -> Result<Params, CK_RV> {
     let params = read_params(parameter).ok_or(CKR_MECHANISM_PARAM_INVALID)?;
     let hash = HashAlg::from_ckm_digest(params.hashAlg).ok_or(CKR_MECHANISM_PARAM_INVALID)?;
-    if mechanism_hash.is_some_and(|h| h != hash) || params.mgf != hash.ckg_mgf1() {
+    if mechanism_hash.is_some_and(|h| h != hash) || Some(params.mgf) != hash.ckg_mgf1() {
         return Err(CKR_MECHANISM_PARAM_INVALID);
     }
     let max_salt = em_len(bits)

@@ -6,10 +6,12 @@
 //! Public-key operations of a well-kept library only: the system's OpenSSL (libcrypto) through the
 //! `openssl` crate. Its prehashed P-256 check takes a fifth of the time RustCrypto's `p256` takes, and its
 //! RSA check a fraction of RustCrypto `rsa`'s; every signature is checked, so this is most of the module's
-//! own time per signature (issue 10).
+//! own time per signature (issue 10). GOST R 34.10-2012, which the default OpenSSL provider lacks, goes
+//! through OpenSSL's GOST engine in a child process (gost_check.rs).
 
+use super::gost_check::{self, GostKey};
 use super::hash::HashAlg;
-use super::key::Curve;
+use super::key::{Curve, KeyKind};
 use der::Decode;
 use openssl::bn::BigNum;
 use openssl::ec::EcKey;
@@ -30,6 +32,18 @@ pub enum PublicKey {
         key: EcKey<Public>,
         field_len: usize,
     },
+    Gost(GostKey),
+}
+
+/// Why the service's signature is not returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// The bytes cannot be a signature of this key (length, encoding).
+    Malformed,
+    /// A well-formed signature that does not verify for the hash that was sent.
+    DoesNotVerify,
+    /// The signature could not be checked at all: what to install or fix, in plain words.
+    Unverifiable(String),
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -37,6 +51,7 @@ impl std::fmt::Debug for PublicKey {
         f.write_str(match self {
             PublicKey::Rsa(_) => "PublicKey::Rsa",
             PublicKey::Ec { .. } => "PublicKey::Ec",
+            PublicKey::Gost(_) => "PublicKey::Gost",
         })
     }
 }
@@ -50,10 +65,11 @@ fn curve_nid(curve: Curve) -> Nid {
 }
 
 impl PublicKey {
-    /// From a DER SubjectPublicKeyInfo (rsaEncryption, RSASSA-PSS, or ecPublicKey on `curve`).
-    pub fn from_spki(der: &[u8], curve: Option<Curve>) -> Option<PublicKey> {
-        match curve {
-            None => {
+    /// From a DER SubjectPublicKeyInfo of a key of `kind` (rsaEncryption, RSASSA-PSS, ecPublicKey on a
+    /// supported curve, or a GOST R 34.10-2012 key).
+    pub fn from_spki(der: &[u8], kind: &KeyKind) -> Option<PublicKey> {
+        match kind {
+            KeyKind::Rsa { .. } => {
                 // The RSAPublicKey inside, whether the SPKI says rsaEncryption or RSASSA-PSS: the plan,
                 // not the certificate's parameters, decides the scheme.
                 let spki = SubjectPublicKeyInfoOwned::from_der(der).ok()?;
@@ -61,10 +77,10 @@ impl PublicKey {
                 let rsa = Rsa::public_key_from_der_pkcs1(bits).ok()?;
                 Some(PublicKey::Rsa(PKey::from_rsa(rsa).ok()?))
             }
-            Some(curve) => {
+            KeyKind::Ec { curve } => {
                 // OpenSSL decodes the point (compressed or not) and checks that it is on the curve.
                 let key = PKey::public_key_from_der(der).ok()?.ec_key().ok()?;
-                if key.group().curve_name() != Some(curve_nid(curve)) {
+                if key.group().curve_name() != Some(curve_nid(*curve)) {
                     return None;
                 }
                 key.check_key().ok()?;
@@ -73,18 +89,29 @@ impl PublicKey {
                     field_len: curve.field_len(),
                 })
             }
+            KeyKind::Gost { params } => Some(PublicKey::Gost(GostKey::new(der, params.size)?)),
+        }
+    }
+
+    /// The same key; a GOST key is checked with the `openssl` program at `path` (`openssl_path`).
+    pub fn with_openssl(self, path: &std::path::Path) -> PublicKey {
+        match self {
+            PublicKey::Gost(k) => PublicKey::Gost(k.with_openssl(path)),
+            other => other,
         }
     }
 }
 
-fn md(hash: HashAlg) -> &'static MdRef {
-    match hash {
+/// The SHA digest of an RSA scheme (the RSA family combines with no other).
+fn md(hash: HashAlg) -> Option<&'static MdRef> {
+    Some(match hash {
         HashAlg::Sha1 => Md::sha1(),
         HashAlg::Sha224 => Md::sha224(),
         HashAlg::Sha256 => Md::sha256(),
         HashAlg::Sha384 => Md::sha384(),
         HashAlg::Sha512 => Md::sha512(),
-    }
+        HashAlg::Streebog256 | HashAlg::Streebog512 => return None,
+    })
 }
 
 /// An RSA check of `sig` over `hash` with the padding `setup` chooses; any error is a failed check.
@@ -108,9 +135,12 @@ fn rsa_verify(
 
 /// RSASSA-PKCS1-v1_5 over `hash` (RFC 8017 §8.2.2).
 pub(crate) fn rsa_pkcs1(key: &PublicKey, hash_alg: HashAlg, hash: &[u8], sig: &[u8]) -> bool {
+    let Some(md) = md(hash_alg) else {
+        return false;
+    };
     rsa_verify(key, hash, sig, |ctx| {
         ctx.set_rsa_padding(Padding::PKCS1)?;
-        ctx.set_signature_md(md(hash_alg))
+        ctx.set_signature_md(md)
     })
 }
 
@@ -125,10 +155,13 @@ pub(crate) fn rsa_pss(
     let Ok(salt) = i32::try_from(salt) else {
         return false;
     };
+    let Some(md) = md(hash_alg) else {
+        return false;
+    };
     rsa_verify(key, hash, sig, |ctx| {
         ctx.set_rsa_padding(Padding::PKCS1_PSS)?;
-        ctx.set_signature_md(md(hash_alg))?;
-        ctx.set_rsa_mgf1_md(md(hash_alg))?;
+        ctx.set_signature_md(md)?;
+        ctx.set_rsa_mgf1_md(md)?;
         ctx.set_rsa_pss_saltlen(RsaPssSaltlen::custom(salt))
     })
 }
@@ -149,10 +182,21 @@ pub(crate) fn ecdsa(key: &PublicKey, hash: &[u8], raw: &[u8]) -> bool {
     sig.and_then(|sig| sig.verify(hash, key)).unwrap_or(false)
 }
 
+/// GOST R 34.10-2012 over `hash` (the Streebog of the key's size); `sig` in PKCS#11 order (s || r).
+/// `Err` when no verifier could say yes or no.
+pub(crate) fn gost(key: &PublicKey, hash: &[u8], sig: &[u8]) -> Result<bool, Rejected> {
+    match key {
+        PublicKey::Gost(k) => gost_check::verify(k, hash, sig).map_err(Rejected::Unverifiable),
+        _ => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::mechanism::ecdsa_signature_to_raw_for_tests as to_raw;
+
+    const RSA2048: KeyKind = KeyKind::Rsa { bits: 2048 };
 
     macro_rules! vector {
         ($name:literal) => {
@@ -169,7 +213,7 @@ mod tests {
 
     #[test]
     fn rsa_signatures_made_by_openssl_verify_and_altered_ones_do_not() {
-        let key = PublicKey::from_spki(vector!("rsa2048.spki.der"), None).unwrap();
+        let key = PublicKey::from_spki(vector!("rsa2048.spki.der"), &RSA2048).unwrap();
         let h256 = HashAlg::Sha256.digest(b"abc");
         let h384 = HashAlg::Sha384.digest(b"abc");
         let pkcs1 = vector!("rsa2048-pkcs1-sha256.sig");
@@ -224,7 +268,7 @@ mod tests {
             ),
         ];
         for (spki, der, curve, hash) in cases {
-            let key = PublicKey::from_spki(spki, Some(curve)).unwrap();
+            let key = PublicKey::from_spki(spki, &KeyKind::Ec { curve }).unwrap();
             let raw = to_raw(der, curve.field_len()).unwrap();
             let h = hash.digest(b"abc");
             assert!(ecdsa(&key, &h, &raw), "{curve:?}");
@@ -239,8 +283,12 @@ mod tests {
 
     #[test]
     fn a_key_of_the_other_kind_verifies_nothing() {
-        let rsa = PublicKey::from_spki(vector!("rsa2048.spki.der"), None).unwrap();
-        let p256 = PublicKey::from_spki(vector!("p256.spki.der"), Some(Curve::P256)).unwrap();
+        let rsa = PublicKey::from_spki(vector!("rsa2048.spki.der"), &RSA2048).unwrap();
+        let p256 = PublicKey::from_spki(
+            vector!("p256.spki.der"),
+            &KeyKind::Ec { curve: Curve::P256 },
+        )
+        .unwrap();
         let h = HashAlg::Sha256.digest(b"abc");
         assert!(!ecdsa(&rsa, &h, &[1; 64]));
         assert!(!rsa_pkcs1(
@@ -249,7 +297,7 @@ mod tests {
             &h,
             vector!("rsa2048-pkcs1-sha256.sig")
         ));
-        assert!(PublicKey::from_spki(vector!("p256.spki.der"), None).is_none());
-        assert!(PublicKey::from_spki(b"garbage", None).is_none());
+        assert!(PublicKey::from_spki(vector!("p256.spki.der"), &RSA2048).is_none());
+        assert!(PublicKey::from_spki(b"garbage", &RSA2048).is_none());
     }
 }

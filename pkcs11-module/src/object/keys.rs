@@ -2,10 +2,11 @@
 
 use super::attributes::{bool_value, ulong_value, ulongs_value};
 use super::{unique_id, AttrValue, Error, Object};
+use crate::mechanism::gost::{self, GostSize, ParamSet};
 use crate::mechanism::{Curve, KeyKind};
 use cryptoki_sys::*;
 use der::asn1::{ObjectIdentifier, OctetStringRef};
-use der::{Decode, Encode};
+use der::{Decode, Encode, Sequence};
 use remote_client::oid;
 use x509_cert::SubjectPublicKeyInfo;
 
@@ -29,6 +30,23 @@ enum Material {
         /// DER OCTET STRING holding the uncompressed point (CKA_EC_POINT).
         point: Vec<u8>,
     },
+    Gost {
+        /// DER OID of the parameter set (CKA_GOSTR3410_PARAMS).
+        params: Vec<u8>,
+        /// DER OID of the key size's Streebog (CKA_GOSTR3411_PARAMS), which marks a 2012 key.
+        hash_params: Vec<u8>,
+        /// The public key's CKA_VALUE: X || Y, each little-endian, as the certificate carries it.
+        value: Vec<u8>,
+    },
+}
+
+/// `GostR3410-2012-PublicKeyParameters` (RFC 9215 §4.2, RFC 4491 §2.3.2): the digest parameter set is
+/// optional (absent for 512-bit keys); an encryption parameter set of 2001-era certificates is tolerated.
+#[derive(Sequence)]
+struct GostKeyParameters {
+    public_key_param_set: ObjectIdentifier,
+    digest_param_set: Option<ObjectIdentifier>,
+    encryption_param_set: Option<ObjectIdentifier>,
 }
 
 /// What both key objects share.
@@ -106,8 +124,47 @@ impl PublicKeyParts {
                     },
                 })
             }
-            other => Err(unsupported(format!("algorithm {other}"))),
+            other => match GostSize::from_key_oid(other) {
+                Some(size) => Self::gost(spki, der, size, key_bits),
+                None => Err(unsupported(format!("algorithm {other}"))),
+            },
         }
+    }
+
+    /// A GOST R 34.10-2012 key: its parameter set, and the public key (a DER OCTET STRING of X || Y in the
+    /// subjectPublicKey, RFC 9215 §4.3).
+    fn gost(
+        spki: &SubjectPublicKeyInfo,
+        der: Vec<u8>,
+        size: GostSize,
+        key_bits: &[u8],
+    ) -> Result<Self, Error> {
+        let parameters = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<GostKeyParameters>().ok())
+            .ok_or_else(|| unsupported("GOST key without its parameters"))?;
+        let set_oid = parameters.public_key_param_set.to_string();
+        let set = ParamSet::find(&set_oid, size)
+            .ok_or_else(|| unsupported(format!("GOST parameter set {set_oid}")))?;
+        let value = <&OctetStringRef>::from_der(key_bits)
+            .map_err(|e| unsupported(format!("GOST public key: {e}")))?
+            .as_bytes()
+            .to_vec();
+        if value.len() != 2 * size.half_len() {
+            return Err(unsupported("GOST public key of the wrong length"));
+        }
+        let oid = |o: &str| gost::oid_der(o).ok_or_else(|| unsupported(format!("OID {o}")));
+        Ok(PublicKeyParts {
+            kind: KeyKind::Gost { params: set },
+            spki: der,
+            material: Material::Gost {
+                params: oid(set.oid)?,
+                hash_params: oid(size.hash().oid())?,
+                value,
+            },
+        })
     }
 
     /// Attributes every key object has (PKCS#11 3.0 §4.4, §4.7).
@@ -166,6 +223,14 @@ impl PublicKeyParts {
                 (CKA_EC_PARAMS, v(params.clone())),
                 (CKA_EC_POINT, v(point.clone())),
             ],
+            Material::Gost {
+                params,
+                hash_params,
+                ..
+            } => vec![
+                (CKA_GOSTR3410_PARAMS, v(params.clone())),
+                (CKA_GOSTR3411_PARAMS, v(hash_params.clone())),
+            ],
         }
     }
 
@@ -180,6 +245,10 @@ impl PublicKeyParts {
             (CKA_TRUSTED, v(bool_value(false))),
         ]);
         attrs.extend(self.public_material(true));
+        if let Material::Gost { value, .. } = &self.material {
+            // A GOST public key's CKA_VALUE is public; the private key's is the secret scalar.
+            attrs.push((CKA_VALUE, v(value.clone())));
+        }
         Object::new(CKO_PUBLIC_KEY, attrs)
     }
 
@@ -193,7 +262,9 @@ impl PublicKeyParts {
         attrs.extend([
             (CKA_SENSITIVE, v(bool_value(true))),
             (CKA_DECRYPT, v(bool_value(false))),
-            (CKA_SIGN, v(bool_value(true))),
+            // A key the service offers no signature for (e.g. an RSA key at a service that signs hashes
+            // with GOST only) is listed with its certificate but cannot sign.
+            (CKA_SIGN, v(bool_value(!c.mechanisms.is_empty()))),
             (CKA_SIGN_RECOVER, v(bool_value(false))),
             (CKA_UNWRAP, v(bool_value(false))),
             (CKA_EXTRACTABLE, v(bool_value(false))),
@@ -213,7 +284,7 @@ impl PublicKeyParts {
                 CKA_EXPONENT_2,
                 CKA_COEFFICIENT,
             ],
-            Material::Ec { .. } => &[CKA_VALUE],
+            Material::Ec { .. } | Material::Gost { .. } => &[CKA_VALUE],
         };
         attrs.extend(secret.iter().map(|&t| (t, AttrValue::Sensitive)));
         Object::new(CKO_PRIVATE_KEY, attrs)

@@ -495,3 +495,84 @@ fn wire_form_helpers() {
         expected("ca.der", "check_value")[..]
     );
 }
+
+const EE_GOST256: &[u8] = include_bytes!("../../tests-data/ee-gost256.der");
+const EE_GOST512: &[u8] = include_bytes!("../../tests-data/ee-gost512.der");
+
+fn gost_expected(file: &str) -> Vec<u8> {
+    let line = include_str!("../../tests-data/expected-gost.txt")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{file}.value=")))
+        .unwrap();
+    unhex(line)
+}
+
+/// The attributes of GOST R 34.10-2012 keys, as pkcs11-tool and the TC26 extension read them: the key
+/// type, the parameter set and the hash as DER OIDs on both keys, the public key's CKA_VALUE as the
+/// certificate carries it (X || Y little-endian, what OpenSSL's parser finds: tests-data/generate-gost.sh).
+#[test]
+fn gost_key_objects() {
+    use crate::mechanism::gost;
+    for (der, file, size_oid, set_der, hash_der, key_type, mech) in [
+        (
+            EE_GOST256,
+            "ee-gost256",
+            remote_client::oid::SIGN_WITH_STREEBOG_256,
+            // id-GostR3410-2001-CryptoPro-A-ParamSet (OpenSSL's paramset A for 256-bit keys).
+            "06072a850302022301",
+            "06082a85030701010202",
+            CKK_GOSTR3410,
+            CKM_GOSTR3410,
+        ),
+        (
+            EE_GOST512,
+            "ee-gost512",
+            remote_client::oid::SIGN_WITH_STREEBOG_512,
+            // id-tc26-gost-3410-12-512-paramSetC.
+            "06092a8503070102010203",
+            "06082a85030701010203",
+            gost::CKK_GOSTR3410_512,
+            gost::CKM_GOSTR3410_512,
+        ),
+    ] {
+        let cred = credential(&[der], &[size_oid]);
+        let kind = key_kind_of_certificate(der).unwrap();
+        let mechs = mechanisms_for(&cred.key, &kind);
+        assert_eq!(mechs.len(), 2, "{file}");
+        assert_eq!(mechs[0], mech, "{file}");
+        let objs = objects_for_credential(&cred, "Alice GOST", ID, &mechs, false).unwrap();
+        let set: String = set_der.chars().filter(|c| !c.is_whitespace()).collect();
+        let hash: String = hash_der.chars().filter(|c| !c.is_whitespace()).collect();
+        for key in [&objs.public_key, &objs.private_key] {
+            assert_eq!(ulong(key, CKA_KEY_TYPE), key_type, "{file}");
+            assert_eq!(
+                key.value(CKA_GOSTR3410_PARAMS).unwrap(),
+                unhex(&set),
+                "{file}"
+            );
+            assert_eq!(
+                key.value(CKA_GOSTR3411_PARAMS).unwrap(),
+                unhex(&hash),
+                "{file}"
+            );
+            assert!(key.value(CKA_EC_POINT).is_none() && key.value(CKA_MODULUS).is_none());
+        }
+        assert_eq!(
+            objs.public_key.value(CKA_VALUE).unwrap(),
+            gost_expected(file)
+        );
+        // The private key's CKA_VALUE is its secret scalar: sensitive, never given.
+        assert!(objs.private_key.value(CKA_VALUE).is_none());
+        assert!(flag(&objs.private_key, CKA_SIGN));
+        assert_eq!(objs.key_kind.gost_size().unwrap().bits(), kind.bits());
+    }
+}
+
+/// A key the service offers no signature for is listed, and says it cannot sign.
+#[test]
+fn a_key_without_mechanisms_cannot_sign() {
+    let cred = credential(&[EE_RSA], &[]);
+    let objs = objects_for_credential(&cred, "Alice", ID, &[], false).unwrap();
+    assert!(!flag(&objs.private_key, CKA_SIGN));
+    assert!(flag(&objs.public_key, CKA_VERIFY));
+}

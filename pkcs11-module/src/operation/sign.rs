@@ -10,7 +10,7 @@
 use super::coalesce;
 use crate::auth::{self, factors, policy};
 use crate::error::{self, CkResult, Step};
-use crate::mechanism::{self, Hasher, Mechanism, SignPlan, SignRequestParts};
+use crate::mechanism::{self, Hasher, Mechanism, Rejected, SignPlan, SignRequestParts};
 use crate::service::{Reason, Scal, Secret, SignHashRequest};
 use crate::token::account::CallError;
 use crate::token::{Credential, Token};
@@ -46,7 +46,7 @@ enum Progress {
     /// No C_SignUpdate yet.
     Started,
     /// A mechanism that hashes locally: the running hash.
-    Hashing(Hasher),
+    Hashing(Box<Hasher>),
     /// A raw mechanism (its input is a hash or a DigestInfo, at most a few dozen bytes): the parts.
     Collecting(Vec<u8>),
 }
@@ -64,7 +64,7 @@ impl SignOp {
     pub fn update(&mut self, part: &[u8]) -> CkResult<()> {
         if let Progress::Started = self.progress {
             self.progress = match self.plan.hasher() {
-                Some(h) => Progress::Hashing(h),
+                Some(h) => Progress::Hashing(Box::new(h)),
                 None => Progress::Collecting(Vec::new()),
             };
         }
@@ -228,23 +228,22 @@ pub fn execute(
             sign_alone(token, cred, &request)?
         }
     };
-    let signature = op.plan.finish_signature(&signature).inspect_err(|_| {
-        log::error!(
-            "slot {slot}: the service's signature does not fit the key of {}",
-            cred.id()
-        );
-    })?;
-    if !op.plan.verifies(&cred.public_key, &parts, &signature) {
-        return Err(error::logged(
-            CKR_DEVICE_ERROR,
-            format!(
-                "slot {slot}: the service's signature does not verify under the public key of {}; \
-                 it is not returned",
-                cred.id()
-            ),
-        ));
-    }
-    Ok(signature)
+    op.plan
+        .accept(&cred.public_key, &parts, &signature)
+        .map_err(|why| {
+            let id = cred.id();
+            let reason = match why {
+                Rejected::Malformed => format!("the service's signature does not fit the key of {id}"),
+                Rejected::DoesNotVerify => format!(
+                    "the service's signature does not verify under the public key of {id}; \
+                     it is not returned"
+                ),
+                Rejected::Unverifiable(what) => format!(
+                    "the service's signature for {id} could not be checked, so it is not returned: {what}"
+                ),
+            };
+            error::logged(CKR_DEVICE_ERROR, format!("slot {slot}: {reason}"))
+        })
 }
 
 /// One signHash for one hash with the SAD of `request`: the service's signature.

@@ -15,6 +15,7 @@ use crate::config::files::write_secret_file;
 use crate::config::{Api, ServiceAuthKind, TokenConfig};
 use remote_client::{
     ApiVersion, ClientConfig, CscClient, OAuth2Client, OAuth2Grant, ServiceAuth, SignHashRequest,
+    SignIn,
 };
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,7 +41,8 @@ pub fn client_config(t: &TokenConfig) -> Result<ClientConfig, String> {
     Ok(cc)
 }
 
-fn secret(t: &TokenConfig, path: &Option<PathBuf>) -> Result<Secret, Error> {
+/// The secret in the file `path` names, as the configuration check read it.
+pub fn secret(t: &TokenConfig, path: &Option<PathBuf>) -> Result<Secret, Error> {
     let path = path
         .as_deref()
         .ok_or_else(|| Error::Config("a secret file is not configured".into()))?;
@@ -59,7 +61,7 @@ pub fn oauth2_client(t: &TokenConfig) -> Result<OAuth2Client, Error> {
     };
     client.token_url = t.oauth2_token_url.clone();
     client.authorize_url = t.oauth2_authorize_url.clone();
-    client.scope = Some(t.oauth2_scope.clone());
+    client.scope = Some(t.oauth2_scope());
     Ok(client)
 }
 
@@ -117,6 +119,31 @@ pub fn service_auth(t: &TokenConfig) -> Result<(ServiceAuth, Option<&Path>), Err
     })
 }
 
+/// The access a sign-in gave; a refresh token the service rotated is written back to `refresh_file`
+/// first (the old one may no longer work).
+pub fn keep_rotated(refresh_file: Option<&Path>, auth: &ServiceAuth, signed: SignIn) -> Access {
+    if let (
+        Some(path),
+        Some(new),
+        ServiceAuth::RefreshToken(old)
+        | ServiceAuth::OAuth2 {
+            grant: OAuth2Grant::RefreshToken(old),
+            ..
+        },
+    ) = (refresh_file, &signed.refresh_token, auth)
+    {
+        if new.expose() != old.expose() {
+            if let Err(e) = write_secret_file(path, new) {
+                log::error!("cannot store the rotated refresh token: {e}");
+            }
+        }
+    }
+    Access {
+        carried: signed.access,
+        lifetime: signed.expires_in,
+    }
+}
+
 impl CscService {
     /// The client for a token (no request is made). Errors are the configuration's, in plain words.
     pub fn new(t: &TokenConfig) -> Result<CscService, String> {
@@ -143,27 +170,7 @@ impl Service for CscService {
     fn sign_in(&self) -> Result<Access, Error> {
         let (auth, refresh_file) = service_auth(&self.config)?;
         let signed = self.client.sign_in(&auth)?;
-        if let (
-            Some(path),
-            Some(new),
-            ServiceAuth::RefreshToken(old)
-            | ServiceAuth::OAuth2 {
-                grant: OAuth2Grant::RefreshToken(old),
-                ..
-            },
-        ) = (refresh_file, &signed.refresh_token, &auth)
-        {
-            if new.expose() != old.expose() {
-                // The service rotated the refresh token: the old one may no longer work.
-                if let Err(e) = write_secret_file(path, new) {
-                    log::error!("cannot store the rotated refresh token: {e}");
-                }
-            }
-        }
-        Ok(Access {
-            carried: signed.access,
-            lifetime: signed.expires_in,
-        })
+        Ok(keep_rotated(refresh_file, &auth, signed))
     }
 
     fn renews(&self) -> bool {

@@ -140,7 +140,8 @@ fn key_info(certificate: &[u8]) -> KeyInfo {
             curve.bits(),
             Some(curve.oid().to_owned()),
         ),
-        None => (Vec::new(), 0, None),
+        // GlobalSign issues no GOST keys; the token shows such a certificate without a key to sign with.
+        Some(KeyKind::Gost { .. }) | None => (Vec::new(), 0, None),
     };
     KeyInfo {
         status: "enabled".into(),

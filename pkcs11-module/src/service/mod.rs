@@ -5,9 +5,11 @@
 //! Owns the trait and the vocabulary that crosses it: protocol-neutral types (remote-client's service
 //! model, never a wire type), re-exported here so that nothing above this module names a protocol
 //! client. Implementations: [`csc`] (the Cloud Signature Consortium API through remote-client),
-//! [`globalsign`] (the GlobalSign Digital Signing Service, whose credentials are short-lived) and, in
-//! unit tests, `fake` (scripted answers and faults). Nothing here knows PKCS#11.
+//! [`globalsign`] (the GlobalSign Digital Signing Service, whose credentials are short-lived),
+//! [`cryptopro`] (CryptoPro DSS, through remote-client's `CryptoproClient`) and, in unit tests, `fake`
+//! (scripted answers and faults). Nothing here knows PKCS#11.
 
+pub mod cryptopro;
 pub mod csc;
 #[cfg(test)]
 pub mod fake;
@@ -29,6 +31,7 @@ pub fn connect(config: &TokenConfig) -> Result<Arc<dyn Service>, String> {
     Ok(match config.protocol {
         Protocol::Csc => Arc::new(csc::CscService::new(config)?),
         Protocol::GlobalsignDss => Arc::new(globalsign::GlobalsignService::new(config)?),
+        Protocol::CryptoproDss => Arc::new(cryptopro::CryptoproService::new(config)?),
     })
 }
 

@@ -334,11 +334,7 @@ pub fn fetch(
                 continue;
             }
         };
-        let curve = match objs.key_kind {
-            KeyKind::Ec { curve } => Some(curve),
-            KeyKind::Rsa { .. } => None,
-        };
-        let Some(public_key) = PublicKey::from_spki(&objs.spki, curve) else {
+        let Some(mut public_key) = PublicKey::from_spki(&objs.spki, &objs.key_kind) else {
             log::warn!("slot {slot}: credential {id} skipped: its public key cannot be read");
             continue;
         };
@@ -356,6 +352,15 @@ pub fn fetch(
                     continue;
                 }
             }
+        }
+        if let Some(openssl) = &config.openssl_path {
+            public_key = public_key.with_openssl(openssl);
+        }
+        if mechs.is_empty() {
+            log::info!(
+                "slot {slot}: credential {id} is listed but cannot sign: the service offers no \
+                 signature of a hash for its key"
+            );
         }
         let credential = Arc::new(Credential {
             label,

@@ -22,3 +22,13 @@ for c in P-384:p384:sha384 P-521:p521:sha1 P-256:p256:sha512; do
   openssl pkey -in "$tmp/$name.key" -pubout -outform DER -out "$name.spki.der"
   openssl dgst -$md -sign "$tmp/$name.key" -out "$name-$md.sig" "$tmp/msg"
 done
+
+# GOST R 34.10-2012 (needs libengine-gost-openssl): the signature of the Streebog hash of "abc", in the
+# engine's (and PKCS#11's) order, s || r big-endian.
+for size in 256 512; do
+  openssl genpkey -engine gost -algorithm gost2012_$size -pkeyopt paramset:A -out "$tmp/gost$size.key" 2>/dev/null
+  openssl pkey -engine gost -in "$tmp/gost$size.key" -pubout -outform DER -out "gost$size.spki.der" 2>/dev/null
+  openssl dgst -engine gost -md_gost12_$size -binary "$tmp/msg" > "$tmp/gost$size.hash" 2>/dev/null
+  openssl pkeyutl -engine gost -sign -inkey "$tmp/gost$size.key" -in "$tmp/gost$size.hash" \
+    -out "gost$size-abc.sig" 2>/dev/null
+done

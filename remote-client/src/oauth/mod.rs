@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::failure;
 use crate::retry::{self, Effect};
 use crate::secret::Secret;
+use crate::transport::Transport;
 use http::Exchange;
 use oauth2::basic::{BasicClient, BasicTokenResponse};
 use oauth2::{
@@ -59,6 +60,9 @@ pub struct OAuth2Client {
     pub revoke_url: Option<String>,
     /// The scope of a service sign-in. `None`: "service".
     pub scope: Option<String>,
+    /// The RFC 8707 resource indicator sent with every token request, for servers that issue tokens per
+    /// resource (CryptoPro DSS: `urn:cryptopro:dss:signserver:<name>`). `None`: not sent.
+    pub resource: Option<String>,
 }
 
 impl OAuth2Client {
@@ -72,6 +76,7 @@ impl OAuth2Client {
             authorize_url: None,
             revoke_url: None,
             scope: None,
+            resource: None,
         }
     }
 
@@ -182,6 +187,12 @@ impl PendingAuthorization {
 type TokenClient =
     BasicClient<EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
+/// What one attempt at the token endpoint gives.
+type TokenAnswer = std::result::Result<
+    BasicTokenResponse,
+    oauth2::RequestTokenError<http::HttpFailure, oauth2::basic::BasicErrorResponse>,
+>;
+
 impl CscClient {
     /// An OAuth 2.0 endpoint: the one configured, else `{info.oauth2}/{path}`; checked like the
     /// service's URL (https, or http to loopback when allowed).
@@ -200,47 +211,16 @@ impl CscClient {
         self.transport().check_url(&text)
     }
 
-    fn token_client(&self, client: &OAuth2Client) -> Result<TokenClient> {
-        let url = self.oauth2_url(client.token_url.as_deref(), TOKEN)?;
-        let mut c = BasicClient::new(ClientId::new(client.client_id.clone()))
-            .set_auth_type(match client.client_auth {
-                ClientAuthMethod::Basic => AuthType::BasicAuth,
-                ClientAuthMethod::Body => AuthType::RequestBody,
-            })
-            .set_token_uri(TokenUrl::from_url(url));
-        if let Some(secret) = &client.client_secret {
-            c = c.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
-        }
-        Ok(c)
+    /// The token endpoint of `client`, configured or found from `info.oauth2`.
+    pub(crate) fn token_endpoint(&self, client: &OAuth2Client) -> Result<TokenEndpoint<'_>> {
+        Ok(TokenEndpoint {
+            transport: self.transport(),
+            url: self.oauth2_url(client.token_url.as_deref(), TOKEN)?,
+        })
     }
 
-    /// One token request, repeated per the retry policy when `effect` allows.
-    fn token_request(
-        &self,
-        client: &OAuth2Client,
-        effect: Effect,
-        secrets: &[&str],
-        send: impl Fn(
-            &TokenClient,
-            &Exchange<'_>,
-        ) -> std::result::Result<
-            BasicTokenResponse,
-            oauth2::RequestTokenError<http::HttpFailure, oauth2::basic::BasicErrorResponse>,
-        >,
-    ) -> Result<BasicTokenResponse> {
-        let token_client = self.token_client(client)?;
-        let mut all: Vec<&str> = secrets.to_vec();
-        all.extend(client.client_secret.as_ref().map(Secret::expose));
-        let transport = self.transport();
-        retry::run(
-            transport.retry_policy(),
-            effect,
-            transport.request_timeout(),
-            |budget| {
-                let exchange = Exchange::new(transport, TOKEN, budget, &all);
-                send(&token_client, &exchange).map_err(|e| exchange.failure(e))
-            },
-        )
+    fn token_client(&self, client: &OAuth2Client) -> Result<TokenClient> {
+        Ok(self.token_endpoint(client)?.client(client))
     }
 
     /// Signs in at the token endpoint with a grant that needs no browser.
@@ -249,34 +229,7 @@ impl CscClient {
         client: &OAuth2Client,
         grant: &OAuth2Grant,
     ) -> Result<SignIn> {
-        let response = match grant {
-            // Another token for the same client changes nothing: safe to ask again.
-            OAuth2Grant::ClientCredentials => {
-                self.token_request(client, Effect::Read, &[], |c, http| {
-                    c.exchange_client_credentials()
-                        .add_scope(client.scope())
-                        .request(http)
-                })?
-            }
-            OAuth2Grant::Password { username, password } => {
-                let user = ResourceOwnerUsername::new(username.clone());
-                let pass = ResourceOwnerPassword::new(password.expose().to_owned());
-                self.token_request(client, Effect::Read, &[password.expose()], |c, http| {
-                    c.exchange_password(&user, &pass)
-                        .add_scope(client.scope())
-                        .request(http)
-                })?
-            }
-            // A rotating server revokes the old refresh token when it answers: never sent twice
-            // unless it surely never arrived.
-            OAuth2Grant::RefreshToken(token) => {
-                let refresh = RefreshToken::new(token.expose().to_owned());
-                self.token_request(client, Effect::Write, &[token.expose()], |c, http| {
-                    c.exchange_refresh_token(&refresh).request(http)
-                })?
-            }
-        };
-        Ok(sign_in(&response))
+        self.token_endpoint(client)?.sign_in(client, grant)
     }
 
     /// Starts a person's sign-in (authorization code, RFC 6749 §4.1, with PKCE S256, RFC 7636): the page
@@ -396,12 +349,99 @@ impl CscClient {
         let redirect_uri = RedirectUrl::new(pending.redirect_uri.clone())
             .map_err(|_| Error::Config("the redirect URI is not a valid URL".into()))?;
         let secrets = [code.expose(), pending.verifier.expose()];
-        self.token_request(client, Effect::Write, &secrets, |c, http| {
-            c.exchange_code(AuthorizationCode::new(code.expose().to_owned()))
-                .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.expose().to_owned()))
-                .set_redirect_uri(std::borrow::Cow::Borrowed(&redirect_uri))
-                .request(http)
-        })
+        self.token_endpoint(client)?
+            .request(client, Effect::Write, &secrets, |c, http| {
+                c.exchange_code(AuthorizationCode::new(code.expose().to_owned()))
+                    .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.expose().to_owned()))
+                    .set_redirect_uri(std::borrow::Cow::Borrowed(&redirect_uri))
+                    .request(http)
+            })
+    }
+}
+
+/// A token endpoint reached through a transport: CSC's (from `info.oauth2`) or another service's
+/// identity server (cryptopro/).
+pub(crate) struct TokenEndpoint<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) url: Url,
+}
+
+impl TokenEndpoint<'_> {
+    fn client(&self, client: &OAuth2Client) -> TokenClient {
+        let mut c = BasicClient::new(ClientId::new(client.client_id.clone()))
+            .set_auth_type(match client.client_auth {
+                ClientAuthMethod::Basic => AuthType::BasicAuth,
+                ClientAuthMethod::Body => AuthType::RequestBody,
+            })
+            .set_token_uri(TokenUrl::from_url(self.url.clone()));
+        if let Some(secret) = &client.client_secret {
+            c = c.set_client_secret(ClientSecret::new(secret.expose().to_owned()));
+        }
+        c
+    }
+
+    /// One token request, repeated per the retry policy when `effect` allows.
+    pub(crate) fn request(
+        &self,
+        client: &OAuth2Client,
+        effect: Effect,
+        secrets: &[&str],
+        send: impl Fn(&TokenClient, &Exchange<'_>) -> TokenAnswer,
+    ) -> Result<BasicTokenResponse> {
+        let token_client = self.client(client);
+        let mut all: Vec<&str> = secrets.to_vec();
+        all.extend(client.client_secret.as_ref().map(Secret::expose));
+        let transport = self.transport;
+        retry::run(
+            transport.retry_policy(),
+            effect,
+            transport.request_timeout(),
+            |budget| {
+                let exchange = Exchange::new(transport, TOKEN, budget, &all);
+                send(&token_client, &exchange).map_err(|e| exchange.failure(e))
+            },
+        )
+    }
+
+    /// Signs in with a grant that needs no browser.
+    pub(crate) fn sign_in(&self, client: &OAuth2Client, grant: &OAuth2Grant) -> Result<SignIn> {
+        let resource = client.resource.as_deref();
+        let response = match grant {
+            // Another token for the same client changes nothing: safe to ask again.
+            OAuth2Grant::ClientCredentials => {
+                self.request(client, Effect::Read, &[], |c, http| {
+                    let mut r = c.exchange_client_credentials().add_scope(client.scope());
+                    if let Some(res) = resource {
+                        r = r.add_extra_param("resource", res);
+                    }
+                    r.request(http)
+                })?
+            }
+            OAuth2Grant::Password { username, password } => {
+                let user = ResourceOwnerUsername::new(username.clone());
+                let pass = ResourceOwnerPassword::new(password.expose().to_owned());
+                self.request(client, Effect::Read, &[password.expose()], |c, http| {
+                    let mut r = c.exchange_password(&user, &pass).add_scope(client.scope());
+                    if let Some(res) = resource {
+                        r = r.add_extra_param("resource", res);
+                    }
+                    r.request(http)
+                })?
+            }
+            // A rotating server revokes the old refresh token when it answers: never sent twice
+            // unless it surely never arrived.
+            OAuth2Grant::RefreshToken(token) => {
+                let refresh = RefreshToken::new(token.expose().to_owned());
+                self.request(client, Effect::Write, &[token.expose()], |c, http| {
+                    let mut r = c.exchange_refresh_token(&refresh);
+                    if let Some(res) = resource {
+                        r = r.add_extra_param("resource", res);
+                    }
+                    r.request(http)
+                })?
+            }
+        };
+        Ok(sign_in(&response))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The approval page's HTML: server-rendered with maud, which escapes every value it interpolates. No
-//! script; one inline style sheet, allowed by its hash in the Content-Security-Policy.
+//! script; one inline style sheet, allowed by its hash in the Content-Security-Policy. [`document`] and
+//! the style sheet serve the other reference services' pages too.
 
 use crate::algorithms::HashAlg;
 use crate::service::approvals::PendingRequest;
@@ -51,7 +52,8 @@ pub fn policy_with_form_action(origin: &str) -> String {
     )
 }
 
-pub(super) fn page(title: &str, refresh_secs: Option<u32>, body: Markup) -> Markup {
+/// A whole page: `title` (shown as "title — site"), an optional self-refresh, the shared style sheet.
+pub fn document(title: &str, site: &str, refresh_secs: Option<u32>, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -61,12 +63,18 @@ pub(super) fn page(title: &str, refresh_secs: Option<u32>, body: Markup) -> Mark
                 @if let Some(s) = refresh_secs {
                     meta http-equiv="refresh" content=(s);
                 }
-                title { (title) " — cloudtoken approval" }
+                title { (title) " — " (site) }
                 style { (PreEscaped(STYLE)) }
             }
             body { main { (body) } }
         }
     }
+}
+
+const SITE: &str = "cloudtoken approval";
+
+pub(super) fn page(title: &str, refresh_secs: Option<u32>, body: Markup) -> Markup {
+    document(title, SITE, refresh_secs, body)
 }
 
 pub fn login(csrf: &str, error: Option<&str>) -> Markup {
@@ -199,24 +207,30 @@ fn request_card(csrf: &str, p: &PendingRequest, now: i64) -> Markup {
 
 /// A page with one message and a way back.
 pub fn message(title: &str, text: &str) -> Markup {
-    page(
+    message_of(SITE, ("/approve", "Back to the approval page"), title, text)
+}
+
+/// A page of `site` with one message and a link back (`href`, text).
+pub fn message_of(site: &str, back: (&str, &str), title: &str, text: &str) -> Markup {
+    document(
         title,
+        site,
         None,
         html! {
             h1 { (title) }
             p.error role="alert" { (text) }
-            p { a href="/approve" { "Back to the approval page" } }
+            p { a href=(back.0) { (back.1) } }
         },
     )
 }
 
-pub(super) fn hex(b: &[u8]) -> String {
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The first 8 and last 4 bytes, enough to compare with what the signing application shows; the full
 /// value is in the element's title.
-pub(super) fn short_hex(b: &[u8]) -> String {
+pub fn short_hex(b: &[u8]) -> String {
     let full = hex(b);
     if full.len() <= 32 {
         return full;

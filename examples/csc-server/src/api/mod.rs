@@ -3,13 +3,14 @@
 //! methods and 405 for other HTTP methods.
 
 mod approval_page;
+pub mod decision_page;
 mod handlers;
-mod html;
+pub mod html;
 mod oauth2;
 mod oauth2_html;
 pub mod params;
 mod views;
-mod web;
+pub mod web;
 
 use crate::error::CscError;
 use crate::service::Service;
@@ -126,7 +127,7 @@ pub fn router(service: Arc<Service>) -> Router {
             );
         }
     }
-    approval_page::routes(router)
+    decision_page::routes(router)
         .fallback(|uri: Uri| async move { error_response(&CscError::not_found(uri.path())) })
         .method_not_allowed_fallback(|| async { error_response(&CscError::method_not_allowed()) })
         .layer(DefaultBodyLimit::max(1 << 20))

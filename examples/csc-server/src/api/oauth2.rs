@@ -291,7 +291,7 @@ async fn login(
     let outcome =
         blocking(move || s.oauth2_login(&rid, &who, form.password.as_bytes(), form.code.trim()))
             .await;
-    use crate::service::approvals::PageLoginError;
+    use crate::sessions::PageLoginError;
     let error = match outcome {
         None | Some(Err(PageLoginError::Internal)) => return internal_error(),
         Some(Ok(Ok(session))) => {

@@ -1,6 +1,7 @@
-//! What every page of the service's web side shares (the approval page and the OAuth 2.0 sign-in):
-//! blocking work off the executor, `__Host-` cookies, HTML answers with the security headers, and the
-//! refusal of cross-site form posts.
+//! What every server-rendered page of the reference services shares (the approval page and the OAuth 2.0
+//! sign-in here, the CryptoPro DSS emulator's confirmation page): blocking work off the executor, `__Host-` cookies, the headers of
+//! every HTML answer (CSP, no framing, no caching), redirects after a POST, and the cross-site check of
+//! form posts.
 
 use super::html;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -8,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use zeroize::Zeroizing;
 
-/// The page session (approval page and OAuth 2.0 sign-in alike: one login of the person).
+/// The page session of csc-server (approval page and OAuth 2.0 sign-in alike: one login of the person).
 pub const SESSION_COOKIE: &str = "__Host-csc-session";
 /// Seconds a sign-in form stays usable.
 pub const LOGIN_FORM_LIFETIME: i64 = 600;
@@ -18,7 +19,7 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static)
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => Some(v),
         Err(e) => {
-            log::error!("approval page task: {e}");
+            log::error!("page task: {e}");
             None
         }
     }
@@ -92,6 +93,20 @@ pub fn internal_error() -> Response {
     )
 }
 
+/// 303 to `location` (after a POST, so that reloading does not post again).
+pub fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    let h = resp.headers_mut();
+    if let Ok(l) = HeaderValue::from_str(location) {
+        h.insert(header::LOCATION, l);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in cookies {
+        h.append(header::SET_COOKIE, c.clone());
+    }
+    resp
+}
+
 /// A POST from another site is refused: browsers name the sending site in Origin and Sec-Fetch-Site.
 /// Non-browser clients send neither and rely on the CSRF tokens alone.
 pub fn cross_site(headers: &HeaderMap) -> bool {
@@ -108,4 +123,67 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOGIN_COOKIE: &str = "__Host-csc-login";
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let h = headers(&[
+            ("cookie", "a=1; __Host-csc-session=abc"),
+            ("cookie", "x__Host-csc-login=no; __Host-csc-login=yes"),
+        ]);
+        assert_eq!(
+            cookie(&h, SESSION_COOKIE).as_deref().map(|s| s.as_str()),
+            Some("abc")
+        );
+        assert_eq!(
+            cookie(&h, LOGIN_COOKIE).as_deref().map(|s| s.as_str()),
+            Some("yes")
+        );
+        assert!(cookie(&h, "missing").is_none());
+        let c = set_cookie(SESSION_COOKIE, "tok", 600);
+        let c = c.to_str().unwrap();
+        for attr in [
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Path=/",
+            "Max-Age=600",
+        ] {
+            assert!(c.contains(attr), "{c}");
+        }
+    }
+
+    #[test]
+    fn cross_site_posts_are_recognised() {
+        assert!(!cross_site(&headers(&[])));
+        assert!(!cross_site(&headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "https://127.0.0.1:8443"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "https://evil.example"),
+        ])));
+        assert!(cross_site(&headers(&[
+            ("host", "127.0.0.1:8443"),
+            ("origin", "null")
+        ])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])));
+    }
 }

@@ -11,9 +11,7 @@ use crate::error::{CscError, CscResult};
 use crate::lockouts::{self, Counter};
 use crate::otp;
 use crate::passwords;
-use crate::sessions::Session;
-use crate::vault::purpose;
-use rusqlite::params;
+use crate::sessions::{PageLoginError, Session};
 use zeroize::Zeroizing;
 
 /// A waiting request as the approval page lists it.
@@ -21,16 +19,6 @@ pub struct PendingRequest {
     pub request: approval::Request,
     pub credential_label: String,
     pub scal: u8,
-}
-
-/// Why an approval page login failed, as far as the page tells the person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageLoginError {
-    /// Unknown user, wrong password or wrong code: the page does not say which.
-    Rejected,
-    /// Too many failures of the password or of the code.
-    Locked,
-    Internal,
 }
 
 impl Service {
@@ -153,19 +141,7 @@ impl Service {
             return Err(CscError::bad_credentials());
         };
         let hash = self.password_hash(user)?;
-        type Row = (Option<Vec<u8>>, Option<i64>, Option<i64>);
-        let (code_locked, (sealed, period, last)): (bool, Row) = {
-            let conn = self.db.lock();
-            let locked = lockouts::locked(&conn, Counter::AccountCode, user)?;
-            let row = conn.query_row(
-                "SELECT sealed_account_totp, account_totp_period, account_totp_last_step
-                 FROM users WHERE name = ?1",
-                [user],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
-            (locked, row)
-        };
-        if code_locked {
+        if lockouts::locked(&self.db.lock(), Counter::AccountCode, user)? {
             return Err(CscError::otp_locked());
         }
         if !passwords::verify(password, &hash) {
@@ -174,41 +150,11 @@ impl Service {
         }
         let conn = self.db.lock();
         lockouts::success(&conn, Counter::Password, user)?;
-        let (Some(sealed), Some(period)) = (sealed, period) else {
-            return Err(CscError::internal(
-                "approval page login",
-                format!("{user} has no account TOTP secret"),
-            ));
-        };
-        let secret = self
-            .vault
-            .open(&purpose::account_totp(user), &sealed)
-            .map_err(|e| CscError::internal("account TOTP secret", e))?;
-        let accepted = otp::verify_totp(
-            &secret,
-            period as u64,
-            code,
-            self.now(),
-            last.map(|s| s as u64),
-        );
-        match accepted {
-            Some(step) => {
-                conn.execute(
-                    "UPDATE users SET account_totp_last_step = ?2 WHERE name = ?1",
-                    params![user, step as i64],
-                )?;
-                lockouts::success(&conn, Counter::AccountCode, user)?;
-                Ok(())
-            }
-            None => {
-                lockouts::failure(
-                    &conn,
-                    Counter::AccountCode,
-                    user,
-                    self.settings.max_attempts,
-                )?;
-                Err(CscError::invalid_otp())
-            }
+        let max = self.settings.max_attempts;
+        if otp::check_account_code(&conn, &self.vault, user, code, self.now(), max)? {
+            Ok(())
+        } else {
+            Err(CscError::invalid_otp())
         }
     }
 

@@ -4,7 +4,6 @@
 //! revocation (RFC 7009). The credential scope's code yields a SAD bound like any other (SCAL 2: to
 //! the hashes the page showed). `api::oauth2` is the web side; the rules are `oauth2`'s.
 
-use super::approvals::PageLoginError;
 use super::{Credential, Service};
 use crate::algorithms::HashAlg;
 use crate::audit::Event;
@@ -14,6 +13,7 @@ use crate::model::OtpKind;
 use crate::oauth2::{self, Client, Code, CredentialGrant, Request, Scope, CODE_LIFETIME};
 use crate::passwords;
 use crate::sad;
+use crate::sessions::PageLoginError;
 use crate::tokens::{self, Kind, Lookup};
 use rusqlite::{params, OptionalExtension};
 use zeroize::Zeroizing;

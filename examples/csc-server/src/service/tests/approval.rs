@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::approval::Decision;
-use crate::service::approvals::PageLoginError;
+use crate::sessions::PageLoginError;
 
 const P256_APPROVE: &str = "alice-p256-approve";
 const RSA_APPROVE: &str = "alice-rsa2048-approve";

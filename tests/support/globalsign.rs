@@ -4,7 +4,7 @@
 //!
 //! Calls: the emulator binary (paths.rs); the process helpers of service.rs.
 
-use crate::paths::dss_emulator_bin;
+use crate::paths::globalsign_emulator_bin;
 use crate::service::die_with_parent;
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -41,7 +41,7 @@ impl Emulator {
             .tempdir()
             .expect("tempdir");
         let state = dir.path().join("state");
-        let out = Command::new(dss_emulator_bin())
+        let out = Command::new(globalsign_emulator_bin())
             .arg("init")
             .arg("--state")
             .arg(&state)
@@ -55,7 +55,7 @@ impl Emulator {
             String::from_utf8_lossy(&out.stderr)
         );
         let log = std::fs::File::create(dir.path().join("emulator.log")).expect("emulator log");
-        let mut cmd = Command::new(dss_emulator_bin());
+        let mut cmd = Command::new(globalsign_emulator_bin());
         cmd.arg("serve")
             .arg("--state")
             .arg(&state)

@@ -104,7 +104,7 @@ pub enum Reason {
 /// What a GlobalSign DSS error says, decided from its status and its problem body (remote-client's
 /// dss module, which documents where each rule comes from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DssProblem {
+pub enum GlobalsignProblem {
     BadRequest,
     /// 401: the API key and secret (at login) or the access token (elsewhere) were refused.
     Unauthorized,
@@ -144,7 +144,7 @@ pub enum Error {
     Dss {
         method: String,
         status: u16,
-        problem: DssProblem,
+        problem: GlobalsignProblem,
         description: String,
         retry_after: Option<std::time::Duration>,
     },
@@ -176,15 +176,17 @@ impl Error {
             Error::Dss {
                 problem, method, ..
             } => match problem {
-                DssProblem::BadRequest => Reason::InvalidRequest,
-                DssProblem::Unauthorized if method == "login" => Reason::WrongPassword,
-                DssProblem::Unauthorized => Reason::TokenExpired,
-                DssProblem::Forbidden => Reason::AccessDenied,
-                DssProblem::NotFound => Reason::CredentialExpired,
-                DssProblem::RateLimited => Reason::RateLimited,
-                DssProblem::QuotaExhausted => Reason::QuotaExhausted,
-                DssProblem::ServerError | DssProblem::Unavailable => Reason::ServiceUnavailable,
-                DssProblem::Other => Reason::Other,
+                GlobalsignProblem::BadRequest => Reason::InvalidRequest,
+                GlobalsignProblem::Unauthorized if method == "login" => Reason::WrongPassword,
+                GlobalsignProblem::Unauthorized => Reason::TokenExpired,
+                GlobalsignProblem::Forbidden => Reason::AccessDenied,
+                GlobalsignProblem::NotFound => Reason::CredentialExpired,
+                GlobalsignProblem::RateLimited => Reason::RateLimited,
+                GlobalsignProblem::QuotaExhausted => Reason::QuotaExhausted,
+                GlobalsignProblem::ServerError | GlobalsignProblem::Unavailable => {
+                    Reason::ServiceUnavailable
+                }
+                GlobalsignProblem::Other => Reason::Other,
             },
             Error::Csc {
                 status,

@@ -1,5 +1,6 @@
 //! Clients for remote signing services, blocking, over verified TLS: the Cloud Signature Consortium API
-//! (v1.0.4 and v2.0, [`CscClient`]) and the GlobalSign Digital Signing Service API ([`dss::DssClient`]).
+//! (v1.0.4 and v2.0, [`CscClient`]), the GlobalSign Digital Signing Service API
+//! ([`globalsign::GlobalsignClient`]) and CryptoPro DSS ([`cryptopro::CryptoproClient`]).
 //!
 //! One [`CscClient`] per service: it owns a connection pool, so requests reuse TLS sessions. It knows HTTP
 //! and JSON and nothing of PKCS#11.
@@ -14,10 +15,10 @@
 mod access;
 mod client;
 pub mod cryptopro;
-pub mod dss;
 mod endpoint;
 mod error;
 mod failure;
+pub mod globalsign;
 mod oauth;
 mod retry;
 mod secret;
@@ -28,7 +29,7 @@ mod wire;
 
 pub use access::{Access, AccessRef, ServiceAuth, SignIn, DEFAULT_API_KEY_HEADER};
 pub use client::{CscClient, ListedCredential};
-pub use error::{CscErrorCode, DssProblem, Error, Reason, Result, TransportKind};
+pub use error::{CscErrorCode, Error, GlobalsignProblem, Reason, Result, TransportKind};
 pub use oauth::loopback::{Loopback, NoRedirect};
 pub use oauth::{ClientAuthMethod, OAuth2Client, OAuth2Grant, PendingAuthorization};
 pub use retry::RetryPolicy;

@@ -13,7 +13,7 @@ mod enroll_auth;
 mod register;
 mod signin;
 mod status;
-mod status_dss;
+mod status_globalsign;
 mod words;
 
 use clap::{CommandFactory, Parser, Subcommand};

@@ -66,7 +66,7 @@ pub fn run(args: Args) -> Outcome<ExitCode> {
 fn token_status(t: &TokenConfig) -> Outcome<()> {
     if t.protocol == cloudtoken::config::Protocol::GlobalsignDss {
         let url = cloudtoken::service::base_url(t).unwrap_or_default();
-        return crate::status_dss::token_status(t, tls_words(t, &url));
+        return crate::status_globalsign::token_status(t, tls_words(t, &url));
     }
     let cc = cloudtoken::service::csc::client_config(t).map_err(|e| {
         Failure(format!(

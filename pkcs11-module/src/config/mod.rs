@@ -251,7 +251,7 @@ pub struct TokenConfig {
     pub api_secret_file: Option<PathBuf>,
     /// globalsign-dss: the subject of the token's identity (`subject_dn` of `POST /identity`); absent
     /// for an account with a static identity.
-    pub subject_dn: Option<remote_client::dss::SubjectDn>,
+    pub subject_dn: Option<remote_client::globalsign::SubjectDn>,
     /// globalsign-dss: how long before its certificate expires an identity is replaced.
     #[serde(default = "default_identity_renew_before")]
     pub identity_renew_before_s: u64,

@@ -1,4 +1,4 @@
-//! CryptoPro DSS as a [`Service`], through remote-client's `DssClient`: how a token's configuration becomes
+//! CryptoPro DSS as a [`Service`], through remote-client's `CryptoproClient`: how a token's configuration becomes
 //! a client, the account's OAuth 2.0 sign-in at the identity service, the user's certificates as
 //! credentials, and the confirmation of signatures in the seam's terms:
 //!
@@ -26,7 +26,7 @@ use crate::mechanism::gost::GostSize;
 use der::Decode;
 use parking_lot::Mutex;
 use remote_client::cryptopro::{
-    Confirmation, Confirmer, DssCertificate, DssClient, DssSettings, RawSignatures,
+    Confirmation, Confirmer, CryptoproClient, DssCertificate, DssSettings, RawSignatures,
 };
 use remote_client::{AuthInfo, FactorInfo, KeyInfo};
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ const SESSION_SIGNATURES: u32 = 1000;
 
 pub struct CryptoproService {
     address: String,
-    client: DssClient,
+    client: CryptoproClient,
     config: TokenConfig,
     confirmation: DssConfirmation,
     /// The certificates of the last listing, by ID (credential_info answers from them).
@@ -64,7 +64,7 @@ impl CryptoproService {
             signserver_url: format!("{base}/{signserver}"),
             resource,
         };
-        let client = DssClient::new(&cc, settings).map_err(|e| e.to_string())?;
+        let client = CryptoproClient::new(&cc, settings).map_err(|e| e.to_string())?;
         Ok(CryptoproService {
             address: client.address().to_owned(),
             client,

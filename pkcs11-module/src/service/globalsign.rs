@@ -1,4 +1,4 @@
-//! The GlobalSign Digital Signing Service as a [`Service`], through remote-client's `DssClient`: the
+//! The GlobalSign Digital Signing Service as a [`Service`], through remote-client's `GlobalsignClient`: the
 //! account signs in with its API key and secret over mutual TLS; each token has one *identity* (the
 //! `subject_dn` of its configuration), a key pair at GlobalSign with a certificate that lasts about ten
 //! minutes; a credential of the seam is one identity, named by its ID, so a renewed identity is a new
@@ -23,7 +23,7 @@ use crate::config::files::Preloaded;
 use crate::config::TokenConfig;
 use crate::object::certificate_facts;
 use parking_lot::Mutex;
-use remote_client::dss::{DssClient, Identity, SubjectDn};
+use remote_client::globalsign::{GlobalsignClient, Identity, SubjectDn};
 use remote_client::{oid, AuthInfo, KeyInfo};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ struct Held {
 
 pub struct GlobalsignService {
     address: String,
-    client: DssClient,
+    client: GlobalsignClient,
     api_key: String,
     secret_file: PathBuf,
     secrets: Preloaded,
@@ -59,7 +59,7 @@ impl GlobalsignService {
     /// The client for a token (no request is made). Errors are the configuration's, in plain words.
     pub fn new(t: &TokenConfig) -> Result<GlobalsignService, String> {
         let cc = super::transport_config(t)?;
-        let client = DssClient::new(&cc).map_err(|e| e.to_string())?;
+        let client = GlobalsignClient::new(&cc).map_err(|e| e.to_string())?;
         let address = cc.base_url.trim_end_matches('/').to_owned();
         let api_key = t.api_key.clone().ok_or("no api_key")?;
         let subject = t.subject_dn.clone().filter(|s| !s.is_empty());
@@ -219,7 +219,7 @@ impl Service for GlobalsignService {
         let held = map.get(id).ok_or_else(|| Error::Dss {
             method: "identity".into(),
             status: 404,
-            problem: remote_client::DssProblem::NotFound,
+            problem: remote_client::GlobalsignProblem::NotFound,
             description: format!("this process holds no identity {id}"),
             retry_after: None,
         })?;

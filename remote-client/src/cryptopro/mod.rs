@@ -108,7 +108,7 @@ pub struct RawSignatures<'a> {
     pub description: &'a str,
 }
 
-pub struct DssClient {
+pub struct CryptoproClient {
     transport: Transport,
     sts: String,
     signserver: String,
@@ -125,10 +125,10 @@ fn certificate_id(id: &str) -> Result<u64> {
         .map_err(|_| Error::Config(format!("DSS certificate IDs are numbers, not {id:?}")))
 }
 
-impl DssClient {
+impl CryptoproClient {
     /// The client (no request is made). `config` gives TLS, timeouts and the retry policy; its
     /// `base_url` is replaced by the signature service's.
-    pub fn new(config: &ClientConfig, settings: DssSettings) -> Result<DssClient> {
+    pub fn new(config: &ClientConfig, settings: DssSettings) -> Result<CryptoproClient> {
         let mut cc = config.clone();
         cc.base_url = settings.signserver_url.clone();
         cc.api_base = None;
@@ -136,7 +136,7 @@ impl DssClient {
         let trim = |u: &str| u.trim_end_matches('/').to_owned();
         let sts = trim(&settings.sts_url);
         transport.check_url(&sts)?;
-        Ok(DssClient {
+        Ok(CryptoproClient {
             transport,
             signserver: trim(&settings.signserver_url),
             sts,

@@ -11,7 +11,7 @@
 
 use crate::config::files::{read_secret_file, write_secret_file};
 use base64::Engine;
-use remote_client::dss::{Identity, SubjectDn};
+use remote_client::globalsign::{Identity, SubjectDn};
 use remote_client::Secret;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -81,13 +81,13 @@ impl Count {
 }
 
 /// A GlobalSign DSS account's API. Thread-safe (`Send + Sync`): share one per account.
-pub struct DssClient {
+pub struct GlobalsignClient {
     transport: Transport,
 }
 
-impl std::fmt::Debug for DssClient {
+impl std::fmt::Debug for GlobalsignClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DssClient")
+        f.debug_struct("GlobalsignClient")
             .field("endpoint", self.transport.endpoint())
             .finish()
     }
@@ -136,7 +136,7 @@ fn hex_digest(digest: &[u8]) -> Result<String> {
     Ok(base16ct::upper::encode_string(digest))
 }
 
-impl DssClient {
+impl GlobalsignClient {
     /// Builds the HTTP client. `config.base_url` is the API base including its version, e.g.
     /// `https://emea.api.dss.globalsign.com:8443/v2` (the documentation's base URI); the account's
     /// client certificate (`config.client_identity`) is required: the API is reached over mutual TLS
@@ -149,7 +149,7 @@ impl DssClient {
         }
         let mut config = config.clone();
         config.api_base = Some(config.base_url.clone());
-        Ok(DssClient {
+        Ok(GlobalsignClient {
             transport: Transport::new(&config)?,
         })
     }
@@ -362,13 +362,13 @@ mod tests {
     #[test]
     fn the_client_certificate_is_required() {
         let mut cfg = ClientConfig::new("https://127.0.0.1:1/v2");
-        let e = DssClient::new(&cfg).unwrap_err();
+        let e = GlobalsignClient::new(&cfg).unwrap_err();
         assert!(e.to_string().contains("client certificate"), "{e}");
         cfg.client_identity = Some(crate::types::ClientIdentity {
             cert_file: "/nonexistent.pem".into(),
             key_file: "/nonexistent.key".into(),
         });
-        assert!(matches!(DssClient::new(&cfg), Err(Error::Config(_))));
+        assert!(matches!(GlobalsignClient::new(&cfg), Err(Error::Config(_))));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use crate::words::{self, Failure, Outcome};
 use cloudtoken::config::{self, TokenConfig};
 use cloudtoken::naming::{self, ObjectType};
-use remote_client::dss::{Count, DssClient};
+use remote_client::globalsign::{Count, GlobalsignClient};
 
 pub fn token_status(t: &TokenConfig, tls: String) -> Outcome<()> {
     let cc = cloudtoken::service::transport_config(t).map_err(|e| {
@@ -16,7 +16,7 @@ pub fn token_status(t: &TokenConfig, tls: String) -> Outcome<()> {
     })?;
     let url = cc.base_url.clone();
     let ca = t.ca_file.as_deref();
-    let client = DssClient::new(&cc).map_err(|e| words::service(&url, ca, &e))?;
+    let client = GlobalsignClient::new(&cc).map_err(|e| words::service(&url, ca, &e))?;
     let secret_file = t
         .api_secret_file
         .as_ref()

@@ -11,7 +11,7 @@
 //! quota; 404 as an identity that no longer exists. The reference emulator answers so
 //! (examples/globalsign-dss-emulator/README.md lists this among what is not verified).
 
-use crate::error::{DssProblem, Error};
+use crate::error::{Error, GlobalsignProblem};
 use crate::failure::scrub;
 use std::time::Duration;
 
@@ -42,16 +42,16 @@ pub(crate) fn decode(
         mentions_quota(&p.description) || p.errors.keys().any(|k| mentions_quota(k))
     });
     let problem = match status {
-        402 => DssProblem::QuotaExhausted,
-        400 | 403 | 409 | 422 if quota => DssProblem::QuotaExhausted,
-        400 => DssProblem::BadRequest,
-        401 => DssProblem::Unauthorized,
-        403 => DssProblem::Forbidden,
-        404 | 410 => DssProblem::NotFound,
-        429 => DssProblem::RateLimited,
-        503 => DssProblem::Unavailable,
-        500..=599 => DssProblem::ServerError,
-        _ => DssProblem::Other,
+        402 => GlobalsignProblem::QuotaExhausted,
+        400 | 403 | 409 | 422 if quota => GlobalsignProblem::QuotaExhausted,
+        400 => GlobalsignProblem::BadRequest,
+        401 => GlobalsignProblem::Unauthorized,
+        403 => GlobalsignProblem::Forbidden,
+        404 | 410 => GlobalsignProblem::NotFound,
+        429 => GlobalsignProblem::RateLimited,
+        503 => GlobalsignProblem::Unavailable,
+        500..=599 => GlobalsignProblem::ServerError,
+        _ => GlobalsignProblem::Other,
     };
     Error::Dss {
         method: method.to_owned(),

@@ -1,5 +1,5 @@
 //! OAuth 2.0 end to end (issue 9) through the built module and the `cloudtoken` tool against real
-//! csc-servers, the browser played by plain HTTPS form posts (support/oauth2_page.rs):
+//! csc-servers, the person's part played in headless Chromium (support/oauth2_page.rs):
 //! - a provider without `auth/login` (`serve --auth oauth2`): `cloudtoken enroll --service-auth
 //!   oauth2-code` (browser sign-in, loopback redirect, only the refresh token kept, 0600), `status`,
 //!   refresh-token rotation, a SCAL 2 credential authorized in the browser for each signature (kind
@@ -29,14 +29,6 @@ const EXTENDED_CRED: &str = "seal-rsa2048";
 
 fn label_of(svc: &Service, id: &str) -> String {
     svc.demo.find(|c| c.id == id).1.label.clone()
-}
-
-fn endpoint_toml(svc: &Service) -> String {
-    format!(
-        "url_file = {:?}\nca_file = {:?}\napi = \"v2\"\nrequest_timeout_ms = 30000\n",
-        svc.state.join("server.url").display().to_string(),
-        svc.ca_file().display().to_string(),
-    )
 }
 
 /// `cloudtoken enroll --service-auth oauth2-code` for dave, its browser sign-in answered from here.
@@ -84,9 +76,11 @@ fn enroll_dave(svc: &Service, dir: &Path) -> (PathBuf, Redirected) {
     };
     let redirected = authorize_in_browser(svc, &url, "dave", true);
     assert!(
-        redirected.loopback_answer.starts_with("HTTP/1.1 200"),
+        redirected
+            .loopback_page
+            .contains("cloudtoken received the answer of the signing service"),
         "{}",
-        redirected.loopback_answer
+        redirected.loopback_page
     );
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let out = child.wait_with_output().unwrap();
@@ -132,21 +126,6 @@ fn status(config: &Path) -> std::process::Output {
 }
 
 /// Polls the test prompt's `urls` file for the next authorization address.
-fn next_url(prompt: &PromptDir, seen: usize) -> String {
-    let until = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = std::fs::read_to_string(prompt.path.join("urls")).unwrap_or_default();
-        if let Some(u) = text.lines().nth(seen) {
-            return u.to_owned();
-        }
-        assert!(
-            Instant::now() < until,
-            "the module showed no authorization page"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_provider_without_auth_login_from_enrolment_to_signature() {
     let dir = tempfile::tempdir().unwrap();
@@ -189,15 +168,15 @@ fn a_provider_without_auth_login_from_enrolment_to_signature() {
 
     let prompt = PromptDir::new(dir.path().join("prompt"), &svc, "");
     let token = format!(
-        "[[token]]\nlabel = \"OAuth Dave\"\n{}service_auth = \"oauth2-code\"\nclient_id = \"{DESKTOP}\"\n\
-         refresh_token_file = {:?}\napproval_timeout_ms = 12000\n{}",
+        "[[token]]\nlabel = \"OAuth Dave\"\n{}api = \"v2\"\nservice_auth = \"oauth2-code\"\n\
+         client_id = \"{DESKTOP}\"\nrefresh_token_file = {:?}\napproval_timeout_ms = 12000\n{}",
         endpoint_toml(&svc),
         refresh.display().to_string(),
         prompt.command_toml()
     );
     let stale = format!(
-        "[[token]]\nlabel = \"Stale Dave\"\n{}service_auth = \"oauth2-code\"\nclient_id = \"{DESKTOP}\"\n\
-         refresh_token_file = {:?}\n",
+        "[[token]]\nlabel = \"Stale Dave\"\n{}api = \"v2\"\nservice_auth = \"oauth2-code\"\n\
+         client_id = \"{DESKTOP}\"\nrefresh_token_file = {:?}\n",
         endpoint_toml(&svc),
         old.display().to_string()
     );
@@ -214,7 +193,7 @@ fn a_provider_without_auth_login_from_enrolment_to_signature() {
             let prompt_ref = &prompt;
             let browser = std::thread::scope(|scope| {
                 let b = scope.spawn(move || {
-                    let url = next_url(prompt_ref, round);
+                    let url = prompt_ref.nth_url(round);
                     assert!(url.contains("scope=credential"), "{url}");
                     assert!(url.contains(&format!("credentialID={DAVE_CRED}")), "{url}");
                     assert!(url.contains("hashes="), "SCAL 2 binds the hash: {url}");
@@ -311,17 +290,6 @@ fn a_provider_without_auth_login_from_enrolment_to_signature() {
     }
 }
 
-/// The e-seal account's token signing in with `sign_in` (TOML lines), with the seal's PIN from a file.
-fn seal_token(svc: &Service, dir: &Path, label: &str, sign_in: &str) -> String {
-    let pin_file = dir.join(format!("{}.pin", label.replace(' ', "-")));
-    let pin = secret_file(&pin_file, &svc.demo.token_of("seal").pin);
-    format!(
-        "[[token]]\nlabel = {label:?}\n{}{sign_in}mode = \"login-free\"\npin_file = {:?}\n",
-        endpoint_toml(svc),
-        pin.display().to_string()
-    )
-}
-
 #[test]
 fn every_service_auth_signs_end_to_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -358,13 +326,13 @@ fn every_service_auth_signs_end_to_end() {
     let svc_long = Service::start_fresh();
     let bearer = secret_file(&d.join("seal.bearer"), &client_credentials_token(&svc_long));
     let tokens = [
-        seal_token(
+        seal_token_toml(
             &svc,
             d,
             "Client Seal",
             &format!("service_auth = \"oauth2-client\"\nclient_id = \"seal-automation\"\nclient_secret_file = {}\n", path(&secret)),
         ),
-        seal_token(
+        seal_token_toml(
             &svc,
             d,
             "Password Seal",
@@ -374,10 +342,10 @@ fn every_service_auth_signs_end_to_end() {
                 path(&password)
             ),
         ),
-        seal_token(&svc, d, "Key Seal", &format!("service_auth = \"api-key\"\napi_key_file = {}\n", path(&api_key))),
-        seal_token(&svc_long, d, "Bearer Seal", &format!("service_auth = \"bearer\"\naccess_token_file = {}\n", path(&bearer))),
-        seal_token(&open, d, "Open Seal", "service_auth = \"none\"\n"),
-        seal_token(
+        seal_token_toml(&svc, d, "Key Seal", &format!("service_auth = \"api-key\"\napi_key_file = {}\n", path(&api_key))),
+        seal_token_toml(&svc_long, d, "Bearer Seal", &format!("service_auth = \"bearer\"\naccess_token_file = {}\n", path(&bearer))),
+        seal_token_toml(&open, d, "Open Seal", "service_auth = \"none\"\n"),
+        seal_token_toml(
             &svc,
             d,
             "Batch Seal",
@@ -387,7 +355,7 @@ fn every_service_auth_signs_end_to_end() {
                 path(&secret)
             ),
         ),
-        seal_token(
+        seal_token_toml(
             &svc,
             d,
             "Wrong Seal",

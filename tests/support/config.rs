@@ -7,12 +7,28 @@ use std::path::{Path, PathBuf};
 
 /// One `[[token]]` of `user` on the service, with `extra` lines (mode, channels, ...).
 pub fn token_toml(svc: &Service, label: &str, user: &str, extra: &str) -> String {
-    let endpoint = format!(
+    account_token_toml(svc, label, user, &format!("{}{extra}", endpoint_toml(svc)))
+}
+
+/// Where the service is and which CA to trust, for a token that signs in its own way.
+pub fn endpoint_toml(svc: &Service) -> String {
+    format!(
         "url_file = {:?}\nca_file = {:?}\nrequest_timeout_ms = 30000\n",
         svc.state.join("server.url").display().to_string(),
         svc.ca_file().display().to_string(),
-    );
-    account_token_toml(svc, label, user, &format!("{endpoint}{extra}"))
+    )
+}
+
+/// The e-seal account's token signing in with `sign_in` (TOML lines), with the seal's PIN from a file
+/// in `dir`.
+pub fn seal_token_toml(svc: &Service, dir: &Path, label: &str, sign_in: &str) -> String {
+    let pin_file = dir.join(format!("{}.pin", label.replace(' ', "-")));
+    let pin = secret_file(&pin_file, &svc.demo.token_of("seal").pin);
+    format!(
+        "[[token]]\nlabel = {label:?}\n{}api = \"v2\"\n{sign_in}mode = \"login-free\"\npin_file = {:?}\n",
+        endpoint_toml(svc),
+        pin.display().to_string()
+    )
 }
 
 /// One `[[token]]` of `user` reaching the service at `url` (a proxy in front of it) and trusting the CA

@@ -45,7 +45,10 @@ pub use verify::{openssl_verify, Scheme};
 
 /// What the PKCS#11 tests use: the module's wrappers, mechanisms and cases, keys, the shared service.
 pub mod prelude {
-    pub use crate::config::{mode_of, secret_file, token_toml, write_config, write_private};
+    pub use crate::config::{
+        endpoint_toml, mode_of, seal_token_toml, secret_file, token_toml, write_config,
+        write_private,
+    };
     pub use crate::p11::flow::{
         initialize_on, isolated, serial, setup, sign_verified, token_lock, with_env, KeySession,
     };

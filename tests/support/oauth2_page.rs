@@ -1,17 +1,20 @@
-//! The reference service's OAuth 2.0 pages as a person's browser without script uses them: open the
-//! authorization address an application shows, sign in (password and account code), allow or deny, and
-//! follow the redirect back to the application's loopback listener (RFC 8252 §7.3), as a browser does.
+//! The reference service's OAuth 2.0 pages as a person uses them, in headless Chromium: open the
+//! authorization address an application shows, sign in (password and account code), allow or deny,
+//! and let the browser follow the redirect back to the application's loopback listener (RFC 8252
+//! §7.3). Only the browser talks to the pages: their cookies, CSRF fields, content security policy
+//! (`form-action` must admit the loopback redirect) and the redirect are exercised as a user meets them.
 
-use crate::page::{input_value, FormClient};
+use crate::browser::{fill, launch_chromium};
 use crate::service::Service;
 use crate::totp::account_code;
-use std::io::{Read, Write};
+use std::time::{Duration, Instant};
 
-/// What the browser did: where the service sent it back to, and what the loopback listener answered.
+/// What the browser did: where the service sent it back to, and what the loopback listener showed.
 pub struct Redirected {
     /// The redirect with `code` (or `error`) and `state`.
     pub location: String,
-    pub loopback_answer: String,
+    /// The text of the page the loopback listener answered with.
+    pub loopback_page: String,
 }
 
 impl Redirected {
@@ -25,77 +28,74 @@ impl Redirected {
     }
 }
 
-fn location(a: &crate::page::Answer) -> String {
-    a.headers
-        .get(reqwest::header::LOCATION)
-        .unwrap_or_else(|| panic!("no Location in HTTP {}: {}", a.status, a.body))
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
+/// How long one page may take on a busy 2-core machine.
+const STEP: Duration = Duration::from_secs(30);
 
-/// Opens `url` (an `oauth2/authorize` address at `svc`), signs in as `user`, answers `allow` or deny,
-/// and brings the redirect to the loopback listener it names.
+/// Opens `url` (an `oauth2/authorize` address at `svc`) in a fresh headless Chromium, signs in as
+/// `user`, presses Allow or Deny, and waits until the browser shows the loopback listener's page.
 pub fn authorize_in_browser(svc: &Service, url: &str, user: &str, allow: bool) -> Redirected {
-    let path = url
-        .strip_prefix(&svc.url)
-        .unwrap_or_else(|| panic!("{url} is not at the service {}", svc.url));
-    let mut c = FormClient::new(svc);
-    let form = c.get(path);
-    assert_eq!(form.status, 200, "authorization page: {}", form.body);
-    let csrf = input_value(&form.body, 0, "csrf").to_owned();
-    let request = input_value(&form.body, 0, "request").to_owned();
-    let demo = svc.demo.token_of(user);
-    let signed_in = c.post(
-        "/oauth2/authorize/login",
-        &[
-            ("csrf", &csrf),
-            ("request", &request),
-            ("username", user),
-            ("password", &demo.password),
-            ("code", &account_code(demo)),
-        ],
-        &[],
+    assert!(
+        url.starts_with(&format!("{}/oauth2/authorize?", svc.url)),
+        "{url} is not the service's authorization endpoint ({})",
+        svc.url
     );
-    assert_eq!(signed_in.status, 303, "sign-in: {}", signed_in.body);
-    let consent = c.get(&location(&signed_in));
-    assert_eq!(consent.status, 200, "consent page: {}", consent.body);
-    let csrf = input_value(&consent.body, 0, "csrf").to_owned();
-    let decided = c.post(
-        "/oauth2/authorize/decide",
-        &[
-            ("csrf", &csrf),
-            ("request", &request),
-            ("decision", if allow { "allow" } else { "deny" }),
-        ],
-        &[],
-    );
-    assert_eq!(decided.status, 303, "decision: {}", decided.body);
-    let back = location(&decided);
-    let loopback_answer = follow_to_loopback(&back);
-    Redirected {
-        location: back,
-        loopback_answer,
-    }
-}
+    let profile = tempfile::tempdir().expect("browser profile folder");
+    let browser = launch_chromium(&svc.ca_file(), profile.path());
+    let tab = browser.new_tab().expect("tab");
+    tab.set_default_timeout(STEP);
+    tab.navigate_to(url)
+        .and_then(|t| t.wait_until_navigated())
+        .unwrap_or_else(|e| panic!("open {url}: {e}"));
+    let text = |tab: &headless_chrome::Tab| {
+        tab.wait_for_element("body")
+            .and_then(|b| b.get_inner_text())
+            .unwrap_or_else(|e| format!("(no page text: {e})"))
+    };
 
-/// A plain-HTTP GET of `http://127.0.0.1:PORT/PATH?QUERY`, as the browser follows the redirect.
-fn follow_to_loopback(url: &str) -> String {
-    let rest = url
-        .strip_prefix("http://")
-        .unwrap_or_else(|| panic!("the redirect {url} is not to a loopback listener"));
-    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    assert!(host.starts_with("127.0.0.1:"), "redirect to {host}");
-    let mut s = std::net::TcpStream::connect(host)
-        .unwrap_or_else(|e| panic!("connect to the loopback listener of {url}: {e}"));
-    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
+    let demo = svc.demo.token_of(user);
+    fill(&tab, "#username", user);
+    fill(&tab, "#password", &demo.password);
+    fill(&tab, "#code", &account_code(demo));
+    tab.wait_for_element("button[type=submit]")
+        .and_then(|b| b.click().map(|_| ()))
+        .unwrap_or_else(|e| panic!("sign-in button: {e}\n{}", text(&tab)));
+
+    let button = if allow { "#allow" } else { "#deny" };
+    let consent = tab
+        .wait_for_element(button)
+        .unwrap_or_else(|e| panic!("no {button} on the consent page: {e}\n{}", text(&tab)));
+    let consent_text = text(&tab);
+    assert!(
+        consent_text.contains(user),
+        "the consent page names the user: {consent_text}"
+    );
+    consent
+        .click()
+        .unwrap_or_else(|e| panic!("press {button}: {e}"));
+
+    let deadline = Instant::now() + STEP;
+    let location = loop {
+        let at = tab.get_url();
+        if at.starts_with("http://127.0.0.1:") {
+            break at;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser did not come back to the loopback listener; it is at {at}:\n{}",
+            text(&tab)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let deadline = Instant::now() + STEP;
+    let loopback_page = loop {
+        let shown = text(&tab);
+        if shown.contains("cloudtoken") || Instant::now() >= deadline {
+            break shown;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Redirected {
+        location,
+        loopback_page,
+    }
 }

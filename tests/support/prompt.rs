@@ -60,6 +60,23 @@ impl PromptDir {
         parse_questions(&std::fs::read_to_string(self.path.join("questions")).unwrap_or_default())
     }
 
+    /// The `n`th address (from 0) the prompt was asked to show (kind `url`), waiting up to a minute for
+    /// the module to get there.
+    pub fn nth_url(&self, n: usize) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(self.path.join("urls")).unwrap_or_default();
+            if let Some(u) = text.lines().nth(n) {
+                return u.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the module showed no authorization page"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// The questions asked since the last call.
     pub fn take_questions(&self) -> Vec<Question> {
         let asked = self.questions();

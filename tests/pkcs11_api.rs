@@ -8,6 +8,11 @@ use std::ptr::{null, null_mut};
 use support::prelude::*;
 use support::totp_code;
 
+/// Streebog (GOST R 34.11-2012) digests by their TC26 vendor codes: every token hashes with them
+/// locally, as it does with SHA-2.
+const CKM_GOSTR3411_12_256: CK_MECHANISM_TYPE = 0xD432_1012;
+const CKM_GOSTR3411_12_512: CK_MECHANISM_TYPE = 0xD432_1013;
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).trim_end_matches(' ').to_owned()
 }
@@ -308,6 +313,8 @@ fn mechanism_list_and_info() {
         CKM_SHA_1,
         CKM_SHA256,
         CKM_SHA512,
+        CKM_GOSTR3411_12_256,
+        CKM_GOSTR3411_12_512,
     ] {
         assert!(list.contains(&m), "mechanism 0x{m:x} missing");
     }
@@ -319,7 +326,17 @@ fn mechanism_list_and_info() {
             CKR_OK,
             "C_GetMechanismInfo",
         );
-        if [CKM_SHA_1, CKM_SHA224, CKM_SHA256, CKM_SHA384, CKM_SHA512].contains(&m) {
+        if [
+            CKM_SHA_1,
+            CKM_SHA224,
+            CKM_SHA256,
+            CKM_SHA384,
+            CKM_SHA512,
+            CKM_GOSTR3411_12_256,
+            CKM_GOSTR3411_12_512,
+        ]
+        .contains(&m)
+        {
             assert_ne!(mi.flags & CKF_DIGEST, 0);
         } else {
             assert_ne!(mi.flags & CKF_SIGN, 0, "0x{m:x} signs");

@@ -1,4 +1,5 @@
-# What the demo scripts share (examples/demo.sh, batch-sign.sh, demo-globalsign.sh). Sourced, not run.
+# What the demo scripts share (examples/demo.sh, batch-sign.sh, demo-globalsign.sh, demo-cryptopro.sh).
+# Sourced, not run.
 
 # say TEXT: one bold line of the demo's story.
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -17,4 +18,17 @@ wait_for_url() {
     echo "the service did not start:" >&2
     cat "$2" >&2
     exit 1
+}
+
+# built_binaries [CARGO ARGS...]: sets `bin` to the folder of the release binaries: CLOUDTOKEN_BIN_DIR
+# when set (the tests pass the binaries they built, tests/demos.rs), otherwise after building here
+# (`cargo build --release` of the packages named by the arguments, default the whole workspace).
+built_binaries() {
+    if [ -n "${CLOUDTOKEN_BIN_DIR:-}" ]; then
+        bin=$(cd "$CLOUDTOKEN_BIN_DIR" && pwd)
+        return
+    fi
+    say "building the release binaries"
+    cargo build --release --locked --quiet "${@:---workspace}"
+    bin="${CARGO_TARGET_DIR:-$root/target}/release"
 }

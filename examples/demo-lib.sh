@@ -7,8 +7,13 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 # quiet COMMAND...: runs COMMAND, showing its output only when it fails (then the script stops), so that
 # a demo stays a few readable lines.
 quiet() {
-    local out
-    out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "${0##*/}: failed: $*" >&2; exit 1; }
+    local out status=0
+    out=$("$@" 2>&1) || status=$?
+    [ "$status" -eq 0 ] && return 0
+    printf '%s\n' "$out" >&2
+    # Above 128: the program was killed by signal (status - 128), which prints nothing itself.
+    echo "${0##*/}: failed (exit status $status): $*" >&2
+    exit 1
 }
 
 # wait_for_url STATE LOG: waits (10 s at most) for a reference service to write STATE/server.url; shows

@@ -23,13 +23,7 @@ source "$root/examples/demo-lib.sh"
 
 bash tests/interop/install-packages.sh openssl libnss3-tools poppler-utils jq
 
-if [ -n "${CLOUDTOKEN_BIN_DIR:-}" ]; then
-    bin=$(cd "$CLOUDTOKEN_BIN_DIR" && pwd)
-else
-    say "building the workspace (release)"
-    cargo build --release --workspace --locked --quiet
-    bin="${CARGO_TARGET_DIR:-$root/target}/release"
-fi
+built_binaries
 module="$bin/libcloudtoken.so"
 
 if [ -n "${BATCH_SIGN_WORK:-}" ]; then

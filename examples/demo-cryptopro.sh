@@ -13,22 +13,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-quiet() {
-    local out
-    out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "demo: failed: $*" >&2; exit 1; }
-}
+source "$root/examples/demo-lib.sh"
 
 bash tests/interop/install-packages.sh openssl opensc libengine-gost-openssl softhsm2 python3-pykcs11 jq
 
-# CLOUDTOKEN_BIN_DIR: binaries already built (the tests pass theirs); otherwise build them here.
-if [ -n "${CLOUDTOKEN_BIN_DIR:-}" ]; then
-    bin=$CLOUDTOKEN_BIN_DIR
-else
-    say "building the module and the emulator (release)"
-    cargo build --release --locked --quiet -p cloudtoken -p cryptopro-dss-emulator
-    bin="${CARGO_TARGET_DIR:-$root/target}/release"
-fi
+built_binaries -p cloudtoken -p cryptopro-dss-emulator
 module="$bin/libcloudtoken.so"
 emulator="$bin/cryptopro-dss-emulator"
 # Debian's Python with Debian's PyKCS11, whatever python3 comes first in PATH.
@@ -47,8 +36,7 @@ trap cleanup EXIT
 quiet "$emulator" init --state "$state"
 "$emulator" serve --state "$state" --listen 127.0.0.1:0 2>"$work/server.log" </dev/null &
 server_pid=$!
-for _ in $(seq 100); do [ -s "$state/server.url" ] && break; sleep 0.1; done
-[ -s "$state/server.url" ] || { echo "the emulator did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+wait_for_url "$state" "$work/server.log"
 say "CryptoPro DSS emulator at $(cat "$state/server.url") (STS + SignServer, TLS, demo CA)"
 
 export CLOUDTOKEN_CONFIG="$state/cloudtoken.toml"

@@ -18,14 +18,7 @@ source "$root/examples/pdf.sh"
 
 bash tests/interop/install-packages.sh openssl opensc libnss3-tools poppler-utils pkcs11-provider softhsm2
 
-# CLOUDTOKEN_BIN_DIR: binaries built already (tests/demos.rs); otherwise the workspace is built here.
-if [ -n "${CLOUDTOKEN_BIN_DIR:-}" ]; then
-    bin=$(cd "$CLOUDTOKEN_BIN_DIR" && pwd)
-else
-    say "building the workspace (release)"
-    cargo build --release --workspace --locked --quiet
-    bin="${CARGO_TARGET_DIR:-$root/target}/release"
-fi
+built_binaries
 module="$bin/libcloudtoken.so"
 provider=/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so
 

@@ -182,7 +182,7 @@ pub fn initialize(build: impl FnOnce() -> CkResult<Module>) -> CkResult<()> {
     Ok(())
 }
 
-/// How long C_Finalize waits for background renewals (auth/renew.rs).
+/// How long C_Finalize waits for each background renewal (auth/renew.rs, token/renewer.rs).
 const FINALIZE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Removes the module. It is dropped (HTTP runtime threads joined, secrets zeroized) when the last call
@@ -202,7 +202,7 @@ pub fn finalize() -> CkResult<()> {
     // A background renewal still talking to the service would outlive the module's code once the
     // application unloads it; none starts from now on, and the running ones get a moment to end.
     for token in &module.tokens {
-        if !token.renewals.wait(FINALIZE_WAIT, true) {
+        if !token.stop_background(FINALIZE_WAIT) {
             log::warn!(
                 "slot {}: a background renewal is still running at C_Finalize",
                 token.slot_id

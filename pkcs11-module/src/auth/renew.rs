@@ -29,6 +29,9 @@ enum State {
 pub struct Renewals {
     state: Mutex<Renewing>,
     ended: Condvar,
+    /// The renewal threads not reaped yet: C_Finalize joins them, so that none still runs the module's
+    /// code (or drops the last reference to a token) once the application may unload it.
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -75,18 +78,39 @@ impl Renewals {
         }
     }
 
-    /// Waits up to `limit` for the running renewals to end. `close`: start no more (C_Finalize).
-    /// Returns whether none runs.
+    /// Waits up to `limit` for the running renewals to end. `close`: start no more, and reap their
+    /// threads (C_Finalize). Returns whether none runs.
     pub fn wait(&self, limit: Duration, close: bool) -> bool {
         let deadline = Instant::now() + limit;
-        let mut s = self.state.lock();
-        s.closed |= close;
-        while s.by_credential.values().any(|v| *v == State::Running) {
-            if self.ended.wait_until(&mut s, deadline).timed_out() {
-                return false;
+        {
+            let mut s = self.state.lock();
+            s.closed |= close;
+            while s.by_credential.values().any(|v| *v == State::Running) {
+                if self.ended.wait_until(&mut s, deadline).timed_out() {
+                    return false;
+                }
+            }
+        }
+        if close {
+            let threads = std::mem::take(&mut *self.threads.lock());
+            for t in threads {
+                while !t.is_finished() {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let _ = t.join();
             }
         }
         true
+    }
+
+    fn keep_thread(&self, thread: std::thread::JoinHandle<()>) {
+        let mut threads = self.threads.lock();
+        // Ended ones need no reaping before C_Finalize.
+        threads.retain(|t| !t.is_finished());
+        threads.push(thread);
     }
 }
 
@@ -109,13 +133,16 @@ pub fn start(token: &Arc<Token>, cred: &Arc<Credential>, epoch: u64) {
             let outcome = renew(&t, &c, epoch);
             t.renewals.release(c.id(), outcome.err());
         });
-    if let Err(e) = spawned {
-        log::warn!(
-            "slot {}: no thread for the background renewal of {}: {e}",
-            token.slot_id,
-            cred.id()
-        );
-        token.renewals.release(cred.id(), Some(epoch));
+    match spawned {
+        Ok(thread) => token.renewals.keep_thread(thread),
+        Err(e) => {
+            log::warn!(
+                "slot {}: no thread for the background renewal of {}: {e}",
+                token.slot_id,
+                cred.id()
+            );
+            token.renewals.release(cred.id(), Some(epoch));
+        }
     }
 }
 

@@ -137,6 +137,14 @@ impl Token {
         self.catalog.renew(|| self.fetch())
     }
 
+    /// Ends the token's background work at C_Finalize: the renewal of short-lived credentials
+    /// (renewer.rs) and of batch authorizations (auth/renew.rs), waiting up to `wait` for each. False
+    /// when one is still running then.
+    pub fn stop_background(&self, wait: std::time::Duration) -> bool {
+        let renewer = self.renewer.stop(wait);
+        self.renewals.wait(wait, true) && renewer
+    }
+
     /// An application opened (`true`) or closed a session with the token.
     pub fn session_opened(&self, opened: bool) {
         if opened {

@@ -4,14 +4,17 @@
 //! waits for a new identity — while an application has a session open with the token. A token nobody
 //! uses is not renewed: its next lookup fetches a fresh set itself.
 //!
-//! The thread holds the token only while it works (a `Weak` otherwise), so C_Finalize never waits for
-//! it: dropping the token wakes it, and it ends. A forked child has no renewer until it initializes the
-//! module itself (state.rs), which builds new tokens.
+//! The thread holds the token only while it works (a `Weak` otherwise); dropping the token wakes it,
+//! and it ends. C_Finalize stops it and waits for it to end ([`Renewer::stop`]): an application may
+//! unload the module right after C_Finalize (pkcs11-provider does at exit), and a thread still running
+//! the module's code then would crash the process. A forked child has no renewer until it initializes
+//! the module itself (state.rs), which builds new tokens.
 
 use super::Token;
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How often an unused token whose set is due is looked at again.
@@ -44,6 +47,7 @@ impl Stop {
 pub struct Renewer {
     started: AtomicBool,
     stop: Arc<Stop>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Renewer {
@@ -56,10 +60,33 @@ impl Renewer {
         let spawned = std::thread::Builder::new()
             .name("cloudtoken-renew".into())
             .spawn(move || run(&token, &stop));
-        if let Err(e) = spawned {
-            log::warn!("cannot start the renewal of short-lived credentials: {e}");
-            self.started.store(false, Ordering::Release);
+        match spawned {
+            Ok(handle) => *self.thread.lock() = Some(handle),
+            Err(e) => {
+                log::warn!("cannot start the renewal of short-lived credentials: {e}");
+                self.started.store(false, Ordering::Release);
+            }
         }
+    }
+
+    /// Stops the thread and waits up to `wait` for it to end (a renewal in progress finishes first).
+    /// False when it is still running then.
+    pub fn stop(&self, wait: Duration) -> bool {
+        *self.stop.stopped.lock() = true;
+        self.stop.wake.notify_all();
+        let Some(handle) = self.thread.lock().take() else {
+            return true;
+        };
+        let deadline = Instant::now() + wait;
+        while !handle.is_finished() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Reaped, so none of its code runs any more once this returns.
+        let _ = handle.join();
+        true
     }
 }
 
@@ -89,7 +116,7 @@ fn run(token: &Weak<Token>, stop: &Stop) {
             return;
         }
         let Some(t) = token.upgrade() else { return };
-        if !t.in_use() {
+        if !t.in_use() || *stop.stopped.lock() {
             continue;
         }
         match t.renew() {
@@ -111,6 +138,30 @@ fn run(token: &Weak<Token>, stop: &Stop) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_waits_for_the_thread_to_end() {
+        let r = Renewer::default();
+        assert!(
+            r.stop(Duration::from_millis(10)),
+            "no thread: nothing to wait for"
+        );
+        let r = Renewer::default();
+        let s = r.stop.clone();
+        *r.thread.lock() = Some(std::thread::spawn(move || {
+            s.sleep(Duration::from_secs(30));
+        }));
+        let started = Instant::now();
+        assert!(r.stop(Duration::from_secs(10)));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(r.thread.lock().is_none());
+        // A thread busy beyond the wait is reported, not waited for.
+        let r = Renewer::default();
+        *r.thread.lock() = Some(std::thread::spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+        }));
+        assert!(!r.stop(Duration::from_millis(20)));
+    }
 
     #[test]
     fn a_stopped_sleep_returns_at_once() {

@@ -188,15 +188,6 @@ fn demo_confirm(
 
 fn audit_verify(state: &StateDir) -> Result<(), String> {
     let db = store::open(&state.database())?;
-    let verdict = csc_server::audit::verify(&db.lock())
-        .map_err(|e| format!("reading the audit trail: {e}"))?;
-    match verdict {
-        csc_server::audit::Verification::Ok { entries } => {
-            println!("audit chain OK ({entries} entries)");
-            Ok(())
-        }
-        csc_server::audit::Verification::Broken { seq, reason } => {
-            Err(format!("audit chain broken at entry {seq}: {reason}"))
-        }
-    }
+    println!("{}", csc_server::audit::verify_report(&db.lock())?);
+    Ok(())
 }

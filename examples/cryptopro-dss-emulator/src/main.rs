@@ -142,7 +142,7 @@ fn serve(state: StateDir, listen: SocketAddr, settings: service::Settings) -> Re
     let rsa = emulator.check_hsm()?;
     log::warn!("the HSM store holds the {rsa} RSA key(s) of the certificates");
     let tls = emulator.tls_config()?;
-    csc_server::server::serve_app(&state, listen, tls, || api::router(emulator), |_| {})
+    csc_server::server::serve_app(&state, listen, tls, "", || api::router(emulator), |_| {})
 }
 
 fn demo_confirm(

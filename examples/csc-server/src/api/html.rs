@@ -370,6 +370,28 @@ mod tests {
     }
 
     #[test]
+    fn the_sign_in_form_holds_the_code_to_six_digits_only_when_asked() {
+        let six = sign_in_form("/approve/login", "t", None, true).into_string();
+        assert!(six.contains(r#"action="/approve/login""#), "{six}");
+        assert!(
+            six.contains(
+                r#"autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required"#
+            ),
+            "{six}"
+        );
+        assert!(!six.contains(r#"name="request""#));
+        let any = sign_in_form("/oauth2/authorize/login", "t", Some("r\"1"), false).into_string();
+        assert!(
+            any.contains(r#"autocomplete="one-time-code" required"#),
+            "{any}"
+        );
+        assert!(any.contains(r#"name="request" value="r&quot;1""#), "{any}");
+        let decide = decision_form("/confirm", "t", "op-1", "Confirm").into_string();
+        assert!(decide.contains(r#"action="/confirm/decide""#), "{decide}");
+        assert!(decide.contains(r#"value="approve">Confirm<"#), "{decide}");
+    }
+
+    #[test]
     fn the_policy_allows_exactly_the_style_sheet() {
         let csp = content_security_policy();
         let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE));

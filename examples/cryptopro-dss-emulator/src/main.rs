@@ -142,7 +142,7 @@ fn serve(state: StateDir, listen: SocketAddr, settings: service::Settings) -> Re
     let rsa = emulator.check_hsm()?;
     log::warn!("the HSM store holds the {rsa} RSA key(s) of the certificates");
     let tls = emulator.tls_config()?;
-    csc_server::server::serve_app(&state, listen, tls, || api::router(emulator), |_| {})
+    csc_server::server::serve_app(&state, listen, tls, "", || api::router(emulator), |_| {})
 }
 
 fn demo_confirm(
@@ -188,15 +188,6 @@ fn demo_confirm(
 
 fn audit_verify(state: &StateDir) -> Result<(), String> {
     let db = store::open(&state.database())?;
-    let verdict = csc_server::audit::verify(&db.lock())
-        .map_err(|e| format!("reading the audit trail: {e}"))?;
-    match verdict {
-        csc_server::audit::Verification::Ok { entries } => {
-            println!("audit chain OK ({entries} entries)");
-            Ok(())
-        }
-        csc_server::audit::Verification::Broken { seq, reason } => {
-            Err(format!("audit chain broken at entry {seq}: {reason}"))
-        }
-    }
+    println!("{}", csc_server::audit::verify_report(&db.lock())?);
+    Ok(())
 }

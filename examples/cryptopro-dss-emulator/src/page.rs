@@ -6,7 +6,7 @@
 use crate::confirm::{self, Decision};
 use crate::page_html;
 use crate::service::Emulator;
-use csc_server::api::decision_page::{DecideError, Decisions};
+use csc_server::api::decision_page::{DecideError, Decisions, Notices};
 use csc_server::api::html::Notice;
 use csc_server::sessions::{PageLoginError, Session};
 use maud::Markup;
@@ -59,16 +59,12 @@ impl Decisions for Emulator {
         })
     }
 
-    fn notice(done: &str) -> Option<Notice<'static>> {
-        let (text, error) = match done {
-            "approved" => ("Confirmed. The application can now sign.", false),
-            "declined" => ("Declined. The application was told you refused.", false),
-            "expired" => ("Too late: that operation expired before your answer.", true),
-            "gone" => ("That operation is no longer waiting for an answer.", true),
-            _ => return None,
-        };
-        Some(Notice { text, error })
-    }
+    const NOTICES: Notices = Notices {
+        approved: "Confirmed. The application can now sign.",
+        declined: "Declined. The application was told you refused.",
+        expired: "Too late: that operation expired before your answer.",
+        gone: "That operation is no longer waiting for an answer.",
+    };
 
     fn login_page(csrf: &str, error: Option<&str>) -> Markup {
         page_html::login(csrf, error)

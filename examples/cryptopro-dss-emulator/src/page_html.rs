@@ -1,9 +1,9 @@
 //! The confirmation page's HTML (what myDSS shows on the user's phone): maud templates, which escape
-//! every value they interpolate, on csc-server's page layout and style sheet (no script; the style is
-//! allowed by its hash in the Content-Security-Policy).
+//! every value they interpolate, on csc-server's page layout, style sheet, sign-in form, hash list and
+//! decision form (no script; the style is allowed by its hash in the Content-Security-Policy).
 
 use crate::confirm::Pending;
-use csc_server::api::html::{document, hex, message_of, short_hex, Notice};
+use csc_server::api::html::{decision_form, document, hash_list, message_of, sign_in_form, Notice};
 use maud::{html, Markup};
 
 const SITE: &str = "CryptoPro DSS emulator";
@@ -19,16 +19,7 @@ pub fn login(csrf: &str, error: Option<&str>) -> Markup {
             @if let Some(e) = error {
                 p.error role="alert" { (e) }
             }
-            form.card method="post" action="/confirm/login" {
-                input type="hidden" name="csrf" value=(csrf);
-                label for="username" { "User name" }
-                input #username type="text" name="username" autocomplete="username" required autofocus;
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                label for="code" { "Code from your authenticator app" }
-                input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code" required;
-                button.primary type="submit" { "Sign in" }
-            }
+            (sign_in_form("/confirm/login", csrf, None, false))
         },
     )
 }
@@ -81,28 +72,14 @@ pub fn pending(
                         }
                         @if !item.hashes.is_empty() {
                             dt { "Hashes" }
-                            dd {
-                                ol {
-                                    @for h in item.hashes.iter().take(10) {
-                                        li { code title=(hex(h)) { (short_hex(h)) } }
-                                    }
-                                }
-                                @if item.hashes.len() > 10 {
-                                    span.muted { "and " (item.hashes.len() - 10) " more" }
-                                }
-                            }
+                            dd { (hash_list(&item.hashes)) }
                         }
                         dt { "Requested" }
                         dd { (when(item.created_at)) " by " (item.client.as_deref().unwrap_or("an unknown client")) }
                         dt { "Answer by" }
                         dd { (when(item.expires_at)) " (" ((item.expires_at - now).max(0)) " s left)" }
                     }
-                    form.actions method="post" action="/confirm/decide" {
-                        input type="hidden" name="csrf" value=(csrf);
-                        input type="hidden" name="request" value=(item.id);
-                        button.approve type="submit" name="decision" value="approve" { "Confirm" }
-                        button.decline type="submit" name="decision" value="decline" { "Decline" }
-                    }
+                    (decision_form("/confirm", csrf, &item.id, "Confirm"))
                 }
             }
         },

@@ -163,6 +163,17 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Verification> {
     Ok(Verification::Ok { entries })
 }
 
+/// The verdict of `audit-verify` (of every service whose trail is this table) as the command prints
+/// it, or the error it fails with.
+pub fn verify_report(conn: &Connection) -> Result<String, String> {
+    match verify(conn).map_err(|e| format!("reading the audit trail: {e}"))? {
+        Verification::Ok { entries } => Ok(format!("audit chain OK ({entries} entries)")),
+        Verification::Broken { seq, reason } => {
+            Err(format!("audit chain broken at entry {seq}: {reason}"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +215,22 @@ mod tests {
             .query_row("SELECT hashes FROM audit WHERE seq = 2", [], |r| r.get(0))
             .unwrap();
         assert_eq!(hashes, format!("[\"{}\"]", "01".repeat(32)));
+    }
+
+    #[test]
+    fn the_report_says_what_audit_verify_prints() {
+        let db = Db::in_memory();
+        let conn = db.lock();
+        fill(&conn, 3);
+        assert_eq!(
+            verify_report(&conn),
+            Ok("audit chain OK (3 entries)".to_owned())
+        );
+        tamper(&conn, "UPDATE audit SET user = 'bob' WHERE seq = 2");
+        assert_eq!(
+            verify_report(&conn),
+            Err("audit chain broken at entry 2: content does not match its hash".to_owned())
+        );
     }
 
     #[test]

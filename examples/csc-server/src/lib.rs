@@ -1,7 +1,8 @@
 //! csc-server's modules, as a library: the `csc-server` binary (main.rs) and the other reference services
-//! of the examples (the CryptoPro DSS emulator) build on its plumbing — the state folder, sealing at rest
-//! (`vault`), passwords, TOTP, the hash-chained audit trail, the demo PKI, the page sessions and HTML
-//! scaffolding, and the TLS listener — instead of each keeping a copy.
+//! of the examples (the CryptoPro DSS emulator; the GlobalSign DSS emulator for the TLS listener alone)
+//! build on its plumbing — the state folder, sealing at rest (`vault`), passwords, TOTP, the
+//! hash-chained audit trail, the demo PKI, the page sessions and HTML scaffolding, and the TLS listener —
+//! instead of each keeping a copy.
 
 pub mod access;
 pub mod algorithms;

@@ -210,14 +210,6 @@ fn init_command(
 
 fn audit_verify(state: &StateDir) -> Result<(), String> {
     let db = db::Db::open(&state.database())?;
-    let verdict = audit::verify(&db.lock()).map_err(|e| format!("reading the audit trail: {e}"))?;
-    match verdict {
-        audit::Verification::Ok { entries } => {
-            println!("audit chain OK ({entries} entries)");
-            Ok(())
-        }
-        audit::Verification::Broken { seq, reason } => {
-            Err(format!("audit chain broken at entry {seq}: {reason}"))
-        }
-    }
+    println!("{}", audit::verify_report(&db.lock())?);
+    Ok(())
 }

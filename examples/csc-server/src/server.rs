@@ -1,6 +1,7 @@
 //! `csc-server serve`: HTTPS on one address, the bound URL written to `STATE/server.url` once the
-//! listener accepts connections, clean stop on SIGTERM/SIGINT. [`serve_app`] and [`tls_config`] are the
-//! part every reference service shares (the CryptoPro DSS emulator serves its own routes with them).
+//! listener accepts connections, clean stop on SIGTERM/SIGINT. [`serve_app`] and [`tls_config`] /
+//! [`tls_config_of`] are the part every reference service shares (the CryptoPro DSS emulator and the
+//! GlobalSign DSS emulator, with client certificates, serve their own routes with them).
 
 use crate::db::{self, Db, Durability};
 use crate::files::{self, StateDir};
@@ -9,6 +10,7 @@ use crate::service::{Service, Settings};
 use crate::vault::{purpose, Vault};
 use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,18 +53,20 @@ pub fn run(state: StateDir, opts: Options) -> Result<(), String> {
         &state,
         opts.listen,
         tls,
+        "",
         || app,
         |url| service.set_public_url(url),
     )
 }
 
-/// Serves the router `app` makes over HTTPS on `listen` until SIGTERM or SIGINT: the bound URL is written
-/// to `STATE/server.url` once the listener accepts connections (after `bound` learnt it), and removed at
-/// the end.
+/// Serves the router `app` makes over HTTPS on `listen` until SIGTERM or SIGINT: the bound URL (with the
+/// API's `base_path`, e.g. "/v2") is written to `STATE/server.url` once the listener accepts connections
+/// (after `bound` learnt it, on the runtime: it may spawn tasks), and removed at the end.
 pub fn serve_app(
     state: &StateDir,
     listen: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
+    base_path: &str,
     app: impl FnOnce() -> axum::Router,
     bound: impl FnOnce(&str),
 ) -> Result<(), String> {
@@ -74,7 +78,7 @@ pub fn serve_app(
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;
-    runtime.block_on(serve(state, listener, tls, app(), bound))
+    runtime.block_on(serve(state, listener, tls, base_path, app(), bound))
 }
 
 fn state_tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, String> {
@@ -95,21 +99,40 @@ fn state_tls_config(state: &StateDir) -> Result<Arc<rustls::ServerConfig>, Strin
 }
 
 /// TLS 1.2/1.3 with ring's safe defaults: the server certificate `cert` (DER) with its CA `ca`, the
-/// PKCS#8 `key`, HTTP/1.1.
+/// PKCS#8 `key`, HTTP/1.1, no client certificates.
 pub fn tls_config(
     cert: Vec<u8>,
     ca: Vec<u8>,
     key: &[u8],
 ) -> Result<Arc<rustls::ServerConfig>, String> {
+    tls_config_of(
+        vec![CertificateDer::from(cert), CertificateDer::from(ca)],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
+        None,
+    )
+}
+
+/// [`tls_config`] of any certificate `chain` and `key`; with `client_roots`, every connection must show
+/// a client certificate that chains to one of them (mutual TLS), else none is asked for.
+pub fn tls_config_of(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_roots: Option<rustls::RootCertStore>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = match client_roots {
+        Some(roots) => {
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| format!("client verifier: {e}"))?
+        }
+        None => WebPkiClientVerifier::no_client_auth(),
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(cert), CertificateDer::from(ca)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
-        )
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
         .map_err(|e| format!("TLS: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -119,6 +142,7 @@ async fn serve(
     state: &StateDir,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
+    base_path: &str,
     app: axum::Router,
     bound: impl FnOnce(&str),
 ) -> Result<(), String> {
@@ -136,7 +160,7 @@ async fn serve(
             _ => "server did not start".into(),
         });
     };
-    let url = service_url(addr);
+    let url = format!("{}{base_path}", service_url(addr));
     bound(&url);
     let url_file = state.server_url();
     files::replace(&url_file, url.as_bytes(), 0o644)

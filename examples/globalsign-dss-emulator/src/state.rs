@@ -66,9 +66,6 @@ impl StateDir {
     pub fn audit(&self) -> PathBuf {
         self.file("audit.jsonl")
     }
-    pub fn server_url(&self) -> PathBuf {
-        self.file("server.url")
-    }
 }
 
 /// The one account of the emulator, as `init` made it.
@@ -114,14 +111,6 @@ pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
         .map_err(named)?;
     f.write_all(data).map_err(named)?;
     f.sync_all().map_err(named)
-}
-
-/// Replaces `path` atomically, so a reader sees the old or the new content, never a partial one.
-pub fn replace(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    write_new(&tmp, data, mode)?;
-    fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The first line of a secret file of the state folder.

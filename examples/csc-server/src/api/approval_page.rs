@@ -1,7 +1,7 @@
 //! The approval page, `/approve` (see decision_page for the routes and their protection): the service's
 //! side of it. A signed-in user sees the requests waiting for them and approves or declines each.
 
-use super::decision_page::{DecideError, Decisions};
+use super::decision_page::{DecideError, Decisions, Notices};
 use super::html::{self, Notice};
 use crate::approval::Decision;
 use crate::error::CscError;
@@ -61,16 +61,12 @@ impl Decisions for Service {
         })
     }
 
-    fn notice(done: &str) -> Option<Notice<'static>> {
-        let (text, error) = match done {
-            "approved" => ("Approved. The application can now sign.", false),
-            "declined" => ("Declined. The application was told you refused.", false),
-            "expired" => ("Too late: that request expired before your answer.", true),
-            "gone" => ("That request is no longer waiting for an answer.", true),
-            _ => return None,
-        };
-        Some(Notice { text, error })
-    }
+    const NOTICES: Notices = Notices {
+        approved: "Approved. The application can now sign.",
+        declined: "Declined. The application was told you refused.",
+        expired: "Too late: that request expired before your answer.",
+        gone: "That request is no longer waiting for an answer.",
+    };
 
     fn login_page(csrf: &str, error: Option<&str>) -> Markup {
         html::login(csrf, error)

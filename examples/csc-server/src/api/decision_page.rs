@@ -8,11 +8,12 @@
 //! Protection: the session lives server-side and its random name travels in a `__Host-` cookie
 //! (Secure, HttpOnly, SameSite=Strict, Path=/); every form carries a CSRF token (the session's, or for
 //! the sign-in form a double-submit token in a cookie of its own); a POST whose Origin or
-//! Sec-Fetch-Site names another site is refused; pages cannot be framed and run no script (web.rs).
+//! Sec-Fetch-Site names another site is refused; pages cannot be framed and run no script (web.rs). The
+//! sign-in steps are those of every sign-in form (sign_in.rs).
 
 use super::html::Notice;
-use super::web::{blocking, cookie, cross_site, page, see_other, set_cookie, LOGIN_FORM_LIFETIME};
-use crate::random;
+use super::sign_in::{self, FormRefusal};
+use super::web::{blocking, cookie, cross_site, page, see_other, set_cookie};
 use crate::sessions::{PageLoginError, Session};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -22,7 +23,6 @@ use axum::{Form, Router};
 use maud::Markup;
 use serde::Deserialize;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// Why a decision did not count.
@@ -55,10 +55,33 @@ pub trait Decisions: Send + Sync + 'static {
     /// The signed-in person's page with what waits for them (`None`: the service failed).
     fn list_page(&self, session: &Session, notice: Option<Notice<'static>>) -> Option<Markup>;
     fn decide(&self, session: &Session, request: &str, approve: bool) -> Result<(), DecideError>;
-    /// What the page says after a decision: `done` is approved, declined, expired or gone.
-    fn notice(done: &str) -> Option<Notice<'static>>;
+    /// What the page says after each outcome of a decision.
+    const NOTICES: Notices;
     fn login_page(csrf: &str, error: Option<&str>) -> Markup;
     fn message_page(title: &str, text: &str) -> Markup;
+}
+
+/// The texts of the page's notice after a decision (`done=` of the 303): the first two are good news,
+/// the last two errors.
+pub struct Notices {
+    pub approved: &'static str,
+    pub declined: &'static str,
+    pub expired: &'static str,
+    pub gone: &'static str,
+}
+
+impl Notices {
+    /// The notice of `done`; nothing for anything else.
+    fn of(&self, done: &str) -> Option<Notice<'static>> {
+        let (text, error) = match done {
+            "approved" => (self.approved, false),
+            "declined" => (self.declined, false),
+            "expired" => (self.expired, true),
+            "gone" => (self.gone, true),
+            _ => return None,
+        };
+        Some(Notice { text, error })
+    }
 }
 
 pub fn routes<S: Decisions>(router: Router<Arc<S>>) -> Router<Arc<S>> {
@@ -101,14 +124,11 @@ fn forbidden<S: Decisions>() -> Response {
 
 /// The sign-in form, with a fresh double-submit token; a stale session cookie is dropped.
 fn login_form<S: Decisions>(status: StatusCode, error: Option<&str>) -> Response {
-    let csrf = random::token();
+    let (csrf, form_cookie) = sign_in::form_token(S::LOGIN_COOKIE);
     page(
         status,
         S::login_page(&csrf, error),
-        &[
-            set_cookie(S::LOGIN_COOKIE, &csrf, LOGIN_FORM_LIFETIME),
-            set_cookie(S::SESSION_COOKIE, "", 0),
-        ],
+        &[form_cookie, set_cookie(S::SESSION_COOKIE, "", 0)],
     )
 }
 
@@ -126,7 +146,7 @@ async fn show<S: Decisions>(
         return login_form::<S>(StatusCode::OK, None);
     };
     // Fixed texts only: nothing from the query string reaches the page.
-    let notice = q.done.as_deref().and_then(S::notice);
+    let notice = q.done.as_deref().and_then(|d| S::NOTICES.of(d));
     let loaded = blocking(move || {
         let session = service.page_session(&token)?;
         Some(service.list_page(&session, notice))
@@ -155,45 +175,37 @@ async fn login<S: Decisions>(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if cross_site(&headers) {
-        return forbidden::<S>();
+    match sign_in::check_form(&headers, S::LOGIN_COOKIE, &form.csrf) {
+        Ok(()) => {}
+        Err(FormRefusal::CrossSite) => return forbidden::<S>(),
+        Err(FormRefusal::StaleToken) => {
+            return login_form::<S>(
+                StatusCode::FORBIDDEN,
+                Some("The sign-in form expired. Please try again."),
+            )
+        }
     }
-    let form_token_ok = cookie(&headers, S::LOGIN_COOKIE)
-        .is_some_and(|c| !c.is_empty() && bool::from(c.as_bytes().ct_eq(form.csrf.as_bytes())));
-    if !form_token_ok {
-        return login_form::<S>(
-            StatusCode::FORBIDDEN,
-            Some("The sign-in form expired. Please try again."),
-        );
-    }
-    let user: String = form.username.chars().take(64).collect();
+    let user = sign_in::form_user(&form.username);
     let shown_user = user.clone();
     let outcome =
         blocking(move || service.page_login(&user, form.password.as_bytes(), form.code.trim()))
             .await;
-    let (status, error) = match outcome {
+    let error = match outcome {
         Some(Ok(session_token)) => {
             log::info!("POST {}/login user={shown_user} -> ok", S::PATH);
             return back_to_page::<S>(
                 None,
-                &[
-                    set_cookie(S::SESSION_COOKIE, &session_token, crate::sessions::LIFETIME),
-                    set_cookie(S::LOGIN_COOKIE, "", 0),
-                ],
+                &sign_in::session_cookies(S::SESSION_COOKIE, &session_token, S::LOGIN_COOKIE),
             );
         }
-        Some(Err(PageLoginError::Rejected)) => (
-            StatusCode::UNAUTHORIZED,
-            "Wrong user name, password or code.",
-        ),
-        Some(Err(PageLoginError::Locked)) => (
-            StatusCode::UNAUTHORIZED,
-            "Locked after too many failed attempts. Ask your administrator.",
-        ),
-        Some(Err(PageLoginError::Internal)) | None => return internal_error::<S>(),
+        Some(Err(e)) => match sign_in::refusal_text(e) {
+            Some(text) => text,
+            None => return internal_error::<S>(),
+        },
+        None => return internal_error::<S>(),
     };
-    log::info!("POST {}/login -> {}", S::PATH, status.as_u16());
-    login_form::<S>(status, Some(error))
+    log::info!("POST {}/login -> 401", S::PATH);
+    login_form::<S>(StatusCode::UNAUTHORIZED, Some(error))
 }
 
 #[derive(Deserialize)]
@@ -276,4 +288,25 @@ async fn logout<S: Decisions>(
         }
     }
     back_to_page::<S>(None, &[set_cookie(S::SESSION_COOKIE, "", 0)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_four_outcomes_have_a_notice() {
+        let notices = Notices {
+            approved: "a",
+            declined: "d",
+            expired: "e",
+            gone: "g",
+        };
+        let shown = |done| notices.of(done).map(|n| (n.text, n.error));
+        assert_eq!(shown("approved"), Some(("a", false)));
+        assert_eq!(shown("declined"), Some(("d", false)));
+        assert_eq!(shown("expired"), Some(("e", true)));
+        assert_eq!(shown("gone"), Some(("g", true)));
+        assert_eq!(shown("<script>"), None);
+    }
 }

@@ -1,6 +1,7 @@
 //! The approval page's HTML: server-rendered with maud, which escapes every value it interpolates. No
-//! script; one inline style sheet, allowed by its hash in the Content-Security-Policy. [`document`] and
-//! the style sheet serve the other reference services' pages too.
+//! script; one inline style sheet, allowed by its hash in the Content-Security-Policy. [`document`], the
+//! style sheet and the parts every page shows alike (the sign-in form, the list of hashes, the decision
+//! form) serve the OAuth 2.0 pages and the other reference services' pages too.
 
 use crate::algorithms::HashAlg;
 use crate::service::approvals::PendingRequest;
@@ -89,19 +90,37 @@ pub fn login(csrf: &str, error: Option<&str>) -> Markup {
             @if let Some(e) = error {
                 p.error role="alert" { (e) }
             }
-            form.card method="post" action="/approve/login" {
-                input type="hidden" name="csrf" value=(csrf);
-                label for="username" { "User name" }
-                input #username type="text" name="username" autocomplete="username" required autofocus;
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                label for="code" { "Code from your authenticator app" }
-                input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
-                    pattern="[0-9]{6}" maxlength="6" required;
-                button.primary type="submit" { "Sign in" }
-            }
+            (sign_in_form("/approve/login", csrf, None, true))
         },
     )
+}
+
+/// The sign-in form of every page (what it posts, sign_in.rs checks): the CSRF token, the `request` it
+/// belongs to if any, user name, account password, authenticator code (held to six digits by the
+/// browser when `six_digit_code`).
+pub fn sign_in_form(
+    action: &str,
+    csrf: &str,
+    request: Option<&str>,
+    six_digit_code: bool,
+) -> Markup {
+    html! {
+        form.card method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            @if let Some(id) = request {
+                input type="hidden" name="request" value=(id);
+            }
+            label for="username" { "User name" }
+            input #username type="text" name="username" autocomplete="username" required autofocus;
+            label for="password" { "Password" }
+            input #password type="password" name="password" autocomplete="current-password" required;
+            label for="code" { "Code from your authenticator app" }
+            input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
+                pattern=[six_digit_code.then_some("[0-9]{6}")]
+                maxlength=[six_digit_code.then_some("6")] required;
+            button.primary type="submit" { "Sign in" }
+        }
+    }
 }
 
 /// What the list page says above the requests.
@@ -145,16 +164,46 @@ pub fn requests(
     )
 }
 
-/// Hash values shown per request; the rest are counted.
+/// Hash values shown of a request; the rest are counted.
 const SHOWN_HASHES: usize = 10;
+
+/// The hashes a person decides on: the first [`SHOWN_HASHES`], shortened (the full value in the
+/// title), and how many more.
+pub fn hash_list(hashes: &[Vec<u8>]) -> Markup {
+    html! {
+        ol {
+            @for h in hashes.iter().take(SHOWN_HASHES) {
+                li { code title=(hex(h)) { (short_hex(h)) } }
+            }
+        }
+        @if hashes.len() > SHOWN_HASHES {
+            span.muted { "and " (hashes.len() - SHOWN_HASHES) " more" }
+        }
+    }
+}
+
+/// The hash algorithm a page names: the request's `oid`, else the one the hashes' length implies.
+pub fn shown_alg(oid: Option<&str>, hashes: &[Vec<u8>]) -> Option<HashAlg> {
+    oid.and_then(HashAlg::from_oid)
+        .or_else(|| hashes.first().and_then(|h| HashAlg::from_len(h.len())))
+}
+
+/// The form that answers a decision page (`PATH/decide`, see decision_page) about `request`:
+/// `decision=approve` under the label `approve`, or `decision=decline`.
+pub fn decision_form(path: &str, csrf: &str, request: &str, approve: &str) -> Markup {
+    html! {
+        form.actions method="post" action=(format!("{path}/decide")) {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="request" value=(request);
+            button.approve type="submit" name="decision" value="approve" { (approve) }
+            button.decline type="submit" name="decision" value="decline" { "Decline" }
+        }
+    }
+}
 
 fn request_card(csrf: &str, p: &PendingRequest, now: i64) -> Markup {
     let r = &p.request;
-    let alg = r
-        .hash_algo
-        .as_deref()
-        .and_then(HashAlg::from_oid)
-        .or_else(|| r.hashes.first().and_then(|h| HashAlg::from_len(h.len())));
+    let alg = shown_alg(r.hash_algo.as_deref(), &r.hashes);
     let documents = if r.num_signatures == 1 {
         "1 document".to_owned()
     } else {
@@ -177,14 +226,7 @@ fn request_card(csrf: &str, p: &PendingRequest, now: i64) -> Markup {
                         span.muted { "Not sent: this approves a batch of up to " (r.num_signatures)
                             " signatures of any documents." }
                     } @else {
-                        ol {
-                            @for h in r.hashes.iter().take(SHOWN_HASHES) {
-                                li { code title=(hex(h)) { (short_hex(h)) } }
-                            }
-                        }
-                        @if r.hashes.len() > SHOWN_HASHES {
-                            span.muted { "and " (r.hashes.len() - SHOWN_HASHES) " more" }
-                        }
+                        (hash_list(&r.hashes))
                     }
                 }
                 dt { "Requested" }
@@ -195,12 +237,7 @@ fn request_card(csrf: &str, p: &PendingRequest, now: i64) -> Markup {
                 dt { "Answer by" }
                 dd { (clock(r.expires_at)) " UTC " span.muted { "(" (remaining(r.expires_at - now)) ")" } }
             }
-            form.actions method="post" action="/approve/decide" {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="request" value=(r.id);
-                button.approve type="submit" name="decision" value="approve" { "Approve" }
-                button.decline type="submit" name="decision" value="decline" { "Decline" }
-            }
+            (decision_form("/approve", csrf, &r.id, "Approve"))
         }
     }
 }
@@ -330,6 +367,28 @@ mod tests {
         assert!(requests("alice", "t", &[], 0, None)
             .into_string()
             .contains("http-equiv=\"refresh\""));
+    }
+
+    #[test]
+    fn the_sign_in_form_holds_the_code_to_six_digits_only_when_asked() {
+        let six = sign_in_form("/approve/login", "t", None, true).into_string();
+        assert!(six.contains(r#"action="/approve/login""#), "{six}");
+        assert!(
+            six.contains(
+                r#"autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required"#
+            ),
+            "{six}"
+        );
+        assert!(!six.contains(r#"name="request""#));
+        let any = sign_in_form("/oauth2/authorize/login", "t", Some("r\"1"), false).into_string();
+        assert!(
+            any.contains(r#"autocomplete="one-time-code" required"#),
+            "{any}"
+        );
+        assert!(any.contains(r#"name="request" value="r&quot;1""#), "{any}");
+        let decide = decision_form("/confirm", "t", "op-1", "Confirm").into_string();
+        assert!(decide.contains(r#"action="/confirm/decide""#), "{decide}");
+        assert!(decide.contains(r#"value="approve">Confirm<"#), "{decide}");
     }
 
     #[test]

@@ -8,7 +8,9 @@ mod handlers;
 pub mod html;
 mod oauth2;
 mod oauth2_html;
+mod oauth2_token;
 pub mod params;
+mod sign_in;
 mod views;
 pub mod web;
 

@@ -1,31 +1,31 @@
 //! The OAuth 2.0 authorization server on the service's HTTPS listener (CSC v1.0.4 / v2.0 §8):
 //! `GET /oauth2/authorize` (the sign-in page), `POST /oauth2/authorize/login`,
 //! `GET /oauth2/authorize/consent`, `POST /oauth2/authorize/decide` (answered by a 303 to the client's
-//! redirect URI with `code` or `error`, and `state`), `POST /oauth2/token`, `POST /oauth2/revoke`.
+//! redirect URI with `code` or `error`, and `state`); `POST /oauth2/token` and `POST /oauth2/revoke` are
+//! oauth2_token.rs's.
 //!
 //! Requests are read with axum's query and form extractors; the credential scope's parameters are
 //! those of CSC v1 (`hash`), v2 (`hashes`, `hashAlgorithmOID`) or RFC 9396 `authorization_details`.
-//! The pages are protected like the approval page (`web`).
+//! The pages are protected like the approval page (`web`); the sign-in steps are those of every
+//! sign-in form (`sign_in`).
 
 use super::oauth2_html;
+use super::oauth2_token;
 use super::params::decode_base64;
+use super::sign_in;
 use super::web::{
-    blocking, cookie, cross_site, internal_error, page, page_with_policy, set_cookie,
-    LOGIN_FORM_LIFETIME, SESSION_COOKIE,
+    blocking, cookie, cross_site, internal_error, page, page_with_policy, see_other, SESSION_COOKIE,
 };
 use crate::oauth2::{CredentialGrant, Request, Scope};
-use crate::service::oauth::{AuthorizeError, AuthorizeStart, ClientAuth, Grant, OAuthError};
+use crate::service::oauth::{AuthorizeError, AuthorizeStart};
 use crate::service::Service;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use base64::Engine;
+use axum::{Form, Router};
 use serde::Deserialize;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 const FORM_COOKIE: &str = "__Host-csc-oauth";
@@ -36,29 +36,11 @@ pub fn routes(router: Router<Arc<Service>>) -> Router<Arc<Service>> {
         .route("/oauth2/authorize/login", post(login))
         .route("/oauth2/authorize/consent", get(consent))
         .route("/oauth2/authorize/decide", post(decide))
-        .route("/oauth2/token", post(token))
-        .route("/oauth2/revoke", post(revoke))
+        .merge(oauth2_token::routes())
 }
 
 fn message(status: StatusCode, title: &str, text: &str) -> Response {
     page(status, super::html::message(title, text), &[])
-}
-
-/// 303 to `location`, never cached.
-fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
-    let mut resp = StatusCode::SEE_OTHER.into_response();
-    let h = resp.headers_mut();
-    match HeaderValue::from_str(location) {
-        Ok(l) => {
-            h.insert(header::LOCATION, l);
-        }
-        Err(_) => return internal_error(),
-    }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    for c in cookies {
-        h.append(header::SET_COOKIE, c.clone());
-    }
-    resp
 }
 
 /// The client's redirect URI with `pairs` (and `state`) added to its query (RFC 6749 §4.1.2).
@@ -207,11 +189,11 @@ fn scope(q: &AuthorizeQuery) -> Result<Scope, String> {
 }
 
 fn login_page(status: StatusCode, id: &str, r: &Request, error: Option<&str>) -> Response {
-    let csrf = crate::random::token();
+    let (csrf, form_cookie) = sign_in::form_token(FORM_COOKIE);
     page(
         status,
         oauth2_html::login(&csrf, id, r, error),
-        &[set_cookie(FORM_COOKIE, &csrf, LOGIN_FORM_LIFETIME)],
+        &[form_cookie],
     )
 }
 
@@ -276,24 +258,18 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if cross_site(&headers) {
-        return forbidden();
-    }
-    let form_token_ok = cookie(&headers, FORM_COOKIE)
-        .is_some_and(|c| !c.is_empty() && bool::from(c.as_bytes().ct_eq(form.csrf.as_bytes())));
-    if !form_token_ok {
+    if sign_in::check_form(&headers, FORM_COOKIE, &form.csrf).is_err() {
         return forbidden();
     }
     let id = form.request.clone();
-    let user: String = form.username.chars().take(64).collect();
+    let user = sign_in::form_user(&form.username);
     let s = service.clone();
     let (who, rid) = (user.clone(), id.clone());
     let outcome =
         blocking(move || s.oauth2_login(&rid, &who, form.password.as_bytes(), form.code.trim()))
             .await;
-    use crate::sessions::PageLoginError;
     let error = match outcome {
-        None | Some(Err(PageLoginError::Internal)) => return internal_error(),
+        None => return internal_error(),
         Some(Ok(Ok(session))) => {
             log::info!("POST /oauth2/authorize/login user={user} -> ok");
             let location = format!(
@@ -302,17 +278,14 @@ async fn login(
             );
             return see_other(
                 &location,
-                &[
-                    set_cookie(SESSION_COOKIE, &session, crate::sessions::LIFETIME),
-                    set_cookie(FORM_COOKIE, "", 0),
-                ],
+                &sign_in::session_cookies(SESSION_COOKIE, &session, FORM_COOKIE),
             );
         }
         Some(Ok(Err(e))) => return refused(e),
-        Some(Err(PageLoginError::Rejected)) => "Wrong user name, password or code.",
-        Some(Err(PageLoginError::Locked)) => {
-            "Locked after too many failed attempts. Ask your administrator."
-        }
+        Some(Err(e)) => match sign_in::refusal_text(e) {
+            Some(text) => text,
+            None => return internal_error(),
+        },
     };
     log::info!("POST /oauth2/authorize/login -> 401");
     match service.oauth2_request(&id) {
@@ -412,198 +385,10 @@ async fn decide(
     }
 }
 
-/// An RFC 6749 §5.2 error answer.
-fn oauth_error(e: &OAuthError, basic: bool) -> Response {
-    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut resp = (
-        status,
-        Json(serde_json::json!({"error": e.error, "error_description": e.description})),
-    )
-        .into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED && basic {
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"csc\""),
-        );
-    }
-    resp
-}
-
-/// HTTP Basic client authentication (RFC 6749 §2.3.1: id and secret form-urlencoded, then Basic).
-fn basic_client(headers: &HeaderMap) -> Result<Option<ClientAuth>, OAuthError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let bad = || OAuthError::invalid_request("Malformed Authorization header");
-    let text = value.to_str().map_err(|_| bad())?;
-    let (scheme, rest) = text.split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(bad());
-    }
-    let decoded = Zeroizing::new(
-        base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .map_err(|_| bad())?,
-    );
-    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(bad)?;
-    let part = |b: &[u8]| -> Result<Zeroizing<String>, OAuthError> {
-        let decoded = percent_encoding::percent_decode(b)
-            .decode_utf8()
-            .map_err(|_| bad())?;
-        Ok(Zeroizing::new(decoded.replace('+', " ")))
-    };
-    Ok(Some(ClientAuth {
-        client_id: Some(part(&decoded[..colon])?.to_string()),
-        secret: Some(part(&decoded[colon + 1..])?),
-    }))
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    grant_type: Option<String>,
-    code: Option<Zeroizing<String>>,
-    redirect_uri: Option<String>,
-    code_verifier: Option<Zeroizing<String>>,
-    refresh_token: Option<Zeroizing<String>>,
-    username: Option<String>,
-    password: Option<Zeroizing<String>>,
-    scope: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<Zeroizing<String>>,
-    token: Option<Zeroizing<String>>,
-}
-
-/// The client's authentication: HTTP Basic or the body, never both (RFC 6749 §2.3).
-fn client_auth(headers: &HeaderMap, f: &mut TokenForm) -> Result<(ClientAuth, bool), OAuthError> {
-    match basic_client(headers)? {
-        Some(_) if f.client_secret.is_some() => Err(OAuthError::invalid_request(
-            "Use one client authentication method",
-        )),
-        Some(auth) => Ok((auth, true)),
-        None => Ok((
-            ClientAuth {
-                client_id: f.client_id.take(),
-                secret: f.client_secret.take(),
-            },
-            false,
-        )),
-    }
-}
-
-fn required<T>(v: Option<T>, name: &str) -> Result<T, OAuthError> {
-    v.ok_or_else(|| OAuthError::invalid_request(&format!("Missing parameter {name}")))
-}
-
-fn grant(f: TokenForm) -> Result<Grant, OAuthError> {
-    match f.grant_type.as_deref() {
-        Some("authorization_code") => Ok(Grant::AuthorizationCode {
-            code: required(f.code, "code")?,
-            redirect_uri: f.redirect_uri,
-            code_verifier: f.code_verifier,
-        }),
-        Some("refresh_token") => Ok(Grant::RefreshToken(required(
-            f.refresh_token,
-            "refresh_token",
-        )?)),
-        Some("client_credentials") => Ok(Grant::ClientCredentials { scope: f.scope }),
-        Some("password") => Ok(Grant::Password {
-            username: required(f.username, "username")?,
-            password: required(f.password, "password")?,
-            scope: f.scope,
-        }),
-        Some(_) => Err(OAuthError::new(
-            400,
-            "unsupported_grant_type",
-            "Unsupported grant_type",
-        )),
-        None => Err(OAuthError::invalid_request("Missing parameter grant_type")),
-    }
-}
-
-/// The form of the token or revocation endpoint, with the client's authentication taken out of it.
-fn authenticated_form(
-    headers: &HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
-) -> Result<(TokenForm, ClientAuth, bool), Box<Response>> {
-    let Ok(Form(mut form)) = form else {
-        return Err(Box::new(oauth_error(
-            &OAuthError::invalid_request("The body must be a form"),
-            false,
-        )));
-    };
-    let (auth, basic) =
-        client_auth(headers, &mut form).map_err(|e| Box::new(oauth_error(&e, false)))?;
-    Ok((form, auth, basic))
-}
-
-async fn token(
-    State(service): State<Arc<Service>>,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
-) -> Response {
-    let (form, auth, basic) = match authenticated_form(&headers, form) {
-        Ok(f) => f,
-        Err(resp) => return *resp,
-    };
-    let grant = match grant(form) {
-        Ok(g) => g,
-        Err(e) => return oauth_error(&e, basic),
-    };
-    let issued = blocking(move || service.oauth2_token(&auth, grant)).await;
-    match issued {
-        None => internal_error(),
-        Some(Err(e)) => {
-            log::info!("POST /oauth2/token -> {} {}", e.status, e.error);
-            oauth_error(&e, basic)
-        }
-        Some(Ok(t)) => {
-            log::info!("POST /oauth2/token -> ok ({})", t.scope);
-            let mut body = serde_json::json!({
-                "access_token": t.access_token.as_str(),
-                "token_type": t.token_type,
-                "expires_in": t.expires_in,
-                "scope": t.scope,
-            });
-            if let Some(r) = &t.refresh_token {
-                body["refresh_token"] = serde_json::json!(r.as_str());
-            }
-            let mut resp = (StatusCode::OK, Json(body)).into_response();
-            let h = resp.headers_mut();
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            resp
-        }
-    }
-}
-
-async fn revoke(
-    State(service): State<Arc<Service>>,
-    headers: HeaderMap,
-    form: Result<Form<TokenForm>, FormRejection>,
-) -> Response {
-    let (form, auth, basic) = match authenticated_form(&headers, form) {
-        Ok(f) => f,
-        Err(resp) => return *resp,
-    };
-    let token = match required(form.token, "token") {
-        Ok(t) => t,
-        Err(e) => return oauth_error(&e, basic),
-    };
-    match blocking(move || service.oauth2_revoke(&auth, &token)).await {
-        None => internal_error(),
-        Some(Err(e)) => oauth_error(&e, basic),
-        Some(Ok(())) => {
-            log::info!("POST /oauth2/revoke -> ok");
-            StatusCode::OK.into_response()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn query(pairs: &str) -> AuthorizeQuery {
         serde_json::from_value(serde_json::Value::Object(
@@ -649,21 +434,5 @@ mod tests {
             "scope=credential&credentialID=c&numSignatures=1&hash=%%%"
         ))
         .is_err());
-    }
-
-    #[test]
-    fn basic_client_authentication_is_form_decoded() {
-        let mut h = HeaderMap::new();
-        let value = base64::engine::general_purpose::STANDARD.encode("my%20client:s%3Acret");
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {value}")).unwrap(),
-        );
-        let auth = basic_client(&h).unwrap().unwrap();
-        assert_eq!(auth.client_id.as_deref(), Some("my client"));
-        assert_eq!(auth.secret.as_deref().map(|s| s.as_str()), Some("s:cret"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        assert!(basic_client(&h).is_err());
-        assert!(basic_client(&HeaderMap::new()).unwrap().is_none());
     }
 }

@@ -1,13 +1,9 @@
 //! The OAuth 2.0 sign-in and consent pages: maud templates in the approval page's frame and style, so
 //! every value is escaped and no script runs.
 
-use super::html::{hex, page, short_hex};
-use crate::algorithms::HashAlg;
+use super::html::{hash_list, page, shown_alg, sign_in_form};
 use crate::oauth2::{Request, Scope};
 use maud::{html, Markup};
-
-/// Hash values shown; the rest are counted.
-const SHOWN_HASHES: usize = 10;
 
 /// What the request asks, as the person reads it.
 fn asked(r: &Request) -> Markup {
@@ -17,11 +13,7 @@ fn asked(r: &Request) -> Markup {
                 "ask for signatures. Every signature still needs your authorization." }
         },
         Scope::Credential(g) => {
-            let alg = g
-                .hash_algo
-                .as_deref()
-                .and_then(HashAlg::from_oid)
-                .or_else(|| g.hashes.first().and_then(|h| HashAlg::from_len(h.len())));
+            let alg = shown_alg(g.hash_algo.as_deref(), &g.hashes);
             html! {
                 dl {
                     dt { "Key" }
@@ -41,14 +33,7 @@ fn asked(r: &Request) -> Markup {
                             span.muted { "Not sent: this authorizes up to " (g.num_signatures)
                                 " signatures of any documents." }
                         } @else {
-                            ol {
-                                @for h in g.hashes.iter().take(SHOWN_HASHES) {
-                                    li { code title=(hex(h)) { (short_hex(h)) } }
-                                }
-                            }
-                            @if g.hashes.len() > SHOWN_HASHES {
-                                span.muted { "and " (g.hashes.len() - SHOWN_HASHES) " more" }
-                            }
+                            (hash_list(&g.hashes))
                         }
                     }
                 }
@@ -76,18 +61,7 @@ pub fn login(csrf: &str, id: &str, r: &Request, error: Option<&str>) -> Markup {
             @if let Some(e) = error {
                 p.error role="alert" { (e) }
             }
-            form.card method="post" action="/oauth2/authorize/login" {
-                input type="hidden" name="csrf" value=(csrf);
-                input type="hidden" name="request" value=(id);
-                label for="username" { "User name" }
-                input #username type="text" name="username" autocomplete="username" required autofocus;
-                label for="password" { "Password" }
-                input #password type="password" name="password" autocomplete="current-password" required;
-                label for="code" { "Code from your authenticator app" }
-                input #code type="text" name="code" inputmode="numeric" autocomplete="one-time-code"
-                    pattern="[0-9]{6}" maxlength="6" required;
-                button.primary type="submit" { "Sign in" }
-            }
+            (sign_in_form("/oauth2/authorize/login", csrf, Some(id), true))
         },
     )
 }

@@ -1,7 +1,7 @@
 //! What every server-rendered page of the reference services shares (the approval page and the OAuth 2.0
-//! sign-in here, the CryptoPro DSS emulator's confirmation page): blocking work off the executor, `__Host-` cookies, the headers of
-//! every HTML answer (CSP, no framing, no caching), redirects after a POST, and the cross-site check of
-//! form posts.
+//! sign-in here, the CryptoPro DSS emulator's confirmation page): blocking work off the executor,
+//! `__Host-` cookies, the headers of every HTML answer (CSP, no framing, no caching), redirects after a
+//! POST, and the cross-site check of form posts.
 
 use super::html;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -93,13 +93,15 @@ pub fn internal_error() -> Response {
     )
 }
 
-/// 303 to `location` (after a POST, so that reloading does not post again).
+/// 303 to `location`, never cached (after a POST, so that reloading does not post again). A location
+/// that cannot be a header (a client's redirect URI is not ours) is the service's failure.
 pub fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
+    let Ok(location) = HeaderValue::from_str(location) else {
+        return internal_error();
+    };
     let mut resp = StatusCode::SEE_OTHER.into_response();
     let h = resp.headers_mut();
-    if let Ok(l) = HeaderValue::from_str(location) {
-        h.insert(header::LOCATION, l);
-    }
+    h.insert(header::LOCATION, location);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for c in cookies {
         h.append(header::SET_COOKIE, c.clone());
@@ -126,12 +128,13 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const LOGIN_COOKIE: &str = "__Host-csc-login";
 
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    /// Request headers of `pairs` (a name may come more than once).
+    pub(in crate::api) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(*k, HeaderValue::from_str(v).unwrap());

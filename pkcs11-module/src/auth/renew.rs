@@ -94,13 +94,9 @@ impl Renewals {
         if close {
             let threads = std::mem::take(&mut *self.threads.lock());
             for t in threads {
-                while !t.is_finished() {
-                    if Instant::now() >= deadline {
-                        return false;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
+                if !crate::token::reap(t, deadline) {
+                    return false;
                 }
-                let _ = t.join();
             }
         }
         true

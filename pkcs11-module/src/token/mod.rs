@@ -9,6 +9,7 @@ pub mod account;
 pub mod credentials;
 pub mod login;
 mod renewer;
+pub use renewer::reap;
 
 use crate::auth::store::SadStore;
 use crate::config::{TokenConfig, TokenMode};

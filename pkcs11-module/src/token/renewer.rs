@@ -77,17 +77,21 @@ impl Renewer {
         let Some(handle) = self.thread.lock().take() else {
             return true;
         };
-        let deadline = Instant::now() + wait;
-        while !handle.is_finished() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // Reaped, so none of its code runs any more once this returns.
-        let _ = handle.join();
-        true
+        reap(handle, Instant::now() + wait)
     }
+}
+
+/// Joins `thread` if it ends before `deadline`; false (and left running) otherwise. Once joined, none
+/// of its code runs any more, so the application may unload the module.
+pub fn reap(thread: JoinHandle<()>, deadline: Instant) -> bool {
+    while !thread.is_finished() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = thread.join();
+    true
 }
 
 impl Drop for Renewer {

@@ -147,8 +147,13 @@ async fn serve(
     bound: impl FnOnce(&str),
 ) -> Result<(), String> {
     let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(listener, RustlsConfig::from_config(tls))
+    // TCP_NODELAY: an answer goes out at once, not held back by Nagle's algorithm until the client
+    // acknowledges the previous segment (the client's side sets it too).
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(RustlsConfig::from_config(tls))
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+    let server = axum_server::from_tcp(listener)
         .map_err(|e| format!("server: {e}"))?
+        .acceptor(acceptor)
         .handle(handle.clone());
     // The peer address names the requesting client on the approval page.
     let server_task =

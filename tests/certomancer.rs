@@ -15,7 +15,7 @@ use support::module_path;
 use support::paths::target_dir;
 use support::prelude::*;
 
-const PROVIDER: &str = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so";
+use support::tools::{pkcs11_provider_conf, PKCS11_PROVIDER as PROVIDER};
 
 fn venv_bin(name: &str) -> PathBuf {
     target_dir().join("certomancer-venv").join("bin").join(name)
@@ -329,17 +329,7 @@ fn certomancer_csc_dummy_signs_through_the_module_scal1_and_scal2() {
     let cfg = write_config(d, "info", &module_log, &tokens);
     // pkcs11-tool and openssl load the module, which reads this configuration.
     std::env::set_var("CLOUDTOKEN_CONFIG", &cfg);
-    let cnf = d.join("openssl.cnf");
-    std::fs::write(
-        &cnf,
-        format!(
-            "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n\
-             [provider_sect]\ndefault = default_sect\npkcs11 = pkcs11_sect\n[default_sect]\nactivate = 1\n\
-             [pkcs11_sect]\nmodule = {PROVIDER}\npkcs11-module-path = {}\nactivate = 1\n",
-            module_path().display()
-        ),
-    )
-    .unwrap();
+    let cnf = pkcs11_provider_conf(&d.join("openssl.cnf"), &module_path(), None);
     let data = d.join("document.txt");
     std::fs::write(&data, b"A document signed through certomancer-csc-dummy.\n").unwrap();
     let h256 = sha(d, "document.sha256", 256, &data);

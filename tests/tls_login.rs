@@ -28,7 +28,7 @@ use support::uri::object_uri;
 use support::{module_path, Service};
 
 const ENGINE: &str = "/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so";
-const PROVIDER: &str = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so";
+use support::tools::{pkcs11_provider_conf, PKCS11_PROVIDER as PROVIDER};
 const TOTP_PERIOD: u64 = 3;
 
 /// The world of the test: the service, a login-free token per login credential, the server's files.
@@ -303,18 +303,7 @@ fn engine_conf(w: &World) -> PathBuf {
 
 /// pkcs11-provider over the module, for openssl s_client.
 fn provider_conf(w: &World) -> PathBuf {
-    let p = w.dir.path().join("provider.cnf");
-    std::fs::write(
-        &p,
-        format!(
-            "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n\
-             [provider_sect]\ndefault = default_sect\npkcs11 = pkcs11_sect\n[default_sect]\nactivate = 1\n\
-             [pkcs11_sect]\nmodule = {PROVIDER}\npkcs11-module-path = {}\nactivate = 1\n",
-            module_path().display()
-        ),
-    )
-    .unwrap();
-    p
+    pkcs11_provider_conf(&w.dir.path().join("provider.cnf"), &module_path(), None)
 }
 
 fn with_deadline(cmd: &mut Command) -> std::process::Output {

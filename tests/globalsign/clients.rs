@@ -264,19 +264,8 @@ fn pdfsig_signs_a_pdf_through_nss() {
 fn openssl_with_pkcs11_provider_makes_a_cms_signature() {
     let c = clients();
     let dir = tempfile::tempdir().unwrap();
-    let cnf = write(
-        dir.path(),
-        "openssl.cnf",
-        format!(
-            "openssl_conf = openssl_init\n[openssl_init]\nproviders = provider_sect\n\
-             [provider_sect]\ndefault = default_sect\npkcs11 = pkcs11_sect\n\
-             [default_sect]\nactivate = 1\n\
-             [pkcs11_sect]\nmodule = /usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so\n\
-             pkcs11-module-path = {}\nactivate = 1\n",
-            module_path().display()
-        )
-        .as_bytes(),
-    );
+    let cnf =
+        support::tools::pkcs11_provider_conf(&dir.path().join("openssl.cnf"), &module_path(), None);
     let cert = c.certificate(dir.path());
     let pem = dir.path().join("cert.pem");
     let doc = write(

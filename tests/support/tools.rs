@@ -1,7 +1,7 @@
 //! Running the project's programs and the real clients as a person would: the `cloudtoken` tool
 //! (enrolling a token with the password on standard input), commands with their output checked, an NSS
 //! database with the module registered, a signed PDF checked with pdfsig and `openssl cms`, and what
-//! `pkcs11-tool --list-objects` lists.
+//! `pkcs11-tool --list-objects` lists, and OpenSSL configured with pkcs11-provider over the module.
 //!
 //! Calls: paths.rs (the binaries), pdf.rs (the bytes a PDF signature covers).
 
@@ -11,6 +11,32 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+/// Debian's pkcs11-provider for OpenSSL 3 (package pkcs11-provider).
+pub const PKCS11_PROVIDER: &str = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so";
+
+/// Writes to `path` an OpenSSL configuration (for `OPENSSL_CONF`) that loads the default provider
+/// and pkcs11-provider over the PKCS#11 module `module`, with the token's PIN from `pin_file` when
+/// given; returns `path`.
+pub fn pkcs11_provider_conf(path: &Path, module: &Path, pin_file: Option<&Path>) -> PathBuf {
+    let pin_line = pin_file
+        .map(|f| format!("pkcs11-module-token-pin = file:{}\n", f.display()))
+        .unwrap_or_default();
+    std::fs::write(
+        path,
+        format!(
+            "openssl_conf = openssl_init\n\
+             [openssl_init]\nproviders = provider_sect\n\
+             [provider_sect]\ndefault = default_sect\npkcs11 = pkcs11_sect\n\
+             [default_sect]\nactivate = 1\n\
+             [pkcs11_sect]\nmodule = {PKCS11_PROVIDER}\npkcs11-module-path = {}\n\
+             {pin_line}activate = 1\n",
+            module.display(),
+        ),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path.to_path_buf()
+}
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

@@ -10,7 +10,7 @@ use crate::verify::{self, CmsExpect};
 use support::Scheme;
 
 const CLIENT: &str = "openssl+pkcs11-provider";
-pub const PROVIDER: &str = "/usr/lib/x86_64-linux-gnu/ossl-modules/pkcs11.so";
+pub use support::tools::PKCS11_PROVIDER as PROVIDER;
 
 pub fn cases(env: &Env) -> Vec<Case> {
     let mut cases = vec![Case::new(CLIENT, "storeutl", None, Login::Pin, storeutl)];
@@ -57,27 +57,13 @@ fn openssl(env: &Env, ctx: &Ctx, pin: Option<&str>) -> Cmd {
 
 /// `openssl` with pkcs11-provider loading `module` (cloudtoken, or pkcs11-spy in front of it).
 pub fn openssl_with(ctx: &Ctx, module: &std::path::Path, pin: Option<&str>) -> Cmd {
-    let pin_line = match pin {
-        Some(pin) => {
-            let pin_file = ctx.path("pin.txt");
-            crate::env::write_private(&pin_file, pin);
-            format!("pkcs11-module-token-pin = file:{}\n", pin_file.display())
-        }
-        None => String::new(),
-    };
-    let cnf = ctx.write(
-        "openssl.cnf",
-        format!(
-            "openssl_conf = openssl_init\n\
-             [openssl_init]\nproviders = provider_sect\n\
-             [provider_sect]\ndefault = default_sect\npkcs11 = pkcs11_sect\n\
-             [default_sect]\nactivate = 1\n\
-             [pkcs11_sect]\nmodule = {PROVIDER}\npkcs11-module-path = {}\n\
-             {pin_line}activate = 1\n",
-            module.display(),
-        )
-        .as_bytes(),
-    );
+    let pin_file = pin.map(|pin| {
+        let pin_file = ctx.path("pin.txt");
+        crate::env::write_private(&pin_file, pin);
+        pin_file
+    });
+    let cnf =
+        support::tools::pkcs11_provider_conf(&ctx.path("openssl.cnf"), module, pin_file.as_deref());
     ctx.cmd("openssl").env("OPENSSL_CONF", cnf)
 }
 

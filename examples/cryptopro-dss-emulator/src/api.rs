@@ -74,7 +74,7 @@ fn json_body<T: DeserializeOwned>(body: &Bytes) -> DssResult<T> {
         .map_err(|_| DssError::invalid_request("The body is not the JSON expected"))
 }
 
-/// Runs `f` off the executor and answers its JSON, or its error; logs the outcome (never a secret).
+/// Runs `f` (on the connection's thread) and answers its JSON, or its error; logs the outcome (never a secret).
 async fn answer(
     what: &'static str,
     f: impl FnOnce() -> DssResult<Value> + Send + 'static,

@@ -16,6 +16,7 @@ pub mod files;
 pub mod hsm;
 pub mod init;
 pub mod keys;
+pub mod listener;
 pub mod lockouts;
 pub mod model;
 pub mod oauth2;

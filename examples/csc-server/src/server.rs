@@ -6,15 +6,14 @@
 use crate::db::{self, Db, Durability};
 use crate::files::{self, StateDir};
 use crate::hsm;
+use crate::listener;
 use crate::service::{Service, Settings};
 use crate::vault::{purpose, Vault};
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 pub struct Options {
     pub listen: SocketAddr,
@@ -146,27 +145,12 @@ async fn serve(
     app: axum::Router,
     bound: impl FnOnce(&str),
 ) -> Result<(), String> {
-    let handle = axum_server::Handle::new();
-    // TCP_NODELAY: an answer goes out at once, not held back by Nagle's algorithm until the client
-    // acknowledges the previous segment (the client's side sets it too).
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(RustlsConfig::from_config(tls))
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
-    let server = axum_server::from_tcp(listener)
-        .map_err(|e| format!("server: {e}"))?
-        .acceptor(acceptor)
-        .handle(handle.clone());
-    // The peer address names the requesting client on the approval page.
-    let server_task =
-        tokio::spawn(server.serve(app.into_make_service_with_connect_info::<SocketAddr>()));
-
-    let Some(addr) = handle.listening().await else {
-        return Err(match server_task.await {
-            Ok(Err(e)) => format!("server: {e}"),
-            _ => "server did not start".into(),
-        });
-    };
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("listener: {e}"))?;
     let url = format!("{}{base_path}", service_url(addr));
     bound(&url);
+    // The listening socket already queues connections: clients that read the URL can connect.
     let url_file = state.server_url();
     files::replace(&url_file, url.as_bytes(), 0o644)
         .map_err(|e| format!("{}: {e}", url_file.display()))?;
@@ -187,26 +171,14 @@ async fn serve(
             _ => std::future::pending::<()>().await,
         }
     };
-    let mut server_task = server_task;
-    let result = tokio::select! {
-        _ = stop => {
-            handle.graceful_shutdown(Some(Duration::from_secs(5)));
-            server_task.await
-        }
-        r = &mut server_task => r,
-    };
+    let result = listener::serve(listener, tls, app, stop).await;
     // A stale URL would send clients to whatever takes the port next.
     if std::fs::read_to_string(&url_file).is_ok_and(|u| u == url) {
         let _ = std::fs::remove_file(&url_file);
     }
-    match result {
-        Ok(Ok(())) => {
-            log::warn!("stopped");
-            Ok(())
-        }
-        Ok(Err(e)) => Err(format!("server: {e}")),
-        Err(e) => Err(format!("server task: {e}")),
-    }
+    result?;
+    log::warn!("stopped");
+    Ok(())
 }
 
 /// `https://HOST:PORT` for the bound address; a wildcard address is reached via loopback.

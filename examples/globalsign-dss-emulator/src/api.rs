@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_server::tls::TlsInfo;
+use csc_server::listener::PeerCertificates;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -104,8 +104,8 @@ fn respond(result: Result<Value, Refusal>) -> Response {
 }
 
 /// The serial number of the client certificate of this connection (upper-case hex).
-fn client_serial(tls: &TlsInfo) -> Option<String> {
-    crate::pki::serial_hex(tls.peer_certificates.first()?).ok()
+fn client_serial(tls: &PeerCertificates) -> Option<String> {
+    crate::pki::serial_hex(tls.0.first()?).ok()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -134,17 +134,15 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
         .map_err(|_| Refusal::BadRequest(vec![("body".into(), "not JSON".into())]))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
-) -> Result<T, Refusal> {
-    tokio::task::spawn_blocking(f)
+async fn blocking<T>(f: impl FnOnce() -> Result<T, Refusal>) -> Result<T, Refusal> {
+    csc_server::api::web::blocking(f)
         .await
         .unwrap_or(Err(Refusal::Internal))
 }
 
 async fn login(
     State(s): State<Arc<Service>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(tls): Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -178,13 +176,13 @@ async fn login(
 }
 
 /// The session check every route but `/login` makes.
-fn authorized(s: &Service, tls: &TlsInfo, headers: &HeaderMap) -> Result<(), Refusal> {
+fn authorized(s: &Service, tls: &PeerCertificates, headers: &HeaderMap) -> Result<(), Refusal> {
     s.authenticate(bearer(headers), client_serial(tls).as_deref())
 }
 
 async fn identity(
     State(s): State<Arc<Service>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(tls): Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -204,7 +202,7 @@ async fn identity(
 
 async fn sign(
     State(s): State<Arc<Service>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(tls): Extension<PeerCertificates>,
     headers: HeaderMap,
     Path((id, digest)): Path<(String, String)>,
 ) -> Response {
@@ -222,7 +220,7 @@ macro_rules! read_route {
     ($name:ident, $call:expr) => {
         async fn $name(
             State(s): State<Arc<Service>>,
-            Extension(tls): Extension<Arc<TlsInfo>>,
+            Extension(tls): Extension<PeerCertificates>,
             headers: HeaderMap,
         ) -> Response {
             respond(authorized(&s, &tls, &headers).map(|()| $call(&s)))
@@ -238,7 +236,7 @@ macro_rules! kind_route {
     ($name:ident, $call:path) => {
         async fn $name(
             State(s): State<Arc<Service>>,
-            Extension(tls): Extension<Arc<TlsInfo>>,
+            Extension(tls): Extension<PeerCertificates>,
             headers: HeaderMap,
             Path(kind): Path<String>,
         ) -> Response {
@@ -252,7 +250,7 @@ kind_route!(counter, Service::counter);
 
 async fn timestamp(
     State(s): State<Arc<Service>>,
-    Extension(tls): Extension<Arc<TlsInfo>>,
+    Extension(tls): Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Response {
     respond(

@@ -4,7 +4,7 @@
 //! documented error bodies.
 //!
 //! Identities and sessions live in memory: a restart ends them (and `serve` destroys the keys of
-//! identities it no longer knows). Calls block on the HSM: the API runs them on a blocking pool.
+//! identities it no longer knows). Calls block on the HSM: the API runs them on the connection's own thread (csc-server's listener).
 
 use crate::audit::Audit;
 use crate::limits::{Limiter, Rate};

@@ -144,7 +144,7 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let outcome = tokio::task::spawn_blocking(move || {
+    let outcome = web::blocking(move || {
         let mut log = LogContext::default();
         let incoming = handlers::Incoming {
             headers: &headers,
@@ -156,9 +156,9 @@ async fn dispatch(
     })
     .await;
     let (result, log) = match outcome {
-        Ok(x) => x,
-        Err(e) => (
-            Err(CscError::internal("request task", e)),
+        Some(x) => x,
+        None => (
+            Err(CscError::internal("request task", "it panicked")),
             LogContext::default(),
         ),
     };

@@ -14,12 +14,14 @@ pub const SESSION_COOKIE: &str = "__Host-csc-session";
 /// Seconds a sign-in form stays usable.
 pub const LOGIN_FORM_LIFETIME: i64 = 600;
 
-/// Runs blocking service work (SQLite, Argon2) off the executor.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    match tokio::task::spawn_blocking(f).await {
+/// Runs blocking service work (SQLite, the HSM, Argon2) on the connection's own thread, which the
+/// listener gives every connection for that (see `crate::listener`: no hand-off to a pool and back);
+/// `None` if it panicked, which the caller answers with an internal error.
+pub async fn blocking<T>(f: impl FnOnce() -> T) -> Option<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(v) => Some(v),
-        Err(e) => {
-            log::error!("page task: {e}");
+        Err(_) => {
+            log::error!("request task panicked");
             None
         }
     }

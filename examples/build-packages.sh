@@ -23,7 +23,7 @@ for tool in dpkg-shlibdeps gzip; do
     }
 done
 if ! cargo deb --version 2>/dev/null | grep -q '^cargo-deb 3\.'; then
-    echo "build-packages: installing cargo-deb $cargo_deb_version"
+    echo "build-packages: installing cargo-deb $cargo_deb_version" >&2
     cargo install cargo-deb --locked --version "$cargo_deb_version"
 fi
 

@@ -139,6 +139,25 @@ fn sign_hash_answer_dripping_a_byte_at_a_time_fails_c_sign_within_the_deadline()
 }
 
 #[test]
+fn a_connection_the_service_closed_while_idle_is_not_used_again() {
+    // Each answer keeps the connection alive in HTTP terms, then the service closes it while the
+    // client holds it idle: the next signature must come on a new connection, once, and succeed.
+    let _s = serial();
+    let e = env();
+    let s = signer(e, "Sign EC", EC);
+    e.signing.inject(SIGN_HASH, Fault::CloseWhenIdle, None);
+    let before = e.signing.count(SIGN_HASH);
+    for i in 0..5 {
+        std::thread::sleep(Duration::from_millis(100));
+        s.signed(format!("after an idle close {i}").as_bytes());
+    }
+    let sent = e.signing.count(SIGN_HASH) - before;
+    e.signing.clear();
+    assert_eq!(sent, 5, "each signHash sent once");
+    assert_rv(s.close(), CKR_OK, "C_CloseSession");
+}
+
+#[test]
 fn sign_hash_connection_reset_is_device_error() {
     sign_fails_in_time_then_recovers(Fault::Reset);
 }

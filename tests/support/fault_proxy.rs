@@ -48,6 +48,9 @@ pub enum Fault {
     RandomSignature,
     /// Forward (the service acts on the request), then answer `code` with `body` instead of its answer.
     AfterForward { code: u16, body: String },
+    /// Forward, answer without `Connection: close` (the client may keep the connection), then close
+    /// it anyway once the answer is out: a service dropping a kept-alive connection while it is idle.
+    CloseWhenIdle,
 }
 
 impl Fault {
@@ -62,6 +65,7 @@ impl Fault {
             Fault::FlipSignatureBit => "flip-signature-bit",
             Fault::RandomSignature => "random-signature",
             Fault::AfterForward { .. } => "after-forward",
+            Fault::CloseWhenIdle => "close-when-idle",
         }
     }
 
@@ -276,8 +280,9 @@ fn connection(tcp: TcpStream, tls: Arc<rustls::ServerConfig>, s: &Shared) {
     };
     let fault = take_fault(s, &req.path);
     record(s, &req.path, fault.as_ref().map_or("pass", Fault::name));
+    let keep_alive_claimed = matches!(fault, Some(Fault::CloseWhenIdle));
     let answer = match fault {
-        None | Some(Fault::StallHandshake) => forward(s, &req),
+        None | Some(Fault::StallHandshake) | Some(Fault::CloseWhenIdle) => forward(s, &req),
         Some(Fault::Stall) => {
             hold_until_gone(&stream.sock, s);
             return;
@@ -345,9 +350,19 @@ fn connection(tcp: TcpStream, tls: Arc<rustls::ServerConfig>, s: &Shared) {
         }
     };
     let mut bytes = answer.head();
+    if keep_alive_claimed {
+        bytes = String::from_utf8(bytes)
+            .expect("an ASCII head")
+            .replace("Connection: close\r\n", "")
+            .into_bytes();
+    }
     bytes.extend_from_slice(&answer.body);
     let _ = stream.write_all(&bytes);
     let _ = stream.flush();
+    if keep_alive_claimed {
+        // Idle from the client's side by now: the answer is whole.
+        std::thread::sleep(Duration::from_millis(20));
+    }
     stream.conn.send_close_notify();
     let _ = stream.flush();
 }

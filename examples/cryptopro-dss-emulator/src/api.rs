@@ -1,6 +1,6 @@
 //! HTTP: the routes of the identity service (`/STS/oauth/token`, `/STS/confirmation`) and of the signature
 //! service (`/SignServer/rest/api/...`), over the emulator; the confirmation page (page.rs); JSON errors
-//! for everything else. The work runs on the blocking pool (SQLite, Argon2, the GOST engine).
+//! for everything else. The work (SQLite, Argon2, the GOST engine) runs on the connection's own thread (csc-server's listener).
 
 use crate::confirm::{Caller, ConfirmBody};
 use crate::error::{DssError, DssResult};

@@ -12,7 +12,7 @@
 //!   terms of the signature schemes (PKCS#1 v1.5 over a DigestInfo, PSS, ECDSA with DER output).
 //! - [`ca`] (feature `rcgen`): a CA key of the store as rcgen's signing key.
 //!
-//! Calls block (the token works synchronously): async servers run them on a blocking pool.
+//! Calls block (the token works synchronously): the reference services run them on each connection's own thread.
 
 #[cfg(feature = "rcgen")]
 pub mod ca;

@@ -85,7 +85,8 @@ impl Drop for Slot {
 }
 
 /// Serves `app` over TLS on `listener` until `stop` completes, then lets requests under way finish (at
-/// most [`STOP_GRACE`]). Runs on the caller's runtime; connections run on threads of their own.
+/// most [`STOP_GRACE`]). Runs on the caller's runtime, which must be multi-threaded (the wait for the
+/// connections blocks in place); connections run on threads of their own.
 pub async fn serve(
     listener: std::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,

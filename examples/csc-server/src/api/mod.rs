@@ -1,6 +1,6 @@
 //! HTTP: the CSC v1 and v2 routes over the service. Every method is `POST /csc/vN/<method>` with a JSON
-//! body; the work runs on the connection's own thread (listener.rs). Errors are CSC JSON errors, including 404 for unknown
-//! methods and 405 for other HTTP methods.
+//! body; the work runs on the connection's own thread (listener.rs). Errors are CSC JSON errors,
+//! including 404 for unknown methods and 405 for other HTTP methods.
 
 mod approval_page;
 pub mod decision_page;

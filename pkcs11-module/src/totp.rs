@@ -354,18 +354,19 @@ mod tests {
         let (_d, p) = secret_file(RFC_SECRET, 0o600);
         let used = UsedSteps::at(None);
         let period = 1;
-        let codes = claimed_steps(&used, "c", 2, period, &p);
-        let step = used.local.lock()["c"];
         let totp = load(0, &p, period, 6).unwrap();
-        assert_eq!(
-            codes[1],
-            totp.generate(step * period),
-            "the second code is the newest step"
-        );
-        assert_eq!(codes[0], totp.generate((step - 1) * period));
+        // Each code is of the step it claimed; the second claim, within the same step or later (a
+        // loaded machine may pause between them), gets a later step.
+        let first = claimed_steps(&used, "c", 1, period, &p).remove(0);
+        let first_step = used.local.lock()["c"];
+        let second = claimed_steps(&used, "c", 1, period, &p).remove(0);
+        let second_step = used.local.lock()["c"];
+        assert!(second_step > first_step, "{second_step} after {first_step}");
+        assert_eq!(first, totp.generate(first_step * period));
+        assert_eq!(second, totp.generate(second_step * period));
         // Steps are per credential.
         code_of(&p, period, 6, "other", &used).unwrap();
-        assert_eq!(used.local.lock()["c"], step);
+        assert_eq!(used.local.lock()["c"], second_step);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use csc_server::api::web::blocking;
+use csc_server::api::web::guarded;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -79,7 +79,7 @@ async fn answer(
     what: &'static str,
     f: impl FnOnce() -> DssResult<Value> + Send + 'static,
 ) -> Response {
-    match blocking(f).await {
+    match guarded(f) {
         Some(Ok(v)) => {
             log::info!("{what} -> 200");
             (StatusCode::OK, Json(v)).into_response()

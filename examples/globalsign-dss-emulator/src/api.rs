@@ -134,10 +134,8 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Refusal> {
         .map_err(|_| Refusal::BadRequest(vec![("body".into(), "not JSON".into())]))
 }
 
-async fn blocking<T>(f: impl FnOnce() -> Result<T, Refusal>) -> Result<T, Refusal> {
-    csc_server::api::web::blocking(f)
-        .await
-        .unwrap_or(Err(Refusal::Internal))
+fn guarded<T>(f: impl FnOnce() -> Result<T, Refusal>) -> Result<T, Refusal> {
+    csc_server::api::web::guarded(f).unwrap_or(Err(Refusal::Internal))
 }
 
 async fn login(
@@ -194,8 +192,7 @@ async fn identity(
         Err(r) => return problem(&r),
     };
     respond(
-        blocking(move || s.create_identity(&parsed))
-            .await
+        guarded(move || s.create_identity(&parsed))
             .map(|(id, pem)| json!({ "id": id, "signing_cert": pem, "ocsp_response": "" })),
     )
 }
@@ -209,11 +206,7 @@ async fn sign(
     if let Err(r) = authorized(&s, &tls, &headers) {
         return problem(&r);
     }
-    respond(
-        blocking(move || s.sign(&id, &digest))
-            .await
-            .map(|sig| json!({ "signature": sig })),
-    )
+    respond(guarded(move || s.sign(&id, &digest)).map(|sig| json!({ "signature": sig })))
 }
 
 macro_rules! read_route {

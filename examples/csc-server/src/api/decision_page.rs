@@ -13,7 +13,7 @@
 
 use super::html::Notice;
 use super::sign_in::{self, FormRefusal};
-use super::web::{blocking, cookie, cross_site, page, see_other, set_cookie};
+use super::web::{cookie, cross_site, guarded, page, see_other, set_cookie};
 use crate::sessions::{PageLoginError, Session};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -147,11 +147,10 @@ async fn show<S: Decisions>(
     };
     // Fixed texts only: nothing from the query string reaches the page.
     let notice = q.done.as_deref().and_then(|d| S::NOTICES.of(d));
-    let loaded = blocking(move || {
+    let loaded = guarded(move || {
         let session = service.page_session(&token)?;
         Some(service.list_page(&session, notice))
-    })
-    .await;
+    });
     match loaded {
         None | Some(Some(None)) => internal_error::<S>(),
         Some(None) => login_form::<S>(
@@ -188,8 +187,7 @@ async fn login<S: Decisions>(
     let user = sign_in::form_user(&form.username);
     let shown_user = user.clone();
     let outcome =
-        blocking(move || service.page_login(&user, form.password.as_bytes(), form.code.trim()))
-            .await;
+        guarded(move || service.page_login(&user, form.password.as_bytes(), form.code.trim()));
     let error = match outcome {
         Some(Ok(session_token)) => {
             log::info!("POST {}/login user={shown_user} -> ok", S::PATH);
@@ -242,7 +240,7 @@ async fn decide<S: Decisions>(
         BadCsrf,
         Done(Result<(), DecideError>),
     }
-    let outcome = blocking(move || {
+    let outcome = guarded(move || {
         let Some(session) = service.page_session(&token) else {
             return Outcome::NoSession;
         };
@@ -250,8 +248,7 @@ async fn decide<S: Decisions>(
             return Outcome::BadCsrf;
         }
         Outcome::Done(service.decide(&session, &form.request, approve))
-    })
-    .await;
+    });
     let done = match outcome {
         None | Some(Outcome::Done(Err(DecideError::Internal))) => return internal_error::<S>(),
         Some(Outcome::NoSession) => return back_to_page::<S>(None, &[]),

@@ -144,7 +144,7 @@ async fn dispatch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let outcome = web::blocking(move || {
+    let outcome = web::guarded(move || {
         let mut log = LogContext::default();
         let incoming = handlers::Incoming {
             headers: &headers,
@@ -153,8 +153,7 @@ async fn dispatch(
         };
         let result = handlers::handle(&service, v, m, &incoming, &mut log);
         (result, log)
-    })
-    .await;
+    });
     let (result, log) = match outcome {
         Some(x) => x,
         None => (

@@ -14,7 +14,7 @@ use super::oauth2_token;
 use super::params::decode_base64;
 use super::sign_in;
 use super::web::{
-    blocking, cookie, cross_site, internal_error, page, page_with_policy, see_other, SESSION_COOKIE,
+    cookie, cross_site, guarded, internal_error, page, page_with_policy, see_other, SESSION_COOKIE,
 };
 use crate::oauth2::{CredentialGrant, Request, Scope};
 use crate::service::oauth::{AuthorizeError, AuthorizeStart};
@@ -201,7 +201,7 @@ async fn authorize(
     State(service): State<Arc<Service>>,
     Query(q): Query<AuthorizeQuery>,
 ) -> Response {
-    let begun = blocking(move || {
+    let begun = guarded(move || {
         let scope = scope(&q);
         let start = AuthorizeStart {
             response_type: q.response_type.as_deref(),
@@ -213,8 +213,7 @@ async fn authorize(
             scope,
         };
         service.oauth2_begin(start)
-    })
-    .await;
+    });
     match begun {
         None => internal_error(),
         Some(Err(e)) => refused(e),
@@ -266,8 +265,7 @@ async fn login(
     let s = service.clone();
     let (who, rid) = (user.clone(), id.clone());
     let outcome =
-        blocking(move || s.oauth2_login(&rid, &who, form.password.as_bytes(), form.code.trim()))
-            .await;
+        guarded(move || s.oauth2_login(&rid, &who, form.password.as_bytes(), form.code.trim()));
     let error = match outcome {
         None => return internal_error(),
         Some(Ok(Ok(session))) => {
@@ -364,7 +362,7 @@ async fn decide(
         return forbidden();
     }
     let user = session.user.clone();
-    let decided = blocking(move || service.oauth2_decide(&user, &form.request, allow)).await;
+    let decided = guarded(move || service.oauth2_decide(&user, &form.request, allow));
     match decided {
         None => internal_error(),
         Some(Err(e)) if e.status >= 500 => internal_error(),

@@ -4,7 +4,7 @@
 //! authenticated by HTTP Basic or by the form, errors as RFC 6749 §5.2 JSON. The grants themselves are
 //! the service's (`service::oauth`).
 
-use super::web::{blocking, internal_error};
+use super::web::{guarded, internal_error};
 use crate::service::oauth::{ClientAuth, Grant, OAuthError};
 use crate::service::Service;
 use axum::extract::rejection::FormRejection;
@@ -163,7 +163,7 @@ async fn token(
         Ok(g) => g,
         Err(e) => return oauth_error(&e, basic),
     };
-    let issued = blocking(move || service.oauth2_token(&auth, grant)).await;
+    let issued = guarded(move || service.oauth2_token(&auth, grant));
     match issued {
         None => internal_error(),
         Some(Err(e)) => {
@@ -203,7 +203,7 @@ async fn revoke(
         Ok(t) => t,
         Err(e) => return oauth_error(&e, basic),
     };
-    match blocking(move || service.oauth2_revoke(&auth, &token)).await {
+    match guarded(move || service.oauth2_revoke(&auth, &token)) {
         None => internal_error(),
         Some(Err(e)) => oauth_error(&e, basic),
         Some(Ok(())) => {

@@ -1,5 +1,5 @@
 //! What every server-rendered page of the reference services shares (the approval page and the OAuth 2.0
-//! sign-in here, the CryptoPro DSS emulator's confirmation page): blocking work off the executor,
+//! sign-in here, the CryptoPro DSS emulator's confirmation page): service work behind a panic guard,
 //! `__Host-` cookies, the headers of every HTML answer (CSP, no framing, no caching), redirects after a
 //! POST, and the cross-site check of form posts.
 
@@ -14,10 +14,10 @@ pub const SESSION_COOKIE: &str = "__Host-csc-session";
 /// Seconds a sign-in form stays usable.
 pub const LOGIN_FORM_LIFETIME: i64 = 600;
 
-/// Runs blocking service work (SQLite, the HSM, Argon2) on the connection's own thread, which the
-/// listener gives every connection for that (see `crate::listener`: no hand-off to a pool and back);
-/// `None` if it panicked, which the caller answers with an internal error.
-pub async fn blocking<T>(f: impl FnOnce() -> T) -> Option<T> {
+/// Runs service work (SQLite, the HSM, Argon2) where it is called: the listener gives every connection
+/// a thread of its own for that (see `crate::listener`), so there is no hand-off to a pool and back.
+/// `None` if it panicked, which the caller answers with an internal error; the connection goes on.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(v) => Some(v),
         Err(_) => {

@@ -2,6 +2,7 @@
 //! signHash (coalesce.rs) and batch authorizations renewed in the background for unattended factors
 //! (auth/renew.rs), never for factors a person gives.
 
+use super::coalesce::MAX_IN_FLIGHT;
 use super::tests::{logged_in, sign, token, verifies};
 use crate::service::fake::{self, FakeService, Fault, Method};
 use crate::token::Token;
@@ -28,26 +29,40 @@ fn renewals_done(t: &Token) {
     );
 }
 
-/// One signer's request is held at the service while `others` more signers queue behind it; then it is
-/// let go, and the next request meets `then`. Returns each signer's message and outcome (the held one
-/// first).
+/// As many signers as may have requests in flight at once (`MAX_IN_FLIGHT`) each send one, held at the
+/// service, while `others` more signers queue behind them; then the held ones are let go, and the next
+/// request meets `then`. Returns each signer's message and outcome (the held ones first).
 fn held_then_queued(
     fake: &Arc<FakeService>,
     t: &Arc<Token>,
     others: usize,
     then: Option<Fault>,
 ) -> Vec<(Vec<u8>, crate::error::CkResult<Vec<u8>>)> {
-    let (release, held) = mpsc::channel();
-    fake.inject(Method::Sign, Fault::Hold(held));
+    let releases: Vec<_> = (0..MAX_IN_FLIGHT)
+        .map(|_| {
+            let (release, held) = mpsc::channel();
+            fake.inject(Method::Sign, Fault::Hold(held));
+            release
+        })
+        .collect();
     if let Some(f) = then {
         fake.inject(Method::Sign, f);
     }
     let signs_before = fake.calls(Method::Sign);
     std::thread::scope(|s| {
-        let first = s.spawn(|| (b"held".to_vec(), sign(t, b"held")));
-        wait_for("the held request", || {
-            fake.calls(Method::Sign) == signs_before + 1
-        });
+        let held: Vec<_> = (0..MAX_IN_FLIGHT)
+            .map(|i| {
+                let h = s.spawn(move || {
+                    let m = format!("held {i}").into_bytes();
+                    let r = sign(t, &m);
+                    (m, r)
+                });
+                wait_for("the held request", || {
+                    fake.calls(Method::Sign) == signs_before + i + 1
+                });
+                h
+            })
+            .collect();
         let queued: Vec<_> = (0..others)
             .map(|i| {
                 s.spawn(move || {
@@ -58,10 +73,15 @@ fn held_then_queued(
             })
             .collect();
         wait_for("the signers to queue", || t.lanes.queued() == others);
-        release.send(()).unwrap();
-        let mut out = vec![first.join().unwrap()];
-        out.extend(queued.into_iter().map(|h| h.join().unwrap()));
-        out
+        // No request beyond the ones in flight went out meanwhile.
+        assert_eq!(fake.calls(Method::Sign), signs_before + MAX_IN_FLIGHT);
+        for r in releases {
+            r.send(()).unwrap();
+        }
+        held.into_iter()
+            .chain(queued)
+            .map(|h| h.join().unwrap())
+            .collect()
     })
 }
 
@@ -74,9 +94,11 @@ fn concurrent_signers_share_one_round_trip_and_each_gets_its_own_signature() {
         let sig = r.as_ref().unwrap();
         assert!(verifies(&t, m, sig), "the signature of {m:?}");
     }
-    // The held one alone, then the seven that queued behind it together.
-    assert_eq!(fake.sign_sizes(), [1, 7]);
-    assert_eq!(fake.signatures_made(), 8);
+    // The held ones alone, then the seven that queued behind them together.
+    let mut sizes = vec![1; MAX_IN_FLIGHT];
+    sizes.push(7);
+    assert_eq!(fake.sign_sizes(), sizes);
+    assert_eq!(fake.signatures_made(), MAX_IN_FLIGHT + 7);
     assert_eq!(fake.calls(Method::Authorize), 1);
 }
 
@@ -92,11 +114,12 @@ fn coalesced_requests_never_exceed_what_the_sad_covers() {
     renewals_done(&t);
     let sizes = fake.sign_sizes();
     assert!(sizes.iter().all(|n| *n <= 3), "requests of {sizes:?}");
-    assert_eq!(sizes.iter().sum::<usize>(), 13);
+    let total = MAX_IN_FLIGHT + 12;
+    assert_eq!(sizes.iter().sum::<usize>(), total);
     // Every hash was signed with a SAD that still covered it (the fake refuses any other), and no more
     // signatures were authorized than batches of 3 give.
-    assert_eq!(fake.signatures_made(), 13);
-    assert!(fake.calls(Method::Authorize) >= 5);
+    assert_eq!(fake.signatures_made(), total);
+    assert!(fake.calls(Method::Authorize) >= total.div_ceil(3));
 }
 
 #[test]
@@ -106,11 +129,15 @@ fn a_failed_coalesced_request_fails_each_of_its_callers() {
     // The held request succeeds; the one that carries the queued hashes fails at the service.
     let fail = Fault::Fail(fake::server_error("signatures/signHash"));
     let outcomes = held_then_queued(&fake, &t, 5, Some(fail));
-    assert!(outcomes[0].1.is_ok());
-    for (m, r) in &outcomes[1..] {
+    for (m, r) in &outcomes[..MAX_IN_FLIGHT] {
+        assert!(r.is_ok(), "{m:?}: {r:?}");
+    }
+    for (m, r) in &outcomes[MAX_IN_FLIGHT..] {
         assert_eq!(*r, Err(CKR_DEVICE_ERROR), "{m:?}");
     }
-    assert_eq!(fake.sign_sizes(), [1, 5]);
+    let mut sizes = vec![1; MAX_IN_FLIGHT];
+    sizes.push(5);
+    assert_eq!(fake.sign_sizes(), sizes);
     // The token still signs.
     let sig = sign(&t, b"after").unwrap();
     assert!(verifies(&t, b"after", &sig));

@@ -134,16 +134,12 @@ pub fn sign(
         // other hashes.
         s.in_flight += 1;
         let take = s.queue.len().min(MAX_HASHES);
-        let state = &mut *s;
-        let waiters = &state.waiters;
-        let taken: Vec<(u64, Vec<u8>)> = state
-            .queue
+        let LaneState { queue, waiters, .. } = &mut *s;
+        let mut taken: Vec<(u64, Vec<u8>)> = queue
             .drain(..take)
             .map(|t| {
-                (
-                    t,
-                    waiters.get(&t).map(|w| w.hash.clone()).unwrap_or_default(),
-                )
+                let hash = waiters.get_mut(&t).map(|w| std::mem::take(&mut w.hash));
+                (t, hash.unwrap_or_default())
             })
             .collect();
         drop(s);
@@ -157,9 +153,12 @@ pub fn sign(
         });
         s = lane.state.lock();
         let (answers, sent) = served;
-        // What the SAD did not cover goes back to the queue's front, in order.
-        for (t, _) in taken[sent..].iter().rev() {
-            s.queue.push_front(*t);
+        // What the SAD did not cover goes back to the queue's front, in order, with its hash.
+        for (t, hash) in taken.split_off(sent).into_iter().rev() {
+            if let Some(w) = s.waiters.get_mut(&t) {
+                w.hash = hash;
+            }
+            s.queue.push_front(t);
         }
         for ((t, _), a) in taken.iter().zip(answers) {
             if let Some(w) = s.waiters.get_mut(t) {

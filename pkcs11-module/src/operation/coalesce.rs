@@ -45,10 +45,14 @@ struct LaneKey {
     params: Option<Vec<u8>>,
 }
 
-/// One signer's place in a lane: its hash, then its answer (the service's signature bytes).
+/// One signer's place in a lane: its hash, then its answer (the service's signature bytes), and
+/// what wakes it. Each signer is woken for itself — when its answer is there, or when it is at the
+/// queue's front and a request may go — so that a returning request does not wake every signer of
+/// the lane to find most of them with nothing to do.
 struct Waiter {
     hash: Vec<u8>,
     answer: Option<CkResult<Vec<u8>>>,
+    wake: Arc<Condvar>,
 }
 
 #[derive(Default)]
@@ -60,10 +64,18 @@ struct LaneState {
     next_ticket: u64,
 }
 
+impl LaneState {
+    /// Wakes the signer at the queue's front, who sends the next request if one may go.
+    fn wake_front(&self) {
+        if let Some(w) = self.queue.front().and_then(|t| self.waiters.get(t)) {
+            w.wake.notify_one();
+        }
+    }
+}
+
 #[derive(Default)]
 struct Lane {
     state: Mutex<LaneState>,
-    changed: Condvar,
 }
 
 /// The lanes of one token.
@@ -118,7 +130,13 @@ pub fn sign(
     let ticket = s.next_ticket;
     s.next_ticket += 1;
     s.queue.push_back(ticket);
-    s.waiters.insert(ticket, Waiter { hash, answer: None });
+    let wake = Arc::new(Condvar::new());
+    let waiter = Waiter {
+        hash,
+        answer: None,
+        wake: wake.clone(),
+    };
+    s.waiters.insert(ticket, waiter);
     loop {
         if let Some(answer) = s.waiters.get_mut(&ticket).and_then(|w| w.answer.take()) {
             s.waiters.remove(&ticket);
@@ -126,7 +144,7 @@ pub fn sign(
         }
         // A signer whose hash is in a request under way waits for its answer.
         if s.in_flight >= MAX_IN_FLIGHT || !s.queue.contains(&ticket) {
-            lane.changed.wait(&mut s);
+            wake.wait(&mut s);
             continue;
         }
         // This signer sends the next request, for the queue's front (its own hash among them, or
@@ -142,6 +160,10 @@ pub fn sign(
                 (t, hash.unwrap_or_default())
             })
             .collect();
+        // More than one request's worth queued, and another request may go: its sender is woken.
+        if s.in_flight < MAX_IN_FLIGHT {
+            s.wake_front();
+        }
         drop(s);
         // A panic below must not leave the lane busy for ever: its signers get an error instead.
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -163,10 +185,11 @@ pub fn sign(
         for ((t, _), a) in taken.iter().zip(answers) {
             if let Some(w) = s.waiters.get_mut(t) {
                 w.answer = Some(a);
+                w.wake.notify_one();
             }
         }
         s.in_flight -= 1;
-        lane.changed.notify_all();
+        s.wake_front();
     }
 }
 

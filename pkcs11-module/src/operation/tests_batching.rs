@@ -143,6 +143,97 @@ fn a_failed_coalesced_request_fails_each_of_its_callers() {
     assert!(verifies(&t, b"after", &sig));
 }
 
+#[test]
+fn many_signers_each_woken_for_their_own_answer_all_finish() {
+    // Signers are woken one by one (coalesce.rs): a lost wake-up leaves one waiting for ever. More
+    // signers than one request holds (MAX_HASHES), each signing several times while the service takes
+    // a little while per request, so that requests return while others go out.
+    use super::coalesce::MAX_HASHES;
+    let fake = Arc::new(FakeService::new());
+    let t = logged_in(&fake, "batch_size = 100000");
+    let signers = MAX_HASHES + 36;
+    let rounds = 3;
+    for _ in 0..signers * rounds {
+        fake.inject(Method::Sign, Fault::Delay(Duration::from_micros(300)));
+    }
+    let (done, finished) = mpsc::channel();
+    for i in 0..signers {
+        let (t, done) = (t.clone(), done.clone());
+        std::thread::spawn(move || {
+            for r in 0..rounds {
+                let m = format!("signer {i} round {r}").into_bytes();
+                let ok = sign(&t, &m).is_ok_and(|sig| verifies(&t, &m, &sig));
+                done.send((i, r, ok)).unwrap();
+            }
+        });
+    }
+    for _ in 0..signers * rounds {
+        let (i, r, ok) = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("a signer was never woken");
+        assert!(ok, "signer {i} round {r} got no valid signature");
+    }
+    let sizes = fake.sign_sizes();
+    assert!(
+        sizes.iter().all(|n| (1..=MAX_HASHES).contains(n)),
+        "{sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<usize>(), signers * rounds);
+    assert!(
+        sizes.len() < signers * rounds,
+        "nothing was coalesced: {sizes:?}"
+    );
+}
+
+#[test]
+fn a_queue_longer_than_one_request_fills_both_requests_in_flight() {
+    // Signers queued beyond what one request takes (MAX_HASHES) go out in a second request while the
+    // first is still in flight, whichever order the held requests return in.
+    use super::coalesce::MAX_HASHES;
+    assert_eq!(MAX_IN_FLIGHT, 2, "the test holds two requests");
+    let fake = Arc::new(FakeService::new());
+    let t = logged_in(&fake, "batch_size = 100000");
+    let mut releases: Vec<_> = (0..3)
+        .map(|_| {
+            let (release, held) = mpsc::channel();
+            fake.inject(Method::Sign, Fault::Hold(held));
+            release
+        })
+        .collect();
+    let queued = MAX_HASHES + 5;
+    std::thread::scope(|s| {
+        let t = &t;
+        let signer = |name: String| {
+            s.spawn(move || {
+                let m = name.into_bytes();
+                let r = sign(t, &m);
+                (m, r)
+            })
+        };
+        let mut signers: Vec<_> = (0..MAX_IN_FLIGHT)
+            .map(|i| {
+                let h = signer(format!("held {i}"));
+                wait_for("the held request", || fake.calls(Method::Sign) == i + 1);
+                h
+            })
+            .collect();
+        signers.extend((0..queued).map(|i| signer(format!("queued {i}"))));
+        wait_for("the signers to queue", || t.lanes.queued() == queued);
+        for r in releases.drain(..2) {
+            r.send(()).unwrap();
+        }
+        // The full request is held at the service; the rest of the queue goes out meanwhile.
+        wait_for("the rest of the queue", || fake.calls(Method::Sign) == 4);
+        assert_eq!(fake.sign_sizes(), vec![1, 1, MAX_HASHES, 5]);
+        releases.remove(0).send(()).unwrap();
+        for h in signers {
+            let (m, r) = h.join().unwrap();
+            let sig = r.unwrap_or_else(|rv| panic!("{m:?}: {rv:#x}"));
+            assert!(verifies(t, &m, &sig), "the signature of {m:?}");
+        }
+    });
+}
+
 /// A file of mode 0600 holding `text`.
 /// A login-free token over a fresh fake whose PIN is in `pin_file`, 4 signatures per authorization.
 fn pin_file_token() -> (tempfile::TempDir, Arc<FakeService>, Arc<Token>) {

@@ -441,26 +441,8 @@ fn certificates_and_public_keys_are_visible_before_login_private_keys_not() {
         "vendor class"
     )
     .is_empty());
-    let cert = ok(
-        p.find(
-            h,
-            &[
-                (CKA_CLASS, ulong(CKO_CERTIFICATE)),
-                (CKA_LABEL, cred.label.as_bytes().to_vec()),
-            ],
-        ),
-        "cert",
-    )[0];
-    let pubkey = ok(
-        p.find(
-            h,
-            &[
-                (CKA_CLASS, ulong(CKO_PUBLIC_KEY)),
-                (CKA_LABEL, cred.label.as_bytes().to_vec()),
-            ],
-        ),
-        "pub",
-    )[0];
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
+    let pubkey = find_labelled(p, h, CKO_PUBLIC_KEY, &cred.label)[0];
     let cert_der = ok(p.attr(h, cert, CKA_VALUE), "CKA_VALUE");
     // The public key is the certificate's.
     let point = ok(p.attr(h, pubkey, CKA_EC_POINT), "CKA_EC_POINT");
@@ -823,26 +805,8 @@ fn sign_size_queries_and_misuse_are_answered_locally() {
     let (token, cred) = svc.demo.credential("bob-p256-single");
     let _l = token_lock(&token.label);
     let h = p.open(p.slot_of(&token.label));
-    let cert = ok(
-        p.find(
-            h,
-            &[
-                (CKA_CLASS, ulong(CKO_CERTIFICATE)),
-                (CKA_LABEL, cred.label.as_bytes().to_vec()),
-            ],
-        ),
-        "cert",
-    )[0];
-    let pubkey = ok(
-        p.find(
-            h,
-            &[
-                (CKA_CLASS, ulong(CKO_PUBLIC_KEY)),
-                (CKA_LABEL, cred.label.as_bytes().to_vec()),
-            ],
-        ),
-        "pub",
-    )[0];
+    let cert = find_labelled(p, h, CKO_CERTIFICATE, &cred.label)[0];
+    let pubkey = find_labelled(p, h, CKO_PUBLIC_KEY, &cred.label)[0];
     // PIN only: no OTP at hand, so any attempt to authorize would fail with CKR_USER_NOT_LOGGED_IN.
     assert_rv(p.login(h, CKU_USER, &token.pin), CKR_OK, "C_Login");
     let key = key_of(p, h, &cred.label);
